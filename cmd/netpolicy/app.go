@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// Exit codes, for every command (CLI.md).
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitUsage    = 2
+)
+
+// exitError carries an exit code out of a command's Action.
+type exitError struct {
+	code int
+	msg  string // printed on stderr when non-empty
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// exitCode makes an error that ends the program with code. A non-empty msg is
+// printed on stderr.
+func exitCode(code int, format string, args ...any) error {
+	msg := ""
+	if format != "" {
+		msg = fmt.Sprintf(format, args...)
+	}
+	return &exitError{code: code, msg: msg}
+}
+
+// env is the process environment as the command sees it; tests replace it.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// commandFactories are filled by the init functions of the per-command files.
+var commandFactories []func(*env) *cli.Command
+
+func registerCommand(f func(*env) *cli.Command) { commandFactories = append(commandFactories, f) }
+
+func runApp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	app := &cli.App{
+		Name:                 "netpolicy",
+		Usage:                "lint, migrate, explain and enforce network permission policy",
+		Version:              version,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: false,
+		ExitErrHandler:       func(*cli.Context, error) {}, // exit codes are decided below, never by os.Exit
+		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
+			return exitCode(exitUsage, "%v", err)
+		},
+	}
+	for _, f := range commandFactories {
+		cmd := f(e)
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = func(c *cli.Context, err error, isSub bool) error {
+				return exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
+			}
+		}
+		app.Commands = append(app.Commands, cmd)
+	}
+	argv := append([]string{"netpolicy"}, permuteArgs(app.Commands, args)...)
+	err := app.RunContext(ctx, argv)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "netpolicy: %v\n", err)
+	return exitUsage
+}
+
+// permuteArgs moves a command's flags in front of its positional arguments:
+// urfave/cli v2 stops parsing flags at the first positional, and CLI.md
+// promises `lint a.toml --format json` works. `--` ends flag parsing; `-`
+// (stdin) is a positional.
+func permuteArgs(cmds []*cli.Command, args []string) []string {
+	// Find the command name: the first argument that is not a flag.
+	ci := -1
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			ci = i
+			break
+		}
+	}
+	if ci < 0 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range cmds {
+		if c.HasName(args[ci]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		tv := false
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			tv = d.TakesValue()
+		}
+		for _, n := range f.Names() {
+			takesValue[n] = tv
+		}
+	}
+	rest := args[ci+1:]
+	var flags, pos []string
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			pos = append(pos, rest[i+1:]...)
+			break
+		}
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if takesValue[name] && i+1 < len(rest) {
+			flags = append(flags, rest[i+1])
+			i++
+		}
+	}
+	out := append([]string{}, args[:ci+1]...)
+	out = append(out, flags...)
+	if len(pos) > 0 {
+		out = append(out, "--")
+		out = append(out, pos...)
+	}
+	return out
+}

@@ -1,0 +1,34 @@
+// Command netpolicy lints, migrates, explains and enforces the network
+// permission policy of requirements.toml and config.toml.
+//
+// Usage:
+//
+//	netpolicy lint [flags] PATH...
+//	netpolicy migrate [flags] PATH...
+//	netpolicy effective [source flags] [--format toml|json] [--explain]
+//	netpolicy check [source flags] [--method M] TARGET...
+//	netpolicy serve [source flags] [flags]
+//
+// Run `netpolicy help COMMAND` for the flags of each command.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program: it returns the exit code instead of exiting, so
+// tests can call it in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runApp(ctx, args, stdin, stdout, stderr)
+}

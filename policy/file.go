@@ -1,0 +1,510 @@
+package policy
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// File is one loaded requirements.toml or config.toml: the parsed document
+// (nil when the TOML is invalid, see SyntaxErr) and the typed network tables.
+type File struct {
+	Path string
+	Kind FileKind
+	Src  []byte
+	Doc  *Doc
+	// SyntaxErr is set when Src is not valid TOML (lint NP001).
+	SyntaxErr *SyntaxError
+
+	// Managed is [experimental_network] of a requirements file (nil if absent).
+	Managed *Network
+
+	// DefaultPermissions is the config's default_permissions, if set as a string.
+	DefaultPermissions *Setting[string]
+	// Network is the config's standalone [network] table (nil if absent).
+	Network *Network
+	// Profiles are [permissions.<name>] tables in document order. The
+	// obsolete [permissions.network] shape is not a profile (see
+	// ObsoletePermissionsNetwork).
+	Profiles []*Profile
+}
+
+// Profile is one [permissions.<name>] table.
+type Profile struct {
+	Name        string
+	Entry       *Entry // the permissions.<name> entry (its KeySpan names it)
+	Extends     *Setting[string]
+	Description *Setting[string]
+	Network     *Network // permissions.<name>.network, nil if absent
+}
+
+// Profile returns the named profile, or nil.
+func (f *File) Profile(name string) *Profile {
+	for _, p := range f.Profiles {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// KeyType is the TOML type a known key must have.
+type KeyType uint8
+
+const (
+	TypeBool KeyType = iota + 1
+	TypeString
+	TypePort      // integer
+	TypeDomainMap // table pattern → "allow"|"deny"
+	TypeSocketMap // table path → "allow"|"none"|"deny"
+	TypeStringList
+)
+
+// KeySpec describes one known key of a network table.
+type KeySpec struct {
+	Name    string
+	Type    KeyType
+	Managed bool // accepted in [experimental_network]
+	User    bool // accepted in [network] / [permissions.<p>.network]
+	// Legacy marks allowed_domains / denied_domains / allow_unix_sockets.
+	Legacy bool
+	// Obsolete marks keys with no effect any more (lint NP014).
+	Obsolete bool
+}
+
+// NetworkKeys is the schema of the network tables (POLICY.md §1).
+var NetworkKeys = []KeySpec{
+	{Name: "enabled", Type: TypeBool, Managed: true, User: true},
+	{Name: "mode", Type: TypeString, User: true},
+	{Name: "proxy_url", Type: TypeString, User: true},
+	{Name: "enable_socks5", Type: TypeBool, User: true},
+	{Name: "socks_url", Type: TypeString, User: true},
+	{Name: "enable_socks5_udp", Type: TypeBool, User: true},
+	{Name: "http_port", Type: TypePort, Managed: true},
+	{Name: "socks_port", Type: TypePort, Managed: true},
+	{Name: "allow_upstream_proxy", Type: TypeBool, Managed: true, User: true},
+	{Name: "dangerously_allow_non_loopback_proxy", Type: TypeBool, Managed: true, User: true},
+	{Name: "dangerously_allow_all_unix_sockets", Type: TypeBool, Managed: true, User: true},
+	{Name: "allow_local_binding", Type: TypeBool, Managed: true, User: true},
+	{Name: "managed_allowed_domains_only", Type: TypeBool, Managed: true},
+	{Name: "domains", Type: TypeDomainMap, Managed: true, User: true},
+	{Name: "unix_sockets", Type: TypeSocketMap, Managed: true, User: true},
+	{Name: "allowed_domains", Type: TypeStringList, Managed: true, User: true, Legacy: true},
+	{Name: "denied_domains", Type: TypeStringList, Managed: true, User: true, Legacy: true},
+	{Name: "allow_unix_sockets", Type: TypeStringList, Managed: true, User: true, Legacy: true},
+	{Name: "admin_url", Type: TypeString, Managed: true, User: true, Obsolete: true},
+	{Name: "dangerously_allow_non_loopback_admin", Type: TypeBool, Managed: true, User: true, Obsolete: true},
+	{Name: "danger_full_access_denylist_only", Type: TypeBool, Managed: true, User: true, Obsolete: true},
+}
+
+// LookupKey returns the spec of a known network key for a managed or user
+// table, or nil when the key is unknown there.
+func LookupKey(name string, managed bool) *KeySpec {
+	for i := range NetworkKeys {
+		k := &NetworkKeys[i]
+		if k.Name == name && (managed && k.Managed || !managed && k.User) {
+			return k
+		}
+	}
+	return nil
+}
+
+// Network is one network table with its typed values. A key whose value has
+// the wrong type is left nil here (lint NP002 reports it).
+type Network struct {
+	// Path is the table's dotted name: "experimental_network", "network",
+	// "permissions.dev.network".
+	Path   string
+	Table  *Table
+	Origin Origin
+	File   string
+
+	Enabled                          *Setting[bool]
+	Mode                             *Setting[string]
+	ProxyURL                         *Setting[string]
+	SocksURL                         *Setting[string]
+	EnableSocks5                     *Setting[bool]
+	EnableSocks5UDP                  *Setting[bool]
+	HTTPPort                         *Setting[int]
+	SocksPort                        *Setting[int]
+	AllowUpstreamProxy               *Setting[bool]
+	DangerouslyAllowNonLoopbackProxy *Setting[bool]
+	DangerouslyAllowAllUnixSockets   *Setting[bool]
+	AllowLocalBinding                *Setting[bool]
+	ManagedAllowedDomainsOnly        *Setting[bool]
+
+	// Domains are the domain rules in document order: the canonical map's
+	// entries, then the legacy lists normalised per POLICY.md §2.3 (every
+	// allowed_domains entry as allow, then denied_domains as deny; a string
+	// in both ends deny; exact duplicates collapse).
+	Domains []Rule
+	// Sockets are the unix_sockets entries, then allow_unix_sockets as allow.
+	Sockets []SocketRule
+
+	// Entries of the canonical maps and legacy lists, when present.
+	DomainsEntry, SocketsEntry                                 *Entry
+	AllowedDomainsEntry, DeniedDomainsEntry, AllowSocketsEntry *Entry
+}
+
+// BoolSettings lists the boolean settings with their key names, for code that
+// treats them alike (managed ceilings, explain output).
+func (n *Network) BoolSettings() []NamedBool {
+	return []NamedBool{
+		{"enabled", &n.Enabled},
+		{"allow_upstream_proxy", &n.AllowUpstreamProxy},
+		{"dangerously_allow_non_loopback_proxy", &n.DangerouslyAllowNonLoopbackProxy},
+		{"dangerously_allow_all_unix_sockets", &n.DangerouslyAllowAllUnixSockets},
+		{"allow_local_binding", &n.AllowLocalBinding},
+		{"managed_allowed_domains_only", &n.ManagedAllowedDomainsOnly},
+		{"enable_socks5", &n.EnableSocks5},
+		{"enable_socks5_udp", &n.EnableSocks5UDP},
+	}
+}
+
+// NamedBool is a boolean setting of a Network and its key name.
+type NamedBool struct {
+	Key string
+	Ptr **Setting[bool]
+}
+
+// CeilingKeys are the managed scalars that cap the user's value (POLICY.md §3).
+var CeilingKeys = []string{"enabled", "allow_upstream_proxy", "dangerously_allow_non_loopback_proxy", "dangerously_allow_all_unix_sockets", "allow_local_binding"}
+
+// Bool returns the named boolean setting, or nil.
+func (n *Network) Bool(key string) *Setting[bool] {
+	if n == nil {
+		return nil
+	}
+	for _, b := range n.BoolSettings() {
+		if b.Key == key {
+			return *b.Ptr
+		}
+	}
+	return nil
+}
+
+// LoadFile reads and loads a file. Only an unreadable file is an error; bad
+// TOML is reported in File.SyntaxErr.
+func LoadFile(path string, kind FileKind) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(path, src, kind), nil
+}
+
+// DetectKind applies the --kind auto rule: a file named requirements*.toml
+// or holding [experimental_network] is requirements; otherwise config.
+func DetectKind(path string, src []byte) FileKind {
+	base := filepath.Base(path)
+	if strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".toml") {
+		return KindRequirements
+	}
+	if bytes.Contains(src, []byte("experimental_network")) {
+		if d, err := ParseDoc(src); err == nil {
+			if d.Root.Get("experimental_network") != nil {
+				return KindRequirements
+			}
+			return KindConfig
+		}
+		return KindRequirements
+	}
+	return KindConfig
+}
+
+// Load parses src as a file of the given kind (KindAuto detects it).
+func Load(path string, src []byte, kind FileKind) *File {
+	if kind == KindAuto {
+		kind = DetectKind(path, src)
+	}
+	f := &File{Path: path, Kind: kind, Src: src}
+	d, err := ParseDoc(src)
+	if err != nil {
+		se, ok := err.(*SyntaxError)
+		if !ok {
+			se = &SyntaxError{Message: err.Error(), Pos: Pos{Line: 1, Column: 1}}
+		}
+		f.SyntaxErr = se
+		return f
+	}
+	f.Doc = d
+	if kind == KindRequirements {
+		if t := d.Root.Sub("experimental_network"); t != nil {
+			f.Managed = f.network(t, OriginManaged)
+		}
+		return f
+	}
+	if e := d.Root.Get("default_permissions"); e != nil && e.Value.Kind == KindString {
+		f.DefaultPermissions = &Setting[string]{Value: e.Value.Str, Source: f.source(e, OriginUser)}
+	}
+	if t := d.Root.Sub("network"); t != nil {
+		f.Network = f.network(t, OriginUser)
+	}
+	if perms := d.Root.Sub("permissions"); perms != nil {
+		for _, e := range perms.Entries {
+			if e.Value.Kind != KindTable {
+				continue
+			}
+			if e.Key == "network" && ObsoletePermissionsNetwork(e.Value.Table) {
+				continue
+			}
+			t := e.Value.Table
+			p := &Profile{Name: e.Key, Entry: e}
+			if x := t.Get("extends"); x != nil && x.Value.Kind == KindString {
+				p.Extends = &Setting[string]{Value: x.Value.Str, Source: f.source(x, OriginUser)}
+			}
+			if x := t.Get("description"); x != nil && x.Value.Kind == KindString {
+				p.Description = &Setting[string]{Value: x.Value.Str, Source: f.source(x, OriginUser)}
+			}
+			if nt := t.Sub("network"); nt != nil {
+				p.Network = f.network(nt, OriginUser)
+			}
+			f.Profiles = append(f.Profiles, p)
+		}
+	}
+	return f
+}
+
+// ProfileKeys are the keys a [permissions.<name>] table may hold.
+var ProfileKeys = []string{"extends", "description", "network"}
+
+// ObsoletePermissionsNetwork reports whether [permissions.network] is the
+// obsolete pre-profile shape (it directly holds a network key) rather than a
+// profile named "network" (POLICY.md §1.2).
+func ObsoletePermissionsNetwork(t *Table) bool {
+	for _, e := range t.Entries {
+		switch e.Key {
+		case "extends", "description", "network":
+			continue
+		}
+		if LookupKey(e.Key, false) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Source returns the provenance of an entry of this file.
+func (f *File) source(e *Entry, o Origin) Source {
+	return Source{File: f.Path, Line: e.KeySpan.Start.Line, Origin: o}
+}
+
+// network reads a network table into typed values.
+func (f *File) network(t *Table, o Origin) *Network {
+	n := &Network{Path: t.Name(), Table: t, Origin: o, File: f.Path}
+	for _, b := range n.BoolSettings() {
+		if e := t.Get(b.Key); e != nil && e.Value.Kind == KindBool {
+			*b.Ptr = &Setting[bool]{Value: e.Value.Bool, Source: f.source(e, o)}
+		}
+	}
+	str := func(key string) *Setting[string] {
+		if e := t.Get(key); e != nil && e.Value.Kind == KindString {
+			return &Setting[string]{Value: e.Value.Str, Source: f.source(e, o)}
+		}
+		return nil
+	}
+	port := func(key string) *Setting[int] {
+		if e := t.Get(key); e != nil && e.Value.Kind == KindInteger {
+			return &Setting[int]{Value: int(e.Value.Int), Source: f.source(e, o)}
+		}
+		return nil
+	}
+	n.Mode, n.ProxyURL, n.SocksURL = str("mode"), str("proxy_url"), str("socks_url")
+	n.HTTPPort, n.SocksPort = port("http_port"), port("socks_port")
+
+	if e := t.Get("domains"); e != nil && e.Value.Kind == KindTable {
+		n.DomainsEntry = e
+		for _, r := range e.Value.Table.Entries {
+			if r.Value.Kind != KindString {
+				continue
+			}
+			if p, ok := ParseDomainPermission(r.Value.Str); ok {
+				n.Domains = append(n.Domains, Rule{Pattern: r.Key, Perm: p, Source: f.source(r, o)})
+			}
+		}
+	}
+	if e := t.Get("unix_sockets"); e != nil && e.Value.Kind == KindTable {
+		n.SocketsEntry = e
+		for _, r := range e.Value.Table.Entries {
+			if r.Value.Kind != KindString {
+				continue
+			}
+			if p, ok := ParseSocketPermission(r.Value.Str); ok {
+				n.Sockets = append(n.Sockets, SocketRule{Path: r.Key, Perm: p, Source: f.source(r, o)})
+			}
+		}
+	}
+	n.AllowedDomainsEntry, n.DeniedDomainsEntry, n.AllowSocketsEntry = t.Get("allowed_domains"), t.Get("denied_domains"), t.Get("allow_unix_sockets")
+	n.Domains = append(n.Domains, f.LegacyDomainRules(n.AllowedDomainsEntry, n.DeniedDomainsEntry, o)...)
+	for _, v := range stringElems(n.AllowSocketsEntry) {
+		n.Sockets = append(n.Sockets, SocketRule{Path: v.Str, Perm: Allow, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
+	}
+	return n
+}
+
+// LegacyDomainRules turns allowed_domains / denied_domains entries into
+// rules (POLICY.md §2.3): every allowed entry as allow, then every denied
+// entry as deny; a string in both lists ends deny; exact duplicates
+// collapse, keeping the first position; keys keep their spelling. Either
+// entry may be nil.
+func (f *File) LegacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
+	var rules []Rule
+	idx := map[string]int{}
+	add := func(e *Entry, p Permission) {
+		for _, v := range stringElems(e) {
+			r := Rule{Pattern: v.Str, Perm: p, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}}
+			if i, ok := idx[v.Str]; ok {
+				if p == Deny {
+					rules[i] = r
+				}
+				continue
+			}
+			idx[v.Str] = len(rules)
+			rules = append(rules, r)
+		}
+	}
+	add(allowed, Allow)
+	add(denied, Deny)
+	return rules
+}
+
+// stringElems returns the string elements of an array entry.
+func stringElems(e *Entry) []*Value {
+	if e == nil || e.Value.Kind != KindArray {
+		return nil
+	}
+	var out []*Value
+	for _, v := range e.Value.Elems {
+		if v.Kind == KindString {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// BuiltinProfiles are the reserved profiles; they carry no network rules.
+var BuiltinProfiles = []string{":read-only", ":workspace", ":danger-full-access"}
+
+// IsBuiltinProfile reports whether name is a built-in profile.
+func IsBuiltinProfile(name string) bool {
+	for _, b := range BuiltinProfiles {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ProfileError is a problem resolving profiles (lint NP050).
+type ProfileError struct {
+	Profile string
+	Msg     string
+}
+
+func (e *ProfileError) Error() string { return e.Msg }
+
+// UserNetwork returns the user's network table for a session (POLICY.md
+// §1.2): the selected profile (name, else default_permissions) resolved
+// through extends; a selected custom profile without a network table gives
+// an empty table; no profile or a built-in one gives [network]. The result
+// may be nil (no table at all: defaults).
+func (f *File) UserNetwork(profile string) (*Network, error) {
+	name := profile
+	if name == "" && f.DefaultPermissions != nil {
+		name = f.DefaultPermissions.Value
+	}
+	if name == "" || IsBuiltinProfile(name) {
+		return f.Network, nil
+	}
+	if f.Profile(name) == nil {
+		return nil, &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q is not defined", name)}
+	}
+	chain, err := f.ProfileChain(name)
+	if err != nil {
+		return nil, err
+	}
+	out := &Network{Path: "permissions." + QuoteKey(name) + ".network", Origin: OriginUser, File: f.Path}
+	for i := len(chain) - 1; i >= 0; i-- {
+		if n := chain[i].Network; n != nil {
+			out.overlay(n)
+		}
+	}
+	if p := f.Profile(name); p.Network != nil {
+		out.Table = p.Network.Table
+		out.Path = p.Network.Path
+	}
+	return out, nil
+}
+
+// ProfileChain returns the named profile and its ancestors, child first. It
+// fails on an undefined parent or a cycle. A built-in parent ends the chain.
+func (f *File) ProfileChain(name string) ([]*Profile, error) {
+	var chain []*Profile
+	seen := map[string]bool{}
+	for name != "" && !IsBuiltinProfile(name) {
+		if seen[name] {
+			return nil, &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q extends itself through a cycle", name)}
+		}
+		seen[name] = true
+		p := f.Profile(name)
+		if p == nil {
+			child := ""
+			if len(chain) > 0 {
+				child = chain[len(chain)-1].Name
+			}
+			return nil, &ProfileError{Profile: child, Msg: fmt.Sprintf("profile %q extends undefined profile %q", child, name)}
+		}
+		chain = append(chain, p)
+		name = ""
+		if p.Extends != nil {
+			name = p.Extends.Value
+		}
+	}
+	return chain, nil
+}
+
+// overlay applies child table c on top of n (POLICY.md §1.2 extends):
+// scalars take the child's value when set; domain rules replace parent rules
+// with the same normalised pattern; sockets replace by exact path.
+func (n *Network) overlay(c *Network) {
+	for i, b := range n.BoolSettings() {
+		if v := *c.BoolSettings()[i].Ptr; v != nil {
+			*b.Ptr = v
+		}
+	}
+	for _, p := range []struct{ dst, src **Setting[string] }{{&n.Mode, &c.Mode}, {&n.ProxyURL, &c.ProxyURL}, {&n.SocksURL, &c.SocksURL}} {
+		if *p.src != nil {
+			*p.dst = *p.src
+		}
+	}
+	if c.HTTPPort != nil {
+		n.HTTPPort = c.HTTPPort
+	}
+	if c.SocksPort != nil {
+		n.SocksPort = c.SocksPort
+	}
+	child := map[string]bool{}
+	for _, r := range c.Domains {
+		child[NormalizeHost(r.Pattern)] = true
+	}
+	kept := n.Domains[:0:0]
+	for _, r := range n.Domains {
+		if !child[NormalizeHost(r.Pattern)] {
+			kept = append(kept, r)
+		}
+	}
+	n.Domains = append(kept, c.Domains...)
+	childSock := map[string]bool{}
+	for _, s := range c.Sockets {
+		childSock[s.Path] = true
+	}
+	keptS := n.Sockets[:0:0]
+	for _, s := range n.Sockets {
+		if !childSock[s.Path] {
+			keptS = append(keptS, s)
+		}
+	}
+	n.Sockets = append(keptS, c.Sockets...)
+}

@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Permission is the value of one domain or unix-socket rule.
+type Permission uint8
+
+const (
+	// PermInvalid is the zero value: not a permission the files may use.
+	PermInvalid Permission = iota
+	// Allow lets the host (or socket) through.
+	Allow
+	// Deny blocks a host. For sockets, "deny" is read as None.
+	Deny
+	// None is the socket permission that allows nothing.
+	None
+)
+
+func (p Permission) String() string {
+	switch p {
+	case Allow:
+		return "allow"
+	case Deny:
+		return "deny"
+	case None:
+		return "none"
+	}
+	return "invalid"
+}
+
+// ParseDomainPermission reads a domains-map value: "allow" or "deny".
+func ParseDomainPermission(s string) (Permission, bool) {
+	switch s {
+	case "allow":
+		return Allow, true
+	case "deny":
+		return Deny, true
+	}
+	return PermInvalid, false
+}
+
+// ParseSocketPermission reads a unix_sockets-map value: "allow", "none", or
+// "deny" (a synonym of "none").
+func ParseSocketPermission(s string) (Permission, bool) {
+	switch s {
+	case "allow":
+		return Allow, true
+	case "none", "deny":
+		return None, true
+	}
+	return PermInvalid, false
+}
+
+// Origin says which file a rule or setting came from.
+type Origin uint8
+
+const (
+	// OriginDefault marks a built-in default value.
+	OriginDefault Origin = iota
+	// OriginManaged is the administrator's requirements.toml.
+	OriginManaged
+	// OriginUser is the user's config.toml.
+	OriginUser
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginManaged:
+		return "managed"
+	case OriginUser:
+		return "user"
+	}
+	return "default"
+}
+
+// Source locates a rule or setting: file, 1-based line, and whose file it is.
+type Source struct {
+	File   string
+	Line   int
+	Origin Origin
+}
+
+// Rule is one domain pattern with its permission, as written, and where it
+// was written. Pattern holds the key exactly as it appears in the file; the
+// matcher normalises it.
+type Rule struct {
+	Pattern string
+	Perm    Permission
+	Source  Source
+}
+
+// SocketRule is one unix_sockets entry.
+type SocketRule struct {
+	Path   string
+	Perm   Permission // Allow or None
+	Source Source
+}
+
+// SessionMode is the sandbox mode a session runs in.
+type SessionMode string
+
+const (
+	ModeReadOnly       SessionMode = "read-only"
+	ModeWorkspaceWrite SessionMode = "workspace-write"
+	ModeFullAccess     SessionMode = "full-access"
+)
+
+// Restricted reports whether misses are asked rather than denied by default.
+func (m SessionMode) Restricted() bool { return m != ModeFullAccess }
+
+// ParseSessionMode accepts the three modes and the danger-full-access alias.
+func ParseSessionMode(s string) (SessionMode, bool) {
+	switch s {
+	case "read-only":
+		return ModeReadOnly, true
+	case "workspace-write":
+		return ModeWorkspaceWrite, true
+	case "full-access", "danger-full-access":
+		return ModeFullAccess, true
+	}
+	return "", false
+}
+
+// OnMiss is what an allowlist miss (reason not_allowed) becomes.
+type OnMiss string
+
+const (
+	MissAsk  OnMiss = "ask"
+	MissDeny OnMiss = "deny"
+)
+
+// Setting is one effective scalar with its provenance. Forced is set when a
+// managed ceiling lowered the user's value; Note says why in words.
+type Setting[T any] struct {
+	Value  T
+	Source Source
+	Forced bool
+	Note   string
+}
+
+// Dropped records a user entry that did not make it into the effective
+// policy, and why.
+type Dropped struct {
+	What   string // e.g. `domains."API.Example.com" = "allow"`
+	Source Source
+	Why    string
+}
+
+// Effective is the merged policy for one session mode (POLICY.md §3). The
+// merge package builds it; Compile turns it into a matcher.
+type Effective struct {
+	SessionMode SessionMode
+	OnMiss      OnMiss
+
+	Enabled                          Setting[bool]
+	Mode                             Setting[string] // "full" or "limited"
+	AllowLocalBinding                Setting[bool]
+	AllowUpstreamProxy               Setting[bool]
+	DangerouslyAllowNonLoopbackProxy Setting[bool]
+	DangerouslyAllowAllUnixSockets   Setting[bool]
+	ManagedAllowedDomainsOnly        Setting[bool]
+	EnableSocks5                     Setting[bool]
+	EnableSocks5UDP                  Setting[bool]
+	HTTPPort                         *Setting[int] // managed http_port, if set
+	SocksPort                        *Setting[int] // managed socks_port, if set
+	HTTPAddr                         Setting[string]
+	SocksAddr                        Setting[string]
+
+	// Allow and Deny are the effective domain rules, managed entries first.
+	Allow []Rule
+	Deny  []Rule
+	// Sockets are the effective unix_sockets entries.
+	Sockets []SocketRule
+
+	Dropped []Dropped
+}
+
+// Protocol is how a request reached the proxy.
+type Protocol string
+
+const (
+	ProtoHTTP         Protocol = "http"
+	ProtoHTTPSConnect Protocol = "https_connect"
+	ProtoSOCKS5TCP    Protocol = "socks5_tcp"
+)
+
+// Reason is why a decision came out as it did (POLICY.md §4.1, §5).
+type Reason string
+
+const (
+	ReasonAllowed          Reason = "allowed"
+	ReasonNotAllowed       Reason = "not_allowed"
+	ReasonNotAllowedLocal  Reason = "not_allowed_local"
+	ReasonDenied           Reason = "denied"
+	ReasonMethodNotAllowed Reason = "method_not_allowed"
+	ReasonMITMRequired     Reason = "mitm_required"
+	ReasonProxyDisabled    Reason = "proxy_disabled"
+)
+
+// DecisionSource is the `source` field of a decision.
+type DecisionSource string
+
+const (
+	SourceBaseline   DecisionSource = "baseline_policy"
+	SourceModeGuard  DecisionSource = "mode_guard"
+	SourceProxyState DecisionSource = "proxy_state"
+)
+
+// Verdict is allow, deny or ask.
+type Verdict string
+
+const (
+	VerdictAllow Verdict = "allow"
+	VerdictDeny  Verdict = "deny"
+	VerdictAsk   Verdict = "ask"
+)
+
+// Resolver looks up the addresses of a name. The proxy and `check` inject
+// one; nil means net.DefaultResolver.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Request is what a decision is asked about.
+type Request struct {
+	Host     string // as the client sent it (may carry brackets, trailing dots…)
+	Port     int
+	Protocol Protocol
+	Method   string // "" for CONNECT / SOCKS5
+	// UnixSocket, when non-empty, makes this a socket request (§5): domain
+	// rules do not apply.
+	UnixSocket string
+	// NoResolve skips step 5 (the DNS check); `check --no-resolve`.
+	NoResolve bool
+}
+
+// Decision explains itself: verdict, reason, source, the rule that decided,
+// and for allowed name requests the checked addresses to dial.
+type Decision struct {
+	Verdict Verdict
+	Reason  Reason
+	Source  DecisionSource
+	Rule    *Rule // nil when no rule decided
+	// Host is the normalised host that was decided.
+	Host string
+	// Addrs are the checked addresses to dial, in resolver order (for an IP
+	// literal: that address; for localhost: its loopback addresses). Empty
+	// for blocks.
+	Addrs []netip.Addr
+	// Resolved is true when DNS was consulted.
+	Resolved bool
+	// ResolveErr is the lookup error (or timeout) when DNS was consulted and
+	// gave no usable answer. With allow_local_binding the decision stays
+	// allowed with no Addrs, and the proxy answers 502.
+	ResolveErr error
+	// Socket is the unix_sockets entry that decided a socket request (an
+	// allow entry, or the none entry that refused it); nil otherwise.
+	Socket *SocketRule
+}
+
+// Allowed reports whether the request may proceed.
+func (d Decision) Allowed() bool { return d.Verdict == VerdictAllow }
+
+// DefaultLookupTimeout bounds the step-5 DNS lookup (fail closed).
+const DefaultLookupTimeout = 2 * time.Second
