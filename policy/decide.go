@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+)
+
+var (
+	loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
+	errNoAddresses = errors.New("no addresses")
+)
+
+// Decide answers one request (POLICY §4.1, §4.3, §5): the proxy and `check`
+// both call it, so they cannot disagree. In order:
+//
+//   - a disabled proxy refuses everything (proxy_disabled), with no DNS;
+//   - a unix socket request goes to DecideSocket;
+//   - the host decision: normalise (numeric IPv4 spellings are literals),
+//     deny rules, the local-literal guard, the allowlist;
+//   - the mode guard, only for a host the rules allow; it is applied before
+//     any lookup, so a request it blocks never leaks a DNS query;
+//   - for an allowed name, one lookup through r (nil: net.DefaultResolver)
+//     bounded by LookupTimeout, whose answers must all be public unless
+//     allow_local_binding is set. Decision.Addrs are the checked addresses
+//     the proxy must dial.
+//
+// A denied or unlisted name is never resolved. With allow_local_binding the
+// name is still resolved once, so the proxy dials what was checked; any
+// answer is acceptable then except an unspecified address (0.0.0.0/8, ::),
+// which reaches local listeners and is refused as for literals. A resolved
+// answer that a deny rule's IP literal names is denied, so a name cannot
+// reach an address the policy denies. req.NoResolve skips the lookup: Addrs
+// stay empty and Resolved false.
+func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision {
+	if !c.enabled {
+		return disabled(NormalizeHost(req.Host))
+	}
+	if req.UnixSocket != "" {
+		return c.DecideSocket(req)
+	}
+	host := NormalizeHost(req.Host)
+	d := Decision{Host: host, Source: SourceBaseline}
+	if host == "" {
+		return c.miss(d)
+	}
+	h := viewHost(host)
+	if rule := c.deny.match(&h); rule != nil {
+		return denied(d, rule)
+	}
+	if h.isIP && IsUnspecified(h.ip) {
+		return local(d)
+	}
+	var rule *Rule
+	if !c.allowLocal && (host == "localhost" || h.isIP && !IsPublic(h.ip)) {
+		if rule = c.allow.exact(&h); rule == nil {
+			return local(d)
+		}
+	} else if rule = c.allow.match(&h); rule == nil {
+		return c.miss(d)
+	}
+	if g, blocked := c.modeGuard(d, req); blocked {
+		return g
+	}
+
+	d.Verdict, d.Reason, d.Rule = VerdictAllow, ReasonAllowed, rule
+	switch {
+	case h.isIP:
+		d.Addrs = []netip.Addr{h.ip}
+	case host == "localhost":
+		d.Addrs = []netip.Addr{loopback4, loopback6}
+	case req.NoResolve:
+	default:
+		return c.checkAnswers(ctx, d, r)
+	}
+	return d
+}
+
+// checkAnswers is step 5: resolve the allowed name d.Host once and classify
+// every answer; any bad answer blocks the whole request.
+func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver) Decision {
+	addrs, err := c.lookup(ctx, r, d.Host)
+	d.Resolved = true
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("lookup %s: %w", d.Host, errNoAddresses)
+	}
+	if err != nil {
+		d.ResolveErr = err
+		if c.allowLocal {
+			return d // allowed, nothing to dial: the proxy answers 502
+		}
+		return local(d)
+	}
+	for _, a := range addrs {
+		h := hostView{ip: a, isIP: true}
+		if rule := c.deny.exact(&h); rule != nil {
+			return denied(d, rule)
+		}
+	}
+	for _, a := range addrs {
+		if !a.IsValid() || IsUnspecified(a) || !c.allowLocal && !IsPublic(a) {
+			return local(d)
+		}
+	}
+	d.Addrs = addrs
+	return d
+}
+
+// lookup resolves host within the lookup timeout. It stops waiting when the
+// timeout fires even if the resolver ignores its context: a hung resolver
+// must fail closed, not hang the request.
+func (c *Compiled) lookup(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	t := c.LookupTimeout
+	if t <= 0 {
+		t = DefaultLookupTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	type result struct {
+		addrs []netip.Addr
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		a, err := r.LookupNetIP(ctx, "ip", host)
+		ch <- result{a, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.addrs, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lookup %s: %w", host, ctx.Err())
+	}
+}
+
+// modeGuard applies mode = "limited" to a request whose host (or socket) is
+// allowed: plain HTTP keeps GET, HEAD and OPTIONS (an empty method counts as
+// GET, for `check` without --method); CONNECT, SOCKS5 and anything else
+// cannot be inspected and needs interception, which is not implemented.
+func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
+	if !c.limited {
+		return d, false
+	}
+	d.Verdict, d.Source, d.Rule, d.Socket = VerdictDeny, SourceModeGuard, nil, nil
+	switch req.Protocol {
+	case ProtoHTTP, "":
+		switch req.Method {
+		case "GET", "HEAD", "OPTIONS", "":
+			return d, false
+		}
+		d.Reason = ReasonMethodNotAllowed
+	default:
+		d.Reason = ReasonMITMRequired
+	}
+	return d, true
+}
+
+// DecideSocket answers a unix socket request (req.UnixSocket set; POLICY §5).
+// Domain rules do not apply. A relative path or one holding NUL is always
+// refused. A "none" entry for the path refuses it, even with
+// dangerously_allow_all_unix_sockets. Otherwise an "allow" entry for exactly
+// that path, or allow-all, lets it through; the limited-mode method guard
+// then applies as for plain HTTP. A refused socket is a deny with reason
+// not_allowed (header blocked-by-allowlist); it is never an ask, because
+// socket requests are not domain rule evaluations.
+func (c *Compiled) DecideSocket(req Request) Decision {
+	host := NormalizeHost(req.Host)
+	if !c.enabled {
+		return disabled(host)
+	}
+	d := Decision{Host: host, Source: SourceBaseline}
+	refuse := func(s *SocketRule) Decision {
+		d.Verdict, d.Reason, d.Socket = VerdictDeny, ReasonNotAllowed, s
+		return d
+	}
+	p := req.UnixSocket
+	if !validSocketPath(p) {
+		return refuse(nil)
+	}
+	if s := c.sockNone[p]; s != nil {
+		return refuse(s)
+	}
+	if s := c.sockNone[filepath.Clean(p)]; s != nil {
+		return refuse(s)
+	}
+	s := c.sockAllow[p]
+	if s == nil && !c.allowAll {
+		return refuse(nil)
+	}
+	if g, blocked := c.modeGuard(d, req); blocked {
+		return g
+	}
+	d.Verdict, d.Reason, d.Socket = VerdictAllow, ReasonAllowed, s
+	return d
+}
+
+func disabled(host string) Decision {
+	return Decision{Verdict: VerdictDeny, Reason: ReasonProxyDisabled, Source: SourceProxyState, Host: host}
+}
+
+func denied(d Decision, rule *Rule) Decision {
+	d.Verdict, d.Reason, d.Rule, d.Addrs = VerdictDeny, ReasonDenied, rule, nil
+	return d
+}
+
+func local(d Decision) Decision {
+	d.Verdict, d.Reason, d.Rule, d.Addrs = VerdictDeny, ReasonNotAllowedLocal, nil, nil
+	return d
+}
+
+// miss is step 4's not_allowed: ask or deny per the merge table.
+func (c *Compiled) miss(d Decision) Decision {
+	d.Reason, d.Rule = ReasonNotAllowed, nil
+	if c.askOnMiss {
+		d.Verdict = VerdictAsk
+	} else {
+		d.Verdict = VerdictDeny
+	}
+	return d
+}
+
+// BlockInfo returns the x-proxy-error header value and the message of a
+// block response for reason (POLICY §5).
+func BlockInfo(reason Reason) (proxyError, message string) {
+	switch reason {
+	case ReasonNotAllowed:
+		return "blocked-by-allowlist", "Domain not in allowlist."
+	case ReasonNotAllowedLocal:
+		return "blocked-by-allowlist", "Local/private network addresses are blocked by policy."
+	case ReasonDenied:
+		return "blocked-by-denylist", "Domain denied by policy."
+	case ReasonMethodNotAllowed:
+		return "blocked-by-method-policy", "Method not allowed in limited mode."
+	case ReasonMITMRequired:
+		return "blocked-by-mitm-required", "HTTPS interception required in limited mode."
+	}
+	return "blocked-by-policy", "Request blocked by network policy."
+}
