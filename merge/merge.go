@@ -1,0 +1,397 @@
+// Package merge combines the administrator's requirements, the user's
+// network table and the session mode into the one effective policy that
+// `effective` prints, `check` decides on and the proxy enforces (POLICY.md
+// §3). Every rule and setting of the result says where it came from, and
+// every user entry that did not make it says why, so that a blocked request
+// can always be traced back to a line of a file.
+package merge
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// Default listener ports (POLICY.md §1.2, §5).
+const (
+	DefaultHTTPPort  = 3128
+	DefaultSocksPort = 8081
+)
+
+// loopbackHost is where every clamped or port-only listener binds.
+const loopbackHost = "127.0.0.1"
+
+// Effective merges managed [experimental_network] and the user's network
+// table for a session mode. managed may be nil (no requirements file) and
+// user may be nil (no config file). profile selects the user's profile; ""
+// means default_permissions, else the standalone [network] table.
+func Effective(managed, user *policy.File, profile string, mode policy.SessionMode) (*policy.Effective, error) {
+	if _, ok := policy.ParseSessionMode(string(mode)); !ok {
+		return nil, fmt.Errorf("unknown session mode %q (want read-only, workspace-write or full-access)", mode)
+	}
+	var m, u *policy.Network
+	if managed != nil {
+		m = managed.Managed
+	}
+	if user != nil {
+		n, err := user.UserNetwork(profile)
+		if err != nil {
+			return nil, err
+		}
+		u = n
+	} else if profile != "" && !policy.IsBuiltinProfile(profile) {
+		return nil, &policy.ProfileError{Profile: profile, Msg: fmt.Sprintf("profile %q is not defined (no config file)", profile)}
+	}
+	b := &builder{m: m, u: u, eff: &policy.Effective{SessionMode: mode}}
+	b.settings()
+	b.domains()
+	b.sockets()
+	b.listeners()
+	return b.eff, nil
+}
+
+type builder struct {
+	m, u *policy.Network // either may be nil
+	eff  *policy.Effective
+}
+
+var defaultSource = policy.Source{Origin: policy.OriginDefault}
+
+// at formats a source as file:line for notes.
+func at(s policy.Source) string {
+	if s.File == "" {
+		return "default"
+	}
+	return s.File + ":" + strconv.Itoa(s.Line)
+}
+
+func (b *builder) drop(what string, src policy.Source, format string, args ...any) {
+	b.eff.Dropped = append(b.eff.Dropped, policy.Dropped{What: what, Source: src, Why: fmt.Sprintf(format, args...)})
+}
+
+// settings fills the scalars: managed ceiling keys override the user's value
+// when set (a user true under a managed false is Forced), user-only keys come
+// from the user's table, managed-only keys from the managed table.
+func (b *builder) settings() {
+	e := b.eff
+	e.Enabled = b.ceiling("enabled")
+	e.AllowUpstreamProxy = b.ceiling("allow_upstream_proxy")
+	e.DangerouslyAllowNonLoopbackProxy = b.ceiling("dangerously_allow_non_loopback_proxy")
+	e.DangerouslyAllowAllUnixSockets = b.ceiling("dangerously_allow_all_unix_sockets")
+	e.AllowLocalBinding = b.ceiling("allow_local_binding")
+
+	e.ManagedAllowedDomainsOnly = policy.Setting[bool]{Source: defaultSource}
+	if s := b.m.Bool("managed_allowed_domains_only"); s != nil {
+		e.ManagedAllowedDomainsOnly = *s
+	}
+	e.EnableSocks5 = userBool(b.u.Bool("enable_socks5"), true)
+	e.EnableSocks5UDP = userBool(b.u.Bool("enable_socks5_udp"), false)
+
+	e.Mode = policy.Setting[string]{Value: "full", Source: defaultSource}
+	if b.u != nil && b.u.Mode != nil {
+		e.Mode = *b.u.Mode
+		if v := e.Mode.Value; v != "full" && v != "limited" {
+			// Lint refuses this (NP002); should a caller merge anyway, fail
+			// closed: limited lets less through than full.
+			e.Mode.Value = "limited"
+			e.Mode.Note = fmt.Sprintf("unknown mode %s treated as \"limited\"", policy.QuoteString(v))
+		}
+	}
+
+	if b.m != nil {
+		if b.m.HTTPPort != nil {
+			p := *b.m.HTTPPort
+			e.HTTPPort = &p
+		}
+		if b.m.SocksPort != nil {
+			p := *b.m.SocksPort
+			e.SocksPort = &p
+		}
+	}
+
+	// Keys a user table may not set: the file loader reads them anyway, so
+	// say that they were ignored rather than letting them vanish.
+	if b.u != nil {
+		if s := b.u.ManagedAllowedDomainsOnly; s != nil {
+			b.drop("managed_allowed_domains_only = "+strconv.FormatBool(s.Value), s.Source, "only the managed requirements file can set managed_allowed_domains_only")
+		}
+		for _, p := range []struct {
+			key string
+			s   *policy.Setting[int]
+		}{{"http_port", b.u.HTTPPort}, {"socks_port", b.u.SocksPort}} {
+			if p.s != nil {
+				b.drop(p.key+" = "+strconv.Itoa(p.s.Value), p.s.Source, "%s is a managed key; a user table sets listeners with proxy_url / socks_url", p.key)
+			}
+		}
+	}
+}
+
+// ceiling merges a managed "value and ceiling" boolean: a managed value,
+// when set, is the effective value (it forces the setting on or off); a user
+// true lowered to false is reported as Forced.
+func (b *builder) ceiling(key string) policy.Setting[bool] {
+	mv, uv := b.m.Bool(key), b.u.Bool(key)
+	switch {
+	case mv != nil:
+		s := *mv
+		if uv != nil && uv.Value && !mv.Value {
+			s.Forced = true
+			s.Note = fmt.Sprintf("user %s = true (%s) forced to false by the managed ceiling (%s)", key, at(uv.Source), at(mv.Source))
+		} else if uv != nil && uv.Value != mv.Value {
+			s.Note = fmt.Sprintf("managed value replaces user %s = %t (%s)", key, uv.Value, at(uv.Source))
+		}
+		return s
+	case uv != nil:
+		return *uv
+	}
+	return policy.Setting[bool]{Source: defaultSource}
+}
+
+func userBool(s *policy.Setting[bool], def bool) policy.Setting[bool] {
+	if s != nil {
+		return *s
+	}
+	return policy.Setting[bool]{Value: def, Source: defaultSource}
+}
+
+// split returns the allow and deny rules of a table.
+func split(n *policy.Network) (allow, deny []policy.Rule) {
+	if n == nil {
+		return nil, nil
+	}
+	for _, r := range n.Domains {
+		switch r.Perm {
+		case policy.Allow:
+			allow = append(allow, r)
+		case policy.Deny:
+			deny = append(deny, r)
+		}
+	}
+	return allow, deny
+}
+
+func ruleText(r policy.Rule) string {
+	return "domains." + policy.QuoteKey(r.Pattern) + " = " + policy.QuoteString(r.Perm.String())
+}
+
+// domains applies the merge table of POLICY.md §3.
+func (b *builder) domains() {
+	e := b.eff
+	A, D := split(b.m)
+	U, UD := split(b.u)
+	only := e.ManagedAllowedDomainsOnly.Value
+	restricted := e.SessionMode.Restricted()
+
+	e.Allow = append(e.Allow, A...)
+	switch {
+	case only:
+		for _, r := range U {
+			b.drop(ruleText(r), r.Source, "managed_allowed_domains_only = true (%s): only managed allow rules count", at(e.ManagedAllowedDomainsOnly.Source))
+		}
+	case !restricted && len(A) > 0:
+		for _, r := range U {
+			b.drop(ruleText(r), r.Source, "full-access session: the managed allow list is not empty, so the user's allow rules do not apply")
+		}
+	default:
+		for _, r := range U {
+			if a, ok := equalPattern(A, r.Pattern); ok {
+				b.drop(ruleText(r), r.Source, "same pattern as the managed allow rule %s (%s)", policy.QuoteString(a.Pattern), at(a.Source))
+				continue
+			}
+			e.Allow = append(e.Allow, r)
+		}
+	}
+
+	e.Deny = append(e.Deny, D...)
+	if !restricted && len(D) > 0 {
+		for _, r := range UD {
+			b.drop(ruleText(r), r.Source, "full-access session: the managed deny list is not empty, so the user's deny rules do not apply")
+		}
+	} else {
+		e.Deny = append(e.Deny, UD...)
+	}
+
+	e.OnMiss = policy.MissDeny
+	if restricted && !only {
+		e.OnMiss = policy.MissAsk
+	}
+}
+
+// equalPattern finds a rule whose pattern is the same string as p ignoring
+// ASCII case (POLICY.md §3: "equal to an A entry, case-insensitively").
+// Patterns are ASCII (lint NP023), so ASCII folding is all that is needed.
+func equalPattern(rules []policy.Rule, p string) (policy.Rule, bool) {
+	for _, r := range rules {
+		if equalFoldASCII(r.Pattern, p) {
+			return r, true
+		}
+	}
+	return policy.Rule{}, false
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// sockets applies the managed socket override: managed socket rules replace
+// the user's allow entries (user none entries stay), and switch off a user's
+// allow-all unless the managed file itself turns it on.
+func (b *builder) sockets() {
+	e := b.eff
+	if b.m == nil || len(b.m.Sockets) == 0 {
+		if b.u != nil {
+			e.Sockets = append(e.Sockets, b.u.Sockets...)
+		}
+		return
+	}
+	first := b.m.Sockets[0].Source
+	e.Sockets = append(e.Sockets, b.m.Sockets...)
+	if b.u != nil {
+		for _, s := range b.u.Sockets {
+			if s.Perm == policy.Allow {
+				b.drop("unix_sockets."+policy.QuoteKey(s.Path)+" = \"allow\"", s.Source, "managed unix_sockets rules (%s) replace the user's allow sockets", at(first))
+				continue
+			}
+			e.Sockets = append(e.Sockets, s)
+		}
+	}
+	all := &e.DangerouslyAllowAllUnixSockets
+	if b.m.DangerouslyAllowAllUnixSockets == nil && all.Value {
+		user := all.Source
+		all.Value = false
+		all.Forced = true
+		all.Source = first
+		all.Note = fmt.Sprintf("user dangerously_allow_all_unix_sockets = true (%s) forced to false: the managed file has unix_sockets rules (%s) and does not set it", at(user), at(first))
+	}
+}
+
+// listeners computes the HTTP and SOCKS5 listener addresses (POLICY.md §5):
+// a managed port pins 127.0.0.1:<port>; otherwise the user's URL (scheme
+// ignored) or the default; a non-loopback host is clamped to 127.0.0.1
+// unless dangerously_allow_non_loopback_proxy, and always when any unix
+// socket can be reached through the proxy.
+func (b *builder) listeners() {
+	e := b.eff
+	var clampWhy string
+	switch {
+	case e.DangerouslyAllowAllUnixSockets.Value:
+		clampWhy = "forced to loopback: dangerously_allow_all_unix_sockets is on"
+	case hasAllowSocket(e.Sockets):
+		clampWhy = "forced to loopback: a unix socket is allowed"
+	case !e.DangerouslyAllowNonLoopbackProxy.Value:
+		clampWhy = "clamped to loopback: dangerously_allow_non_loopback_proxy is false"
+	}
+	var proxyURL, socksURL *policy.Setting[string]
+	if b.u != nil {
+		proxyURL, socksURL = b.u.ProxyURL, b.u.SocksURL
+	}
+	e.HTTPAddr = listener("proxy_url", proxyURL, e.HTTPPort, DefaultHTTPPort, clampWhy)
+	if !e.EnableSocks5.Value {
+		e.SocksAddr = policy.Setting[string]{Source: e.EnableSocks5.Source, Note: "no SOCKS5 listener: enable_socks5 = false"}
+		return
+	}
+	e.SocksAddr = listener("socks_url", socksURL, e.SocksPort, DefaultSocksPort, clampWhy)
+}
+
+func hasAllowSocket(ss []policy.SocketRule) bool {
+	for _, s := range ss {
+		if s.Perm == policy.Allow {
+			return true
+		}
+	}
+	return false
+}
+
+// listener computes one listener address. clampWhy is non-empty when a
+// non-loopback host may not be used.
+func listener(key string, url *policy.Setting[string], port *policy.Setting[int], def int, clampWhy string) policy.Setting[string] {
+	if port != nil && validPort(port.Value) {
+		s := policy.Setting[string]{Value: net.JoinHostPort(loopbackHost, strconv.Itoa(port.Value)), Source: port.Source}
+		if url != nil {
+			s.Note = fmt.Sprintf("managed port replaces %s %s (%s)", key, policy.QuoteString(url.Value), at(url.Source))
+		}
+		return s
+	}
+	dflt := policy.Setting[string]{Value: net.JoinHostPort(loopbackHost, strconv.Itoa(def)), Source: defaultSource}
+	if port != nil {
+		dflt.Note = fmt.Sprintf("managed port %d (%s) is out of range and was ignored", port.Value, at(port.Source))
+	}
+	if url == nil {
+		return dflt
+	}
+	host, p, ok := ParseListenerURL(url.Value)
+	if !ok {
+		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), at(url.Source))
+		return dflt
+	}
+	if p == 0 {
+		p = def
+	}
+	s := policy.Setting[string]{Source: url.Source, Note: dflt.Note}
+	if clampWhy != "" && !isLoopbackHost(host) {
+		s.Value = net.JoinHostPort(loopbackHost, strconv.Itoa(p))
+		s.Forced = true
+		s.Note = fmt.Sprintf("%s %s %s", key, policy.QuoteString(url.Value), clampWhy)
+		return s
+	}
+	s.Value = net.JoinHostPort(host, strconv.Itoa(p))
+	return s
+}
+
+func validPort(p int) bool { return p >= 1 && p <= 65535 }
+
+// ParseListenerURL reads a proxy_url / socks_url value: an optional
+// "scheme://", then host[:port], then an optional path. It returns the
+// normalised host and the port (0 when none is written). ok is false when
+// there is no host or the port is not 1–65535.
+func ParseListenerURL(s string) (host string, port int, ok bool) {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	h, p, _, err := policy.SplitHostPort(s)
+	if err != nil {
+		return "", 0, false
+	}
+	h = policy.NormalizeHost(h)
+	if h == "" {
+		return "", 0, false
+	}
+	if a, isIP := policy.ParseHostIP(h); isIP {
+		h = a.String()
+	}
+	return h, p, true
+}
+
+// isLoopbackHost reports whether a listener host binds only to loopback.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, ok := policy.ParseHostIP(h)
+	return ok && a.Unmap().IsLoopback()
+}
