@@ -333,8 +333,11 @@ func (d *Doc) syntaxError(err error) *SyntaxError {
 	if errors.As(err, &de) {
 		row, col := de.Position()
 		off := d.LineStart(row)
-		// The decoder's column counts bytes.
-		off += col - 1
+		// The decoder's column counts bytes; never point inside a character.
+		off = min(off+col-1, len(d.Src))
+		for off > 0 && off < len(d.Src) && !utf8.RuneStart(d.Src[off]) {
+			off--
+		}
 		msg := de.Error()
 		if k := de.Key(); len(k) > 0 {
 			msg = fmt.Sprintf("%s (key %s)", msg, JoinKey(k))

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+func init() {
+	registerCommand(func(e *env) *cli.Command {
+		return &cli.Command{
+			Name:      "lint",
+			Usage:     "check requirements.toml and config.toml files",
+			ArgsUsage: "PATH...",
+			Description: "Lint checks network policy files against the rules NP001–NP090 and prints\n" +
+				"one finding per line (path:line:col: severity NPxxx message) on stdout and a\n" +
+				"summary on stderr.\n\n" +
+				"PATH is a file, a directory (every *.toml below it, skipping directories\n" +
+				"whose name starts with \".\"), or - for stdin. A file named requirements*.toml\n" +
+				"or holding [experimental_network] is a requirements file, any other a config\n" +
+				"file, unless --kind says otherwise. Linting a requirements file and a config\n" +
+				"file in one call also runs the cross-file rules (NP061, NP062).\n\n" +
+				"Silence one finding with a comment on the line above or at the end of the\n" +
+				"line: # netpolicy: ignore[NPxxx] reason. NP021 cannot be silenced.\n\n" +
+				"Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or\n" +
+				"unreadable file. Run lint --explain NPxxx for a rule's documentation.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, json, sarif or github"},
+				&cli.StringFlag{Name: "fail-on", Value: "warning", Usage: "lowest `SEVERITY` that makes the exit status 1: error, warning or info"},
+				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
+				&cli.StringFlag{Name: "explain", Usage: "print the documentation of `RULE` (NPxxx) and exit"},
+				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the text output `WHEN`: auto (on a terminal), always or never; NO_COLOR set turns it off"},
+				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
+			},
+			Action: func(c *cli.Context) error { return runLint(c, e) },
+		}
+	})
+}
+
+// stdinName names stdin when --stdin-filename is not given.
+const stdinName = "<stdin>"
+
+func runLint(c *cli.Context, e *env) error {
+	if id := c.String("explain"); c.IsSet("explain") {
+		r := lint.Lookup(strings.TrimSpace(id))
+		if r == nil {
+			return exitCode(exitUsage, "netpolicy lint: unknown rule %q (rules are NP001–NP090; see the README)", id)
+		}
+		_, err := io.WriteString(e.stdout, lint.Explain(r))
+		return err
+	}
+	format, ok := lint.ParseFormat(c.String("format"))
+	if !ok {
+		return exitCode(exitUsage, "netpolicy lint: invalid --format %q: want text, json, sarif or github", c.String("format"))
+	}
+	failOn, ok := lint.ParseSeverity(c.String("fail-on"))
+	if !ok {
+		return exitCode(exitUsage, "netpolicy lint: invalid --fail-on %q: want error, warning or info", c.String("fail-on"))
+	}
+	kind, ok := policy.ParseFileKind(c.String("kind"))
+	if !ok {
+		return exitCode(exitUsage, "netpolicy lint: invalid --kind %q: want auto, requirements or config", c.String("kind"))
+	}
+	color, err := useColor(c.String("color"), format, e)
+	if err != nil {
+		return err
+	}
+	if c.Args().Len() == 0 {
+		return exitCode(exitUsage, "netpolicy lint: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy lint [flags] PATH...")
+	}
+
+	files, unreadable := loadLintFiles(c.Args().Slice(), kind, c.String("stdin-filename"), e)
+	ds := lint.Check(files...)
+	if err := lint.Write(e.stdout, format, ds, lint.WriteOptions{Color: color, ToolVersion: version}); err != nil {
+		return exitCode(exitUsage, "netpolicy lint: %v", err)
+	}
+	fmt.Fprintln(e.stderr, summary(ds, len(files)))
+
+	switch {
+	case unreadable:
+		return exitCode(exitUsage, "")
+	case worst(ds) >= failOn:
+		return exitCode(exitFindings, "")
+	}
+	return nil
+}
+
+// loadLintFiles expands the PATH arguments and loads every file. Files that
+// cannot be read are reported on stderr and skipped; the rest are linted.
+func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e *env) ([]*policy.File, bool) {
+	var files []*policy.File
+	unreadable := false
+	fail := func(err error) {
+		fmt.Fprintf(e.stderr, "netpolicy lint: %v\n", err)
+		unreadable = true
+	}
+	seen := map[string]bool{}
+	load := func(path string) {
+		if seen[path] {
+			return
+		}
+		seen[path] = true
+		f, err := policy.LoadFile(path, kind)
+		if err != nil {
+			fail(err)
+			return
+		}
+		files = append(files, f)
+	}
+	for _, arg := range args {
+		if arg == "-" {
+			src, err := io.ReadAll(e.stdin)
+			if err != nil {
+				fail(fmt.Errorf("reading stdin: %w", err))
+				continue
+			}
+			name := stdinFilename
+			if name == "" {
+				name = stdinName
+			}
+			files = append(files, policy.Load(name, src, kind))
+			continue
+		}
+		st, err := os.Stat(arg)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		if !st.IsDir() {
+			load(arg)
+			continue
+		}
+		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				fail(err)
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				if path != arg && strings.HasPrefix(d.Name(), ".") {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(d.Name(), ".toml") {
+				load(path)
+			}
+			return nil
+		})
+		if err != nil {
+			fail(err)
+		}
+	}
+	return files, unreadable
+}
+
+// useColor decides whether the text output is coloured: never for other
+// formats or with NO_COLOR set; with auto, only when stdout is a terminal.
+func useColor(mode string, format lint.Format, e *env) (bool, error) {
+	switch mode {
+	case "auto", "always", "never":
+	default:
+		return false, exitCode(exitUsage, "netpolicy lint: invalid --color %q: want auto, always or never", mode)
+	}
+	if mode == "never" || format != lint.FormatText || e.getenv("NO_COLOR") != "" {
+		return false, nil
+	}
+	if mode == "always" {
+		return true, nil
+	}
+	return isTerminal(e.stdout), nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// worst returns the highest severity among ds, or 0.
+func worst(ds []lint.Diagnostic) lint.Severity {
+	var w lint.Severity
+	for i := range ds {
+		w = max(w, ds[i].Severity())
+	}
+	return w
+}
+
+// summary is the human line on stderr: "3 findings (1 error, 2 warnings)
+// in 2 files", or "no findings in 2 files".
+func summary(ds []lint.Diagnostic, nfiles int) string {
+	filesText := plural(nfiles, "file", "files")
+	if len(ds) == 0 {
+		return "no findings in " + filesText
+	}
+	counts := map[lint.Severity]int{}
+	for i := range ds {
+		counts[ds[i].Severity()]++
+	}
+	var parts []string
+	if n := counts[lint.SevError]; n > 0 {
+		parts = append(parts, plural(n, "error", "errors"))
+	}
+	if n := counts[lint.SevWarning]; n > 0 {
+		parts = append(parts, plural(n, "warning", "warnings"))
+	}
+	if n := counts[lint.SevInfo]; n > 0 {
+		parts = append(parts, plural(n, "info", "info"))
+	}
+	return fmt.Sprintf("%s (%s) in %s", plural(len(ds), "finding", "findings"), strings.Join(parts, ", "), filesText)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,146 @@
+package lint
+
+import (
+	"fmt"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// Rules about the managed file and how it meets the user's: NP060 alone,
+// NP061 and NP062 when both files are linted in one call.
+
+var ruleNP060 = &Rule{
+	ID:       "NP060",
+	Title:    "`managed_allowed_domains_only = true` with no managed allow rule: every host is blocked",
+	Severity: SevWarning,
+	Scope:    ScopeFile,
+	Doc: `With managed_allowed_domains_only = true only the managed allow rules
+count: user allow rules are ignored and misses are denied, never asked. With
+no managed allow rule at all, nothing can ever be reached through the proxy.
+If that is the intent, set enabled = false instead; otherwise add the allowed
+hosts to [experimental_network] domains.`,
+	Example: `[experimental_network]
+managed_allowed_domains_only = true
+domains = { "ads.example" = "deny" }`,
+	Fixed: `[experimental_network]
+managed_allowed_domains_only = true
+domains = { "corp.example.com" = "allow", "ads.example" = "deny" }`,
+	Run: runNP060,
+}
+
+var ruleNP061 = &Rule{
+	ID:       "NP061",
+	Title:    "(cross-file) user allow rules ignored because of `managed_allowed_domains_only`",
+	Severity: SevInfo,
+	Scope:    ScopeCross,
+	Doc: `The managed requirements set managed_allowed_domains_only = true, so the
+allow rules of the user's network tables are ignored (their deny rules still
+apply). Reported on the user's file, once per table that has allow rules,
+when both files are linted in one call. Ask the administrator to add the
+host to the managed allowlist.`,
+	Example: `# requirements.toml
+[experimental_network]
+managed_allowed_domains_only = true
+domains = { "corp.example.com" = "allow" }
+
+# config.toml
+[network]
+domains = { "git.example.org" = "allow" }   # ignored`,
+	Run: runNP061,
+}
+
+var ruleNP062 = &Rule{
+	ID:       "NP062",
+	Title:    "(cross-file) user setting exceeds a managed ceiling and will be forced down",
+	Severity: SevWarning,
+	Scope:    ScopeCross,
+	Doc: `A boolean the managed requirements set to false (enabled,
+allow_upstream_proxy, dangerously_allow_non_loopback_proxy,
+dangerously_allow_all_unix_sockets, allow_local_binding) is a ceiling: the
+user's true is forced to false. The same happens to the user's
+dangerously_allow_all_unix_sockets = true when the managed file has
+unix_sockets rules and does not itself set it true. Reported on the user's
+file when both files are linted in one call.`,
+	Example: `# requirements.toml
+[experimental_network]
+allow_local_binding = false
+
+# config.toml
+[network]
+allow_local_binding = true   # forced to false`,
+	Run: runNP062,
+}
+
+func init() { Register(ruleNP060, ruleNP061, ruleNP062) }
+
+func runNP060(p *Pass) {
+	m := p.File.Managed
+	if m == nil || m.ManagedAllowedDomainsOnly == nil || !m.ManagedAllowedDomainsOnly.Value {
+		return
+	}
+	for _, r := range m.Domains {
+		if r.Perm == policy.Allow {
+			return
+		}
+	}
+	sp, _ := keySpan(m.Table, "managed_allowed_domains_only")
+	p.Reportf(p.File, sp, nil, "managed_allowed_domains_only = true but %s has no allow rule: every host is blocked", tableLabel(m))
+}
+
+// managedSource says where a managed setting is, for messages.
+func managedSource(f *policy.File, s policy.Source) string {
+	return fmt.Sprintf("%s:%d", f.Path, s.Line)
+}
+
+func runNP061(p *Pass) {
+	m := p.Managed.Managed
+	if m == nil || m.ManagedAllowedDomainsOnly == nil || !m.ManagedAllowedDomainsOnly.Value {
+		return
+	}
+	for _, n := range networkTables(p.User) {
+		count, first := 0, policy.Span{}
+		for _, it := range domainItems(n) {
+			if it.Perm != policy.Allow {
+				continue
+			}
+			if count == 0 {
+				first = it.Span
+			}
+			count++
+		}
+		if count == 0 {
+			continue
+		}
+		what := "1 allow rule of %s is"
+		if count > 1 {
+			what = fmt.Sprintf("%d allow rules of %%s are", count)
+		}
+		p.Reportf(p.User, first, nil, what+" ignored: the managed requirements set managed_allowed_domains_only = true (%s)",
+			tableLabel(n), managedSource(p.Managed, m.ManagedAllowedDomainsOnly.Source))
+	}
+}
+
+func runNP062(p *Pass) {
+	m := p.Managed.Managed
+	if m == nil {
+		return
+	}
+	for _, n := range networkTables(p.User) {
+		for _, key := range policy.CeilingKeys {
+			u := n.Bool(key)
+			if u == nil || !u.Value {
+				continue
+			}
+			sp, _ := keySpan(n.Table, key)
+			if c := m.Bool(key); c != nil && !c.Value {
+				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false by the managed %s = false (%s)",
+					key, tableLabel(n), key, managedSource(p.Managed, c.Source))
+				continue
+			}
+			if key == "dangerously_allow_all_unix_sockets" && len(m.Sockets) > 0 && m.Bool(key) == nil {
+				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false: the managed requirements have unix_sockets rules (%s)",
+					key, tableLabel(n), managedSource(p.Managed, m.Sockets[0].Source))
+			}
+		}
+	}
+}

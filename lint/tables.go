@@ -1,0 +1,132 @@
+package lint
+
+import (
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// networkTables returns every network table of f: the managed
+// [experimental_network] of a requirements file; the [network] table and
+// each [permissions.<p>.network] of a config file.
+func networkTables(f *policy.File) []*policy.Network {
+	var out []*policy.Network
+	if f.Managed != nil {
+		out = append(out, f.Managed)
+	}
+	if f.Network != nil {
+		out = append(out, f.Network)
+	}
+	for _, p := range f.Profiles {
+		if p.Network != nil {
+			out = append(out, p.Network)
+		}
+	}
+	return out
+}
+
+// isManaged reports whether n is the administrator's table.
+func isManaged(n *policy.Network) bool { return n.Origin == policy.OriginManaged }
+
+// tableLabel names a network table for messages: "[network]".
+func tableLabel(n *policy.Network) string { return "[" + n.Path + "]" }
+
+// domainItem is one domain rule as written: a key of the domains map or a
+// string of a legacy list, with where it is.
+type domainItem struct {
+	Raw string
+	// Perm is Allow or Deny; PermInvalid when the map value is not one.
+	Perm policy.Permission
+	// Span is the key (map) or the string (legacy list).
+	Span   policy.Span
+	Legacy bool
+}
+
+// domainItems lists the domain rules of n in document order: the canonical
+// map, then allowed_domains, then denied_domains. Map entries whose value is
+// a table (a dotted key such as domains.a.example) are not rules and are
+// left to NP002.
+func domainItems(n *policy.Network) []domainItem {
+	size := 0
+	if e := n.DomainsEntry; e != nil && e.Value.Kind == policy.KindTable {
+		size = len(e.Value.Table.Entries)
+	}
+	for _, e := range []*policy.Entry{n.AllowedDomainsEntry, n.DeniedDomainsEntry} {
+		if e != nil {
+			size += len(e.Value.Elems)
+		}
+	}
+	out := make([]domainItem, 0, size)
+	if e := n.DomainsEntry; e != nil && e.Value.Kind == policy.KindTable {
+		for _, r := range e.Value.Table.Entries {
+			if r.Value.Kind == policy.KindTable {
+				continue
+			}
+			it := domainItem{Raw: r.Key, Span: r.KeySpan}
+			if r.Value.Kind == policy.KindString {
+				it.Perm, _ = policy.ParseDomainPermission(r.Value.Str)
+			}
+			out = append(out, it)
+		}
+	}
+	for _, l := range []struct {
+		e    *policy.Entry
+		perm policy.Permission
+	}{{n.AllowedDomainsEntry, policy.Allow}, {n.DeniedDomainsEntry, policy.Deny}} {
+		for _, v := range stringValues(l.e) {
+			out = append(out, domainItem{Raw: v.Str, Perm: l.perm, Span: v.Span, Legacy: true})
+		}
+	}
+	return out
+}
+
+// socketItem is one unix-socket rule as written.
+type socketItem struct {
+	Path string
+	// Perm is Allow or None; PermInvalid when the map value is not one.
+	Perm   policy.Permission
+	Span   policy.Span
+	Legacy bool
+}
+
+// socketItems lists the socket rules of n: the unix_sockets map, then
+// allow_unix_sockets (every path "allow").
+func socketItems(n *policy.Network) []socketItem {
+	var out []socketItem
+	if e := n.SocketsEntry; e != nil && e.Value.Kind == policy.KindTable {
+		for _, r := range e.Value.Table.Entries {
+			if r.Value.Kind == policy.KindTable {
+				continue
+			}
+			it := socketItem{Path: r.Key, Span: r.KeySpan}
+			if r.Value.Kind == policy.KindString {
+				it.Perm, _ = policy.ParseSocketPermission(r.Value.Str)
+			}
+			out = append(out, it)
+		}
+	}
+	for _, v := range stringValues(n.AllowSocketsEntry) {
+		out = append(out, socketItem{Path: v.Str, Perm: policy.Allow, Span: v.Span, Legacy: true})
+	}
+	return out
+}
+
+// stringValues returns the string elements of an array entry.
+func stringValues(e *policy.Entry) []*policy.Value {
+	if e == nil || e.Value.Kind != policy.KindArray {
+		return nil
+	}
+	var out []*policy.Value
+	for _, v := range e.Value.Elems {
+		if v.Kind == policy.KindString {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// keySpan is the span of key in table t, or the zero span.
+func keySpan(t *policy.Table, key string) (policy.Span, bool) {
+	if e := t.Get(key); e != nil {
+		return e.KeySpan, true
+	}
+	return policy.Span{}, false
+}
