@@ -1,0 +1,486 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+func init() {
+	registerCommand(func(e *env) *cli.Command {
+		return &cli.Command{
+			Name:      "effective",
+			Usage:     "print the merged policy for a session mode",
+			ArgsUsage: " ",
+			Description: "Effective merges the managed requirements and the user's config for the\n" +
+				"session mode (POLICY.md §3) and prints the result: TOML by default, or the\n" +
+				"app-server NetworkRequirements shape with --format json. --explain says\n" +
+				"where every rule and setting came from and which user entries were dropped.\n\n" +
+				"In the domains map a pattern that is both allowed and denied (for instance a\n" +
+				"managed allow and the user's deny of the same pattern) appears once, as\n" +
+				"\"deny\": deny rules are decided first, so deny is what takes effect.",
+			Flags: append(sourceFlags(),
+				&cli.StringFlag{Name: "format", Value: "toml", Usage: "output `FORMAT`: toml or json"},
+				&cli.BoolFlag{Name: "explain", Usage: "show provenance of every rule and setting, and dropped entries"},
+			),
+			Action: func(c *cli.Context) error { return runEffective(c, e) },
+		}
+	})
+}
+
+func runEffective(c *cli.Context, e *env) error {
+	format := c.String("format")
+	if format != "toml" && format != "json" {
+		return exitCode(exitUsage, "netpolicy effective: invalid --format %q: want toml or json", format)
+	}
+	if c.Args().Len() > 0 {
+		return exitCode(exitUsage, "netpolicy effective: unexpected argument %q (use --requirements / --config to name files)", c.Args().First())
+	}
+	src, err := sourcesFromFlags(c, e)
+	if err != nil {
+		return err
+	}
+	eff, err := src.loadForCommand(c, e)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return writeEffectiveJSON(e.stdout, eff, c.Bool("explain"))
+	}
+	return writeEffectiveTOML(e.stdout, eff, c.Bool("explain"))
+}
+
+// domainEntry is one key of the effective domains map.
+type domainEntry struct {
+	Pattern string
+	Rule    policy.Rule   // the rule that takes effect for this exact pattern
+	Shadow  []policy.Rule // other rules with the same pattern string
+}
+
+// domainMap folds the effective rules into a map keyed by the pattern as
+// written. A pattern that is both allowed and denied is "deny" (deny rules
+// are decided first, POLICY §4.1); among rules of one permission the first
+// (managed before user) is reported. Entries come managed first, then user,
+// each in file order, at the position of the rule that takes effect.
+func domainMap(eff *policy.Effective) []domainEntry {
+	rules := append(append([]policy.Rule{}, eff.Allow...), eff.Deny...)
+	sortBySource(rules, func(r policy.Rule) policy.Source { return r.Source })
+	win := map[string]int{}
+	for i, r := range rules {
+		w, ok := win[r.Pattern]
+		if !ok || r.Perm == policy.Deny && rules[w].Perm != policy.Deny {
+			win[r.Pattern] = i
+		}
+	}
+	var out []domainEntry
+	for i, r := range rules {
+		if win[r.Pattern] != i {
+			continue
+		}
+		d := domainEntry{Pattern: r.Pattern, Rule: r}
+		for j, o := range rules {
+			if j != i && o.Pattern == r.Pattern {
+				d.Shadow = append(d.Shadow, o)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// socketEntry is one key of the effective unix_sockets map.
+type socketEntry struct {
+	Rule   policy.SocketRule
+	Shadow []policy.SocketRule
+}
+
+// socketMap folds the effective socket rules by exact path; "none" wins
+// over "allow" for the same path, as deny does for domains.
+func socketMap(eff *policy.Effective) []socketEntry {
+	ss := append([]policy.SocketRule{}, eff.Sockets...)
+	sortBySource(ss, func(s policy.SocketRule) policy.Source { return s.Source })
+	win := map[string]int{}
+	for i, s := range ss {
+		w, ok := win[s.Path]
+		if !ok || s.Perm != policy.Allow && ss[w].Perm == policy.Allow {
+			win[s.Path] = i
+		}
+	}
+	var out []socketEntry
+	for i, s := range ss {
+		if win[s.Path] != i {
+			continue
+		}
+		d := socketEntry{Rule: s}
+		for j, o := range ss {
+			if j != i && o.Path == s.Path {
+				d.Shadow = append(d.Shadow, o)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// sortBySource orders managed before user, then by file and line, keeping
+// the merge order for ties.
+func sortBySource[T any](xs []T, src func(T) policy.Source) {
+	sort.SliceStable(xs, func(i, j int) bool {
+		x, y := src(xs[i]), src(xs[j])
+		if x.Origin != y.Origin {
+			return x.Origin < y.Origin // OriginManaged < OriginUser
+		}
+		if x.File != y.File {
+			return x.File < y.File
+		}
+		return x.Line < y.Line
+	})
+}
+
+func permWord(p policy.Permission) string { return p.String() }
+
+// listenerPort returns the port of a listener address, or nil when there is
+// no listener.
+func listenerPort(addr string) *int {
+	if addr == "" {
+		return nil
+	}
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
+// effectiveJSON is the --format json shape: the app-server NetworkRequirements
+// fields plus sessionMode, onMiss, networkMode, enableSocks5(Udp), http, socks.
+type effectiveJSON struct {
+	SessionMode                      string            `json:"sessionMode"`
+	OnMiss                           string            `json:"onMiss"`
+	NetworkMode                      string            `json:"networkMode"`
+	Enabled                          bool              `json:"enabled"`
+	HTTPPort                         *int              `json:"httpPort"`
+	SocksPort                        *int              `json:"socksPort"`
+	AllowUpstreamProxy               bool              `json:"allowUpstreamProxy"`
+	DangerouslyAllowNonLoopbackProxy bool              `json:"dangerouslyAllowNonLoopbackProxy"`
+	DangerouslyAllowAllUnixSockets   bool              `json:"dangerouslyAllowAllUnixSockets"`
+	AllowLocalBinding                bool              `json:"allowLocalBinding"`
+	ManagedAllowedDomainsOnly        bool              `json:"managedAllowedDomainsOnly"`
+	Domains                          map[string]string `json:"domains"`
+	UnixSockets                      map[string]string `json:"unixSockets"`
+	AllowedDomains                   []string          `json:"allowedDomains"`
+	DeniedDomains                    []string          `json:"deniedDomains"`
+	AllowUnixSockets                 []string          `json:"allowUnixSockets"`
+	EnableSocks5                     bool              `json:"enableSocks5"`
+	EnableSocks5UDP                  bool              `json:"enableSocks5Udp"`
+	HTTP                             *string           `json:"http"`
+	Socks                            *string           `json:"socks"`
+	Explain                          *explainJSON      `json:"explain,omitempty"`
+}
+
+// explainJSON is the --explain object: where everything came from.
+type explainJSON struct {
+	OnMiss      string                    `json:"onMiss"`
+	Settings    map[string]settingExplain `json:"settings"`
+	Domains     []ruleExplain             `json:"domains"`
+	UnixSockets []ruleExplain             `json:"unixSockets"`
+	Dropped     []droppedExplain          `json:"dropped"`
+}
+
+type settingExplain struct {
+	Value  any    `json:"value"`
+	Origin string `json:"origin"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Forced bool   `json:"forced,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+type ruleExplain struct {
+	Pattern    string `json:"pattern,omitempty"`
+	Path       string `json:"path,omitempty"`
+	Permission string `json:"permission"`
+	Origin     string `json:"origin"`
+	File       string `json:"file"`
+	Line       int    `json:"line"`
+	Note       string `json:"note,omitempty"`
+}
+
+type droppedExplain struct {
+	What   string `json:"what"`
+	Origin string `json:"origin"`
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Why    string `json:"why"`
+}
+
+func explainSetting[T any](s policy.Setting[T]) settingExplain {
+	return settingExplain{Value: s.Value, Origin: s.Source.Origin.String(), File: s.Source.File, Line: s.Source.Line, Forced: s.Forced, Note: s.Note}
+}
+
+// onMissWhy says in words why misses are asked or denied.
+func onMissWhy(eff *policy.Effective) string {
+	switch {
+	case eff.ManagedAllowedDomainsOnly.Value:
+		return "managed_allowed_domains_only = true: misses are denied, never asked"
+	case eff.SessionMode.Restricted():
+		return string(eff.SessionMode) + " is a restricted session: misses are asked"
+	}
+	return "full-access session: misses are denied"
+}
+
+// buildEffectiveJSON computes the JSON document for eff.
+func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
+	j := &effectiveJSON{
+		SessionMode:                      string(eff.SessionMode),
+		OnMiss:                           string(eff.OnMiss),
+		NetworkMode:                      eff.Mode.Value,
+		Enabled:                          eff.Enabled.Value,
+		HTTPPort:                         listenerPort(eff.HTTPAddr.Value),
+		SocksPort:                        listenerPort(eff.SocksAddr.Value),
+		AllowUpstreamProxy:               eff.AllowUpstreamProxy.Value,
+		DangerouslyAllowNonLoopbackProxy: eff.DangerouslyAllowNonLoopbackProxy.Value,
+		DangerouslyAllowAllUnixSockets:   eff.DangerouslyAllowAllUnixSockets.Value,
+		AllowLocalBinding:                eff.AllowLocalBinding.Value,
+		ManagedAllowedDomainsOnly:        eff.ManagedAllowedDomainsOnly.Value,
+		Domains:                          map[string]string{},
+		UnixSockets:                      map[string]string{},
+		EnableSocks5:                     eff.EnableSocks5.Value,
+		EnableSocks5UDP:                  eff.EnableSocks5UDP.Value,
+	}
+	if v := eff.HTTPAddr.Value; v != "" {
+		j.HTTP = &v
+	}
+	if v := eff.SocksAddr.Value; v != "" {
+		j.Socks = &v
+	}
+	for _, d := range domainMap(eff) {
+		j.Domains[d.Pattern] = permWord(d.Rule.Perm)
+		switch d.Rule.Perm {
+		case policy.Allow:
+			j.AllowedDomains = append(j.AllowedDomains, d.Pattern)
+		case policy.Deny:
+			j.DeniedDomains = append(j.DeniedDomains, d.Pattern)
+		}
+	}
+	for _, s := range socketMap(eff) {
+		j.UnixSockets[s.Rule.Path] = permWord(s.Rule.Perm)
+		if s.Rule.Perm == policy.Allow {
+			j.AllowUnixSockets = append(j.AllowUnixSockets, s.Rule.Path)
+		}
+	}
+	sort.Strings(j.AllowedDomains)
+	sort.Strings(j.DeniedDomains)
+	sort.Strings(j.AllowUnixSockets)
+	if explain {
+		j.Explain = buildExplain(eff)
+	}
+	return j
+}
+
+func buildExplain(eff *policy.Effective) *explainJSON {
+	x := &explainJSON{
+		OnMiss: onMissWhy(eff),
+		Settings: map[string]settingExplain{
+			"enabled":                          explainSetting(eff.Enabled),
+			"networkMode":                      explainSetting(eff.Mode),
+			"allowUpstreamProxy":               explainSetting(eff.AllowUpstreamProxy),
+			"dangerouslyAllowNonLoopbackProxy": explainSetting(eff.DangerouslyAllowNonLoopbackProxy),
+			"dangerouslyAllowAllUnixSockets":   explainSetting(eff.DangerouslyAllowAllUnixSockets),
+			"allowLocalBinding":                explainSetting(eff.AllowLocalBinding),
+			"managedAllowedDomainsOnly":        explainSetting(eff.ManagedAllowedDomainsOnly),
+			"enableSocks5":                     explainSetting(eff.EnableSocks5),
+			"enableSocks5Udp":                  explainSetting(eff.EnableSocks5UDP),
+			"http":                             explainSetting(eff.HTTPAddr),
+			"socks":                            explainSetting(eff.SocksAddr),
+		},
+		Domains:     []ruleExplain{},
+		UnixSockets: []ruleExplain{},
+		Dropped:     []droppedExplain{},
+	}
+	if eff.SocksAddr.Value == "" {
+		s := x.Settings["socks"]
+		s.Value = nil
+		x.Settings["socks"] = s
+	}
+	for _, d := range domainMap(eff) {
+		x.Domains = append(x.Domains, ruleExplain{Pattern: d.Pattern, Permission: permWord(d.Rule.Perm), Origin: d.Rule.Source.Origin.String(), File: d.Rule.Source.File, Line: d.Rule.Source.Line})
+		for _, o := range d.Shadow {
+			x.Domains = append(x.Domains, ruleExplain{Pattern: o.Pattern, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: shadowNote(o.Perm, d.Rule)})
+		}
+	}
+	for _, s := range socketMap(eff) {
+		x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: s.Rule.Path, Permission: permWord(s.Rule.Perm), Origin: s.Rule.Source.Origin.String(), File: s.Rule.Source.File, Line: s.Rule.Source.Line})
+		for _, o := range s.Shadow {
+			x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: o.Path, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: socketShadowNote(o.Perm, s.Rule)})
+		}
+	}
+	for _, d := range eff.Dropped {
+		x.Dropped = append(x.Dropped, droppedExplain{What: d.What, Origin: d.Source.Origin.String(), File: d.Source.File, Line: d.Source.Line, Why: d.Why})
+	}
+	return x
+}
+
+// shadowNote explains a rule whose pattern string another rule also uses.
+func shadowNote(p policy.Permission, w policy.Rule) string {
+	if p == w.Perm {
+		return "same rule as " + srcText(w.Source)
+	}
+	return "deny wins: the same pattern is denied at " + srcText(w.Source)
+}
+
+func socketShadowNote(p policy.Permission, w policy.SocketRule) string {
+	if p == w.Perm {
+		return "same rule as " + srcText(w.Source)
+	}
+	return "none wins: the same path is \"none\" at " + srcText(w.Source)
+}
+
+// srcText is the human form of a source: "file:line, managed".
+func srcText(s policy.Source) string {
+	if s.Origin == policy.OriginDefault {
+		return "default"
+	}
+	return fmt.Sprintf("%s:%d, %s", s.File, s.Line, s.Origin)
+}
+
+func writeEffectiveJSON(w io.Writer, eff *policy.Effective, explain bool) error {
+	b, err := json.MarshalIndent(buildEffectiveJSON(eff, explain), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// tomlWriter writes `key = value` lines with an optional trailing comment.
+type tomlWriter struct {
+	sb      strings.Builder
+	explain bool
+}
+
+func (t *tomlWriter) line(key, value, comment string) {
+	t.sb.WriteString(key + " = " + value)
+	if t.explain && comment != "" {
+		t.sb.WriteString(" # " + commentText(comment))
+	}
+	t.sb.WriteByte('\n')
+}
+
+func (t *tomlWriter) comment(text string) {
+	t.sb.WriteString("# " + commentText(text) + "\n")
+}
+
+// commentText keeps a comment on one line: TOML comments end at a newline
+// and may not hold other control characters.
+func commentText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// settingComment is the --explain comment of a setting.
+func settingComment[T any](s policy.Setting[T]) string {
+	c := srcText(s.Source)
+	if s.Forced {
+		c += "; forced"
+	}
+	if s.Note != "" {
+		c += "; " + s.Note
+	}
+	return c
+}
+
+func tomlBool(t *tomlWriter, key string, s policy.Setting[bool]) {
+	t.line(key, strconv.FormatBool(s.Value), settingComment(s))
+}
+
+// writeEffectiveTOML writes the TOML form (CLI.md): the session scalars, then
+// [network] settings, [network.domains] managed first then user, and
+// [network.unix_sockets]. Built by hand so patterns are quoted with TOML's
+// escapes and --explain can add comments.
+func writeEffectiveTOML(w io.Writer, eff *policy.Effective, explain bool) error {
+	t := &tomlWriter{explain: explain}
+	t.line("mode", policy.QuoteString(string(eff.SessionMode)), "session mode (--mode)")
+	t.line("on_miss", policy.QuoteString(string(eff.OnMiss)), onMissWhy(eff))
+
+	t.sb.WriteString("\n[network]\n")
+	tomlBool(t, "enabled", eff.Enabled)
+	t.line("mode", policy.QuoteString(eff.Mode.Value), settingComment(eff.Mode))
+	tomlBool(t, "allow_local_binding", eff.AllowLocalBinding)
+	tomlBool(t, "allow_upstream_proxy", eff.AllowUpstreamProxy)
+	tomlBool(t, "dangerously_allow_non_loopback_proxy", eff.DangerouslyAllowNonLoopbackProxy)
+	tomlBool(t, "dangerously_allow_all_unix_sockets", eff.DangerouslyAllowAllUnixSockets)
+	tomlBool(t, "managed_allowed_domains_only", eff.ManagedAllowedDomainsOnly)
+	tomlBool(t, "enable_socks5", eff.EnableSocks5)
+	tomlBool(t, "enable_socks5_udp", eff.EnableSocks5UDP)
+	if p := listenerPort(eff.HTTPAddr.Value); p != nil {
+		t.line("http_port", strconv.Itoa(*p), "")
+	}
+	if p := listenerPort(eff.SocksAddr.Value); p != nil {
+		t.line("socks_port", strconv.Itoa(*p), "")
+	}
+	t.line("http", policy.QuoteString(eff.HTTPAddr.Value), settingComment(eff.HTTPAddr))
+	if eff.SocksAddr.Value != "" {
+		t.line("socks", policy.QuoteString(eff.SocksAddr.Value), settingComment(eff.SocksAddr))
+	} else if explain {
+		t.comment("socks: " + settingComment(eff.SocksAddr))
+	}
+
+	t.sb.WriteString("\n[network.domains]\n")
+	dm := domainMap(eff)
+	if explain && len(dm) == 0 {
+		t.comment("no domain rules")
+	}
+	for _, d := range dm {
+		t.line(policy.QuoteString(d.Pattern), policy.QuoteString(permWord(d.Rule.Perm)), srcText(d.Rule.Source))
+		if explain {
+			for _, o := range d.Shadow {
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Pattern), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), shadowNote(o.Perm, d.Rule)))
+			}
+		}
+	}
+
+	t.sb.WriteString("\n[network.unix_sockets]\n")
+	sm := socketMap(eff)
+	if explain && len(sm) == 0 {
+		t.comment("no unix socket rules")
+	}
+	for _, s := range sm {
+		t.line(policy.QuoteString(s.Rule.Path), policy.QuoteString(permWord(s.Rule.Perm)), srcText(s.Rule.Source))
+		if explain {
+			for _, o := range s.Shadow {
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Path), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), socketShadowNote(o.Perm, s.Rule)))
+			}
+		}
+	}
+
+	if explain {
+		t.sb.WriteString("\n")
+		if len(eff.Dropped) == 0 {
+			t.comment("dropped: nothing")
+		} else {
+			t.comment("dropped:")
+			for _, d := range eff.Dropped {
+				t.comment(fmt.Sprintf("  %s (%s): %s", d.What, srcText(d.Source), d.Why))
+			}
+		}
+	}
+	_, err := io.WriteString(w, t.sb.String())
+	return err
+}

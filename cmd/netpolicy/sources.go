@@ -1,0 +1,184 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/merge"
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// Where the policy sources are looked for when no flag or variable names
+// them (CLI.md "Policy sources"). Variables so that tests can point them
+// into a temporary directory.
+var (
+	defaultRequirementsPath = "/etc/codex/requirements.toml"
+	// lookupEnv tells an unset variable from an empty one, which getenv
+	// cannot: NETPOLICY_REQUIREMENTS= means "no requirements file".
+	lookupEnv = os.LookupEnv
+)
+
+// sourceFlags are the flags shared by effective, check and serve.
+func sourceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "requirements", Usage: "managed requirements `FILE` (env NETPOLICY_REQUIREMENTS; default /etc/codex/requirements.toml if it exists; empty means none)"},
+		&cli.StringFlag{Name: "config", Usage: "user config `FILE` (env NETPOLICY_CONFIG; default $CODEX_HOME/config.toml or ~/.codex/config.toml if it exists; empty means none)"},
+		&cli.StringFlag{Name: "profile", Usage: "permissions profile `NAME` (default: default_permissions of the config)"},
+		&cli.StringFlag{Name: "mode", Value: string(policy.ModeWorkspaceWrite), Usage: "session `MODE`: read-only, workspace-write, full-access (alias danger-full-access)"},
+	}
+}
+
+// policySources says which files make up the policy of a session.
+type policySources struct {
+	// RequirementsPath and ConfigPath are "" when there is no such file.
+	RequirementsPath, ConfigPath string
+	Profile                      string
+	Mode                         policy.SessionMode
+}
+
+// sourcesFromFlags resolves the source flags, the environment and the
+// default paths. An explicitly named file that does not exist is an error;
+// a default path that does not exist just means "no file".
+func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
+	var s policySources
+	mode, ok := policy.ParseSessionMode(c.String("mode"))
+	if !ok {
+		return s, exitCode(exitUsage, "netpolicy %s: invalid --mode %q: want read-only, workspace-write, full-access or danger-full-access", c.Command.Name, c.String("mode"))
+	}
+	s.Mode = mode
+	s.Profile = c.String("profile")
+
+	home := e.getenv("CODEX_HOME")
+	if home == "" {
+		if h := e.getenv("HOME"); h != "" {
+			home = filepath.Join(h, ".codex")
+		} else if h, err := os.UserHomeDir(); err == nil {
+			home = filepath.Join(h, ".codex")
+		}
+	}
+	defConfig := ""
+	if home != "" {
+		defConfig = filepath.Join(home, "config.toml")
+	}
+	var err error
+	if s.RequirementsPath, err = sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath); err != nil {
+		return s, err
+	}
+	if s.ConfigPath, err = sourcePath(c, e, "config", "NETPOLICY_CONFIG", defConfig); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// sourcePath picks one source: the flag, else the variable, else the
+// default if it exists. An empty flag or variable means none.
+func sourcePath(c *cli.Context, e *env, flag, envName, def string) (string, error) {
+	path, named, how := "", false, ""
+	switch {
+	case c.IsSet(flag):
+		path, named, how = c.String(flag), true, "--"+flag
+	case e.getenv(envName) != "":
+		path, named, how = e.getenv(envName), true, envName
+	default:
+		if _, set := lookupEnv(envName); set {
+			return "", nil // set but empty: no file
+		}
+		path = def
+	}
+	if path == "" {
+		return "", nil
+	}
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return path, nil
+	case !named && errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case named && errors.Is(err, fs.ErrNotExist):
+		return "", exitCode(exitUsage, "netpolicy %s: %s names %s, which does not exist", c.Command.Name, how, path)
+	}
+	return "", exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
+}
+
+// refusedError is a policy source refused because lint found errors in it.
+type refusedError struct {
+	Diags []lint.Diagnostic // the error-severity diagnostics
+}
+
+func (e *refusedError) Error() string {
+	var sb strings.Builder
+	sb.WriteString("refusing policy sources with lint errors:")
+	for _, d := range e.Diags {
+		fmt.Fprintf(&sb, "\n%s:%d:%d: %s %s %s", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+	}
+	return sb.String()
+}
+
+// Load reads both files (kinds forced: requirements / config), lints them
+// together, refuses them when any diagnostic is an error (a *refusedError
+// listing them), and merges them. The diagnostics are returned in every case
+// so callers can show warnings.
+func (s policySources) Load() (*policy.Effective, []lint.Diagnostic, error) {
+	var managed, user *policy.File
+	var files []*policy.File
+	if s.RequirementsPath != "" {
+		f, err := policy.LoadFile(s.RequirementsPath, policy.KindRequirements)
+		if err != nil {
+			return nil, nil, err
+		}
+		managed = f
+		files = append(files, f)
+	}
+	if s.ConfigPath != "" {
+		f, err := policy.LoadFile(s.ConfigPath, policy.KindConfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		user = f
+		files = append(files, f)
+	}
+	var diags []lint.Diagnostic
+	if len(files) > 0 {
+		diags = lint.SortDiagnostics(lint.Check(files...))
+	}
+	var errs []lint.Diagnostic
+	for _, d := range diags {
+		if d.Severity() == lint.SevError {
+			errs = append(errs, d)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, diags, &refusedError{Diags: errs}
+	}
+	mode := s.Mode
+	if mode == "" {
+		mode = policy.ModeWorkspaceWrite
+	}
+	eff, err := merge.Effective(managed, user, s.Profile, mode)
+	if err != nil {
+		return nil, diags, err
+	}
+	return eff, diags, nil
+}
+
+// loadForCommand runs Load for effective and check: warnings go to stderr,
+// and any failure becomes exit 2 with the reason.
+func (s policySources) loadForCommand(c *cli.Context, e *env) (*policy.Effective, error) {
+	eff, diags, err := s.Load()
+	if err != nil {
+		return nil, exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
+	}
+	for _, d := range diags {
+		if d.Severity() == lint.SevWarning {
+			fmt.Fprintf(e.stderr, "%s:%d:%d: %s %s %s\n", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+		}
+	}
+	return eff, nil
+}
