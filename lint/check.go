@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,8 +15,10 @@ import (
 //
 // A file that is not valid TOML gets NP001 and nothing else. Every other file
 // runs the file-scoped rules; when the call holds at least one requirements
-// file and one config file, the cross-file rules run on every (managed, user)
-// pair. Suppression comments are applied last, and wrong or unused ones are
+// file and one config file, the cross-file rules run on (managed, user)
+// pairs: with a single requirements file, it pairs with every config file;
+// with several (a directory tree holding more than one setup), each config
+// file pairs with the requirements files of its own directory. Suppression comments are applied last, and wrong or unused ones are
 // reported as NP090.
 func Check(files ...*policy.File) []Diagnostic {
 	var ds []Diagnostic
@@ -40,8 +43,11 @@ func Check(files ...*policy.File) []Diagnostic {
 		}
 	}
 	crossRan := map[string]bool{}
-	for _, m := range managed {
-		for _, u := range user {
+	for _, u := range user {
+		for _, m := range managed {
+			if len(managed) > 1 && filepath.Dir(m.Path) != filepath.Dir(u.Path) {
+				continue
+			}
 			crossRan[u.Path] = true
 			for _, r := range Rules() {
 				if r.Scope == ScopeCross && r.Run != nil {
