@@ -1,0 +1,274 @@
+package lint
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// obsolete plans NP013 for the obsolete table shapes of a config file:
+// [network_proxy] (with its lists in [network_proxy.policy]) and the
+// pre-profile [permissions.network]. The fix only moves them to [network]
+// (renaming headers and dotted-key prefixes, moving the policy keys); the
+// moved table is then an ordinary [network] whose legacy lists and
+// obsolete keys the next round of fixes rewrites.
+func (b *planner) obsolete() {
+	root := b.doc.Root
+	np := root.Get("network_proxy")
+	if np != nil && np.Value.Kind != policy.KindTable {
+		np = nil
+	}
+	var pn *policy.Entry
+	if perms := root.Sub("permissions"); perms != nil {
+		if e := perms.Get("network"); e != nil && e.Value.Kind == policy.KindTable && policy.ObsoletePermissionsNetwork(e.Value.Table) {
+			pn = e
+		}
+	}
+	shared := ""
+	switch {
+	case root.Get("network") != nil:
+		shared = "[network] already exists: merge the settings into it by hand"
+	case np != nil && pn != nil:
+		shared = "both [network_proxy] and [permissions.network] would become [network]: merge them by hand"
+	}
+	one := func(e *policy.Entry, name, what string, move func(*fixBuilder) string) {
+		blocker := shared
+		fb := &fixBuilder{}
+		if blocker == "" {
+			blocker = move(fb)
+		}
+		var fix *Fix
+		if blocker == "" {
+			if fix = fb.fix("move " + name + " to [network]"); fix == nil {
+				blocker = "the move of " + name + " would overlap itself"
+			}
+		}
+		msg := fmt.Sprintf("%s is %s; its settings belong in [network]", name, what)
+		if blocker != "" {
+			msg += " (cannot be moved automatically: " + blocker + ")"
+		}
+		b.report("NP013", e.KeySpan, fix, blocker, "%s", msg)
+	}
+	if np != nil {
+		one(np, "[network_proxy]", "an obsolete table", func(fb *fixBuilder) string { return b.moveNetworkProxy(fb, np.Value.Table) })
+	}
+	if pn != nil {
+		one(pn, "[permissions.network]", "the obsolete pre-profile shape", func(fb *fixBuilder) string { return b.movePermissionsNetwork(fb, pn.Value.Table) })
+	}
+}
+
+// rename replaces the key parts [from, to] of expression e with name.
+func (b *planner) rename(fb *fixBuilder, e *policy.Expr, from, to int, name string) bool {
+	parts := b.doc.KeyParts(e)
+	if len(parts) <= to {
+		return false
+	}
+	fb.replace(parts[from].Start.Offset, parts[to].End.Offset, name)
+	return true
+}
+
+// moveNetworkProxy renames network_proxy to network everywhere it is named
+// and puts the keys of network_proxy.policy directly into it.
+func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
+	if t.Form == policy.FormInline {
+		return "it is written as an inline table"
+	}
+	var pt *policy.Table
+	if e := t.Get("policy"); e != nil {
+		if e.Value.Kind != policy.KindTable || e.Value.Table.Form == policy.FormInline {
+			return "network_proxy.policy is not a table of its own"
+		}
+		pt = e.Value.Table
+	}
+	var policyHeader *policy.Expr
+	rootDotted := false
+	for _, e := range b.doc.Exprs {
+		if len(e.Key) == 0 {
+			continue
+		}
+		switch e.Kind {
+		case policy.ExprTable, policy.ExprArrayTable:
+			if e.Key[0] != "network_proxy" {
+				continue
+			}
+			ok := true
+			switch {
+			case len(e.Key) == 2 && e.Key[1] == "policy" && e.Kind == policy.ExprTable:
+				policyHeader = e
+			case len(e.Key) >= 2 && e.Key[1] == "policy":
+				ok = b.rename(fb, e, 0, 1, "network")
+			default:
+				ok = b.rename(fb, e, 0, 0, "network")
+			}
+			if !ok {
+				return "cannot read the header " + e.Span.Text(b.src)
+			}
+		case policy.ExprKeyValue:
+			ok := true
+			switch {
+			case e.Table == b.doc.Root && e.Key[0] == "network_proxy":
+				rootDotted = true
+				switch {
+				case len(e.Key) == 1, len(e.Key) == 2 && e.Key[1] == "policy":
+					return "it is written as an inline table"
+				case e.Key[1] == "policy":
+					ok = b.rename(fb, e, 0, 1, "network")
+				default:
+					ok = b.rename(fb, e, 0, 0, "network")
+				}
+			case e.Table == t && e.Key[0] == "policy":
+				// policy.allowed_domains = … under [network_proxy]: drop
+				// the "policy." part.
+				parts := b.doc.KeyParts(e)
+				if len(parts) < 2 {
+					return "network_proxy.policy is written as an inline table"
+				}
+				fb.replace(parts[0].Start.Offset, parts[1].Start.Offset, "")
+			}
+			if !ok {
+				return "cannot read the key " + e.KeySpan.Text(b.src)
+			}
+		}
+	}
+	if policyHeader == nil {
+		return ""
+	}
+	switch {
+	case t.Header == nil && !rootDotted:
+		// Only [network_proxy.policy] (and deeper headers): it becomes
+		// [network] itself.
+		if !b.rename(fb, policyHeader, 0, 1, "network") {
+			return "cannot read the header " + policyHeader.Span.Text(b.src)
+		}
+		return ""
+	case t.Header == nil:
+		return "[network_proxy] is written as dotted keys next to a [network_proxy.policy] header"
+	}
+	for _, e := range pt.Entries {
+		if e.Key != "policy" && t.Get(e.Key) != nil {
+			return fmt.Sprintf("both [network_proxy] and [network_proxy.policy] set %s", policy.QuoteKey(e.Key))
+		}
+	}
+	b.movePolicyBody(fb, t, policyHeader)
+	return ""
+}
+
+// movePolicyBody moves the keys under the [network_proxy.policy] header to
+// the end of the [network_proxy] section. When the policy section directly
+// follows, only its header line goes (a comment on it stays, on its own
+// line).
+func (b *planner) movePolicyBody(fb *fixBuilder, t *policy.Table, ph *policy.Expr) {
+	exprs := b.doc.Exprs
+	index := func(x *policy.Expr) int {
+		for i, e := range exprs {
+			if e == x {
+				return i
+			}
+		}
+		return -1
+	}
+	isHeader := func(e *policy.Expr) bool { return e.Kind == policy.ExprTable || e.Kind == policy.ExprArrayTable }
+	// section returns the last key/value after header index h, up to the
+	// next header, and the index of that header.
+	section := func(h int) (*policy.Expr, int) {
+		var last *policy.Expr
+		for i := h + 1; i < len(exprs); i++ {
+			if isHeader(exprs[i]) {
+				return last, i
+			}
+			if exprs[i].Kind == policy.ExprKeyValue {
+				last = exprs[i]
+			}
+		}
+		return last, len(exprs)
+	}
+	hi, pi := index(t.Header), index(ph)
+	npLast, next := section(hi)
+	indent := b.indentOf(ph)
+	headerComment := ""
+	if ph.Comment != nil {
+		headerComment = indent + ph.Comment.Text(b.src)
+	}
+	if next == pi {
+		if headerComment != "" {
+			fb.replace(ph.Line.Start.Offset, b.bodyEnd(ph.Line), headerComment)
+		} else {
+			fb.replace(ph.Line.Start.Offset, ph.Line.End.Offset, "")
+		}
+		return
+	}
+	pLast, _ := section(pi)
+	end := ph.Line.End.Offset
+	if pLast != nil {
+		end = pLast.Line.End.Offset
+	}
+	body := string(b.src[ph.Line.End.Offset:end])
+	eol := b.eolOf(ph.Line)
+	if headerComment != "" {
+		body = headerComment + eol + body
+	}
+	// Take one blank line before the section along when a blank line (or
+	// the end of the file) follows it, so no double gap is left.
+	start := ph.Line.Start.Offset
+	if rest := b.src[end:]; len(rest) == 0 || rest[0] == '\n' || rest[0] == '\r' {
+		if i := start - 1; i > 0 && b.src[i] == '\n' {
+			prev := bytes.LastIndexByte(b.src[:i], '\n') + 1
+			if len(bytes.TrimSpace(b.src[prev:i])) == 0 {
+				start = prev
+			}
+		}
+	}
+	fb.replace(start, end, "")
+	if body == "" {
+		return
+	}
+	anchor := t.Header
+	if npLast != nil {
+		anchor = npLast
+	}
+	// body is whole lines; the last may lack its line ending at the end of
+	// the file.
+	if body[len(body)-1] != '\n' {
+		body += eol
+	}
+	if b.hasEOL(anchor.Line) {
+		fb.insert(anchor.Line.End.Offset, body)
+	} else {
+		fb.insert(anchor.Line.End.Offset, eol+body[:len(body)-len(eol)])
+	}
+}
+
+// movePermissionsNetwork renames permissions.network to network in every
+// header and root dotted key that names it.
+func (b *planner) movePermissionsNetwork(fb *fixBuilder, t *policy.Table) string {
+	perms := b.doc.Root.Sub("permissions")
+	if perms.Form == policy.FormInline || t.Form == policy.FormInline {
+		return "it is written as an inline table"
+	}
+	for _, e := range b.doc.Exprs {
+		if len(e.Key) == 0 {
+			continue
+		}
+		named := len(e.Key) >= 2 && e.Key[0] == "permissions" && e.Key[1] == "network"
+		switch e.Kind {
+		case policy.ExprTable, policy.ExprArrayTable:
+			if named && !b.rename(fb, e, 0, 1, "network") {
+				return "cannot read the header " + e.Span.Text(b.src)
+			}
+		case policy.ExprKeyValue:
+			switch {
+			case e.Table == b.doc.Root && named:
+				if len(e.Key) == 2 {
+					return "it is written as an inline table"
+				}
+				if !b.rename(fb, e, 0, 1, "network") {
+					return "cannot read the key " + e.KeySpan.Text(b.src)
+				}
+			case e.Table == perms && e.Key[0] == "network":
+				return "it is written as dotted keys under [permissions]"
+			}
+		}
+	}
+	return ""
+}
