@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/migrate"
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+func init() {
+	registerCommand(func(e *env) *cli.Command {
+		return &cli.Command{
+			Name:      "migrate",
+			Usage:     "rewrite legacy and obsolete forms into canonical ones",
+			ArgsUsage: "PATH...",
+			Description: "Migrate applies the fixes of the fixable lint rules (NP010-NP014, NP022,\n" +
+				"NP023, NP025): legacy allowed_domains / denied_domains / allow_unix_sockets\n" +
+				"lists become domains / unix_sockets tables, [network_proxy] and\n" +
+				"[permissions.network] become [network], obsolete keys go, ports and\n" +
+				"non-ASCII leave patterns, duplicate rules go. Comments (also those inside\n" +
+				"and after the lists), key order, quoting and line endings of everything\n" +
+				"else stay byte for byte.\n\n" +
+				"Before anything is shown or written, the result must parse, lint with no\n" +
+				"fixable finding left and have the same effective rules as the original;\n" +
+				"otherwise the file is left alone and migrate says why (exit 2). A mixed\n" +
+				"block whose entries conflict is refused with the entries named.\n\n" +
+				"By default migrate prints a unified diff (git apply and patch -p1 accept\n" +
+				"it). PATH is a file, a directory (every *.toml below it, skipping\n" +
+				"directories whose name starts with \".\"), or - to read stdin and write the\n" +
+				"migrated document to stdout.\n\n" +
+				"Exit status: 0 done, 1 with --check when a file would change, 2 usage\n" +
+				"error, unreadable file or refused migration.",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "check", Usage: "print the diff and exit 1 if any file would change"},
+				&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "rewrite the files in place (safely: temporary file, fsync, rename)"},
+				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
+				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the diff (`MODE`): auto (on a terminal), always or never; NO_COLOR turns it off"},
+				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
+			},
+			Action: func(c *cli.Context) error { return runMigrate(c, e) },
+		}
+	})
+}
+
+func runMigrate(c *cli.Context, e *env) error {
+	kind, ok := policy.ParseFileKind(c.String("kind"))
+	if !ok {
+		return exitCode(exitUsage, "netpolicy migrate: invalid --kind %q: want auto, requirements or config", c.String("kind"))
+	}
+	mode := c.String("color")
+	if mode != "auto" && mode != "always" && mode != "never" {
+		return exitCode(exitUsage, "netpolicy migrate: invalid --color %q: want auto, always or never", mode)
+	}
+	color, _ := useColor(mode, lint.FormatText, e)
+	if c.Bool("check") && c.Bool("write") {
+		return exitCode(exitUsage, "netpolicy migrate: --check and --write exclude each other")
+	}
+	if c.Args().Len() == 0 {
+		return exitCode(exitUsage, "netpolicy migrate: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy migrate [--check|--write] PATH...")
+	}
+	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), color: color}
+	for _, arg := range c.Args().Slice() {
+		if arg == "-" {
+			m.stdin(c.String("stdin-filename"))
+			continue
+		}
+		walkTOML(arg, m.file, m.fail)
+	}
+	switch {
+	case m.code == exitUsage:
+		return exitCode(exitUsage, "")
+	case m.changed && m.check:
+		return exitCode(exitFindings, "")
+	}
+	return nil
+}
+
+// migration is one run of the command over its paths.
+type migration struct {
+	e                   *env
+	kind                policy.FileKind
+	check, write, color bool
+	code                int  // exitUsage once a file failed
+	changed             bool // some file would change
+	seen                map[string]bool
+}
+
+func (m *migration) fail(err error) {
+	fmt.Fprintf(m.e.stderr, "netpolicy migrate: %v\n", err)
+	m.code = exitUsage
+}
+
+// file migrates one file: diff, check or write.
+func (m *migration) file(path string) {
+	if m.seen == nil {
+		m.seen = map[string]bool{}
+	}
+	if m.seen[path] {
+		return
+	}
+	m.seen[path] = true
+	f, err := policy.LoadFile(path, m.kind)
+	if err != nil {
+		m.fail(err)
+		return
+	}
+	out, _, err := migrate.Apply(f)
+	if err != nil {
+		m.fail(fmt.Errorf("%s: %v", path, err))
+		return
+	}
+	if bytes.Equal(out, f.Src) {
+		return
+	}
+	m.changed = true
+	if m.write {
+		if err := migrate.WriteFile(path, out); err != nil {
+			m.fail(fmt.Errorf("%s: %v (the file is unchanged)", path, err))
+			return
+		}
+		fmt.Fprintf(m.e.stderr, "migrated %s\n", path)
+		return
+	}
+	m.printDiff(migrate.Diff(path, f.Src, out))
+}
+
+// stdin migrates standard input to standard output (the whole document,
+// changed or not).
+func (m *migration) stdin(name string) {
+	src, err := io.ReadAll(m.e.stdin)
+	if err != nil {
+		m.fail(fmt.Errorf("reading stdin: %w", err))
+		return
+	}
+	if name == "" {
+		name = stdinName
+	}
+	f := policy.Load(name, src, m.kind)
+	out, _, err := migrate.Apply(f)
+	if err != nil {
+		m.fail(fmt.Errorf("%s: %v", name, err))
+		return
+	}
+	if !bytes.Equal(out, src) {
+		m.changed = true
+	}
+	m.e.stdout.Write(out)
+}
+
+// printDiff writes a diff, coloured on request: headers bold, hunk lines
+// cyan, removals red, additions green.
+func (m *migration) printDiff(d string) {
+	if !m.color {
+		io.WriteString(m.e.stdout, d)
+		return
+	}
+	for _, line := range strings.SplitAfter(d, "\n") {
+		if line == "" {
+			continue
+		}
+		body := strings.TrimSuffix(line, "\n")
+		code := ""
+		switch {
+		case strings.HasPrefix(body, "--- ") || strings.HasPrefix(body, "+++ "):
+			code = "1"
+		case strings.HasPrefix(body, "@@"):
+			code = "36"
+		case strings.HasPrefix(body, "-"):
+			code = "31"
+		case strings.HasPrefix(body, "+"):
+			code = "32"
+		}
+		if code == "" {
+			io.WriteString(m.e.stdout, line)
+			continue
+		}
+		fmt.Fprintf(m.e.stdout, "\x1b[%sm%s\x1b[0m%s", code, body, line[len(body):])
+	}
+}
+
+// walkTOML calls visit for arg when it is a file, or for every *.toml below
+// it when it is a directory, skipping directories whose name starts with
+// "." (as lint does). Errors go to fail; the walk goes on.
+func walkTOML(arg string, visit func(path string), fail func(error)) {
+	st, err := os.Stat(arg)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if !st.IsDir() {
+		visit(arg)
+		return
+	}
+	err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fail(err)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if path != arg && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(d.Name(), ".toml") {
+			visit(path)
+		}
+		return nil
+	})
+	if err != nil {
+		fail(err)
+	}
+}

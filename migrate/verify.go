@@ -1,0 +1,190 @@
+package migrate
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// tableRules is what one network table means, as far as migrate may not
+// change it: each host (normalised pattern) with its permission after deny
+// wins, each socket path with its permission, and every setting.
+type tableRules struct {
+	domains map[string]policy.Permission
+	sockets map[string]policy.Permission
+	scalars map[string]string
+}
+
+// sameRules checks that migrated has the same effective rules as orig, for
+// every network table: the managed block, [network] (for the original, the
+// obsolete table that becomes it) and each profile's network table.
+func sameRules(orig, migrated *policy.File) error {
+	a, b := fileRules(orig), fileRules(migrated)
+	var names []string
+	for name := range a {
+		names = append(names, name)
+	}
+	for name := range b {
+		if _, ok := a[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var diffs []string
+	for _, name := range names {
+		diffs = append(diffs, compareRules(name, a[name], b[name])...)
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
+	}
+	return fmt.Errorf("refusing to migrate: the result would not have the same effective rules: %s", strings.Join(diffs, "; "))
+}
+
+// fileRules reads the rules of every network table of f, by table name.
+func fileRules(f *policy.File) map[string]tableRules {
+	out := map[string]tableRules{}
+	add := func(name string, n *policy.Network) {
+		if n != nil {
+			out[name] = merge(out[name], rulesOf(n))
+		}
+	}
+	if f.Kind == policy.KindRequirements {
+		add("[experimental_network]", f.Managed)
+		return out
+	}
+	if f.DefaultPermissions != nil {
+		out["default_permissions"] = tableRules{scalars: map[string]string{"default_permissions": f.DefaultPermissions.Value}}
+	}
+	add("[network]", f.Network)
+	if f.Network == nil {
+		// The obsolete shapes are read as the [network] they become.
+		root := f.Doc.Root
+		if t := root.Sub("network_proxy"); t != nil {
+			add("[network]", f.ReadNetwork(t, policy.OriginUser))
+			if pt := t.Sub("policy"); pt != nil {
+				add("[network]", f.ReadNetwork(pt, policy.OriginUser))
+			}
+		}
+		if perms := root.Sub("permissions"); perms != nil {
+			if t := perms.Sub("network"); t != nil && policy.ObsoletePermissionsNetwork(t) {
+				add("[network]", f.ReadNetwork(t, policy.OriginUser))
+			}
+		}
+	}
+	for _, p := range f.Profiles {
+		add("[permissions."+policy.QuoteKey(p.Name)+".network]", p.Network)
+	}
+	return out
+}
+
+// rulesOf reads one table. Patterns are compared in the form the NP022 and
+// NP023 fixes write them (no port, punycode), normalised, and marked when
+// they are invalid; keys are quoted for messages.
+func rulesOf(n *policy.Network) tableRules {
+	r := tableRules{domains: map[string]policy.Permission{}, sockets: map[string]policy.Permission{}, scalars: map[string]string{}}
+	for _, d := range n.Domains {
+		p, _ := lint.FixedPattern(d.Pattern)
+		k := strconv.Quote(policy.NormalizeHost(p))
+		if _, err := policy.ParsePattern(d.Pattern); err != nil {
+			// The proxy skips an invalid rule: a fix must not make it
+			// valid (and so start matching) behind the user's back.
+			k += " (invalid)"
+		}
+		if cur, ok := r.domains[k]; !ok || cur == policy.Allow {
+			r.domains[k] = d.Perm
+		}
+	}
+	for _, s := range n.Sockets {
+		k := strconv.Quote(s.Path)
+		if cur, ok := r.sockets[k]; !ok || cur == policy.Allow {
+			r.sockets[k] = s.Perm
+		}
+	}
+	for _, b := range n.BoolSettings() {
+		if s := *b.Ptr; s != nil {
+			r.scalars[b.Key] = strconv.FormatBool(s.Value)
+		}
+	}
+	for key, s := range map[string]*policy.Setting[string]{"mode": n.Mode, "proxy_url": n.ProxyURL, "socks_url": n.SocksURL} {
+		if s != nil {
+			r.scalars[key] = strconv.Quote(s.Value)
+		}
+	}
+	for key, s := range map[string]*policy.Setting[int]{"http_port": n.HTTPPort, "socks_port": n.SocksPort} {
+		if s != nil {
+			r.scalars[key] = strconv.Itoa(s.Value)
+		}
+	}
+	return r
+}
+
+// merge adds b's rules to a (deny and none win; b's settings replace a's).
+func merge(a, b tableRules) tableRules {
+	if a.domains == nil {
+		return b
+	}
+	for k, p := range b.domains {
+		if cur, ok := a.domains[k]; !ok || cur == policy.Allow {
+			a.domains[k] = p
+		}
+	}
+	for k, p := range b.sockets {
+		if cur, ok := a.sockets[k]; !ok || cur == policy.Allow {
+			a.sockets[k] = p
+		}
+	}
+	for k, v := range b.scalars {
+		a.scalars[k] = v
+	}
+	return a
+}
+
+// compareRules lists the differences of one table, "-" meaning unset.
+func compareRules(name string, a, b tableRules) []string {
+	var out []string
+	cmp := func(what string, x, y map[string]string) {
+		keys := map[string]bool{}
+		for k := range x {
+			keys[k] = true
+		}
+		for k := range y {
+			keys[k] = true
+		}
+		var sorted []string
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			xv, yv := x[k], y[k]
+			if xv == yv {
+				continue
+			}
+			if xv == "" {
+				xv = "-"
+			}
+			if yv == "" {
+				yv = "-"
+			}
+			out = append(out, fmt.Sprintf("%s %s%s was %s, would be %s", name, what, k, xv, yv))
+		}
+	}
+	perms := func(m map[string]policy.Permission) map[string]string {
+		s := map[string]string{}
+		for k, p := range m {
+			s[k] = p.String()
+		}
+		return s
+	}
+	cmp("domains.", perms(a.domains), perms(b.domains))
+	cmp("unix_sockets.", perms(a.sockets), perms(b.sockets))
+	cmp("", a.scalars, b.scalars)
+	return out
+}
