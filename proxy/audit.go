@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// Audit event names (POLICY §5.1).
+const (
+	EventDomainPolicyDecision = "codex.network_proxy.domain_policy_decision"
+	EventBlockDecision        = "codex.network_proxy.block_decision"
+)
+
+// AuditEvent is one line of the audit log: a flat JSON object whose keys are
+// exactly the dotted names of POLICY §5.1. It never carries a URL, a path, a
+// query or a header value.
+type AuditEvent struct {
+	Name          string `json:"event.name"`
+	Timestamp     string `json:"event.timestamp"`
+	Scope         string `json:"network.policy.scope"`
+	Decision      string `json:"network.policy.decision"`
+	Source        string `json:"network.policy.source"`
+	Reason        string `json:"network.policy.reason"`
+	Protocol      string `json:"network.transport.protocol"`
+	ServerAddress string `json:"server.address"`
+	ServerPort    int    `json:"server.port"`
+	Method        string `json:"http.request.method"`
+	ClientAddress string `json:"client.address"`
+	Override      bool   `json:"network.policy.override"`
+}
+
+// auditTimeFormat is RFC 3339 in UTC with milliseconds and "Z".
+const auditTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// newAuditEvent describes decision d of request req. method is the HTTP
+// method ("" for SOCKS5), client the peer's "host:port" ("" if unknown).
+//
+// A unix socket request is reported with server.address "unix-socket" and
+// server.port 0 (its path is not logged). Rule evaluations are
+// domain_policy_decision events; blocks that are not (the mode guard, a
+// disabled proxy, a refused unix socket) are block_decision events.
+func newAuditEvent(now time.Time, d policy.Decision, req policy.Request, method, client string) AuditEvent {
+	ev := AuditEvent{
+		Name:          EventDomainPolicyDecision,
+		Timestamp:     now.UTC().Format(auditTimeFormat),
+		Scope:         "domain_rule",
+		Decision:      string(d.Verdict),
+		Source:        string(d.Source),
+		Reason:        string(d.Reason),
+		Protocol:      string(req.Protocol),
+		ServerAddress: d.Host,
+		ServerPort:    req.Port,
+		Method:        method,
+		ClientAddress: clientHost(client),
+	}
+	switch d.Source {
+	case policy.SourceModeGuard:
+		ev.Scope = "mode_guard"
+	case policy.SourceProxyState:
+		ev.Scope = "proxy_state"
+	}
+	if ev.ServerAddress == "" {
+		ev.ServerAddress = policy.NormalizeHost(req.Host)
+	}
+	if req.UnixSocket != "" || d.Socket != nil {
+		ev.ServerAddress, ev.ServerPort = "unix-socket", 0
+	}
+	if ev.Scope != "domain_rule" || !d.Allowed() && (req.UnixSocket != "" || d.Socket != nil) {
+		ev.Name = EventBlockDecision
+	}
+	if ev.Method == "" {
+		ev.Method = "none"
+	}
+	if ev.ClientAddress == "" {
+		ev.ClientAddress = "unknown"
+	}
+	return ev
+}
+
+// clientHost is the IP of a "host:port" peer address.
+func clientHost(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// audit writes the event for one decision, as one Write of one line.
+func (s *Server) audit(d policy.Decision, req policy.Request, method, client string) {
+	if s.Audit == nil {
+		return
+	}
+	line, err := json.Marshal(newAuditEvent(time.Now(), d, req, method, client))
+	if err != nil {
+		return
+	}
+	line = append(line, '\n')
+	s.auditMu.Lock()
+	_, err = s.Audit.Write(line)
+	s.auditMu.Unlock()
+	if err != nil {
+		s.logf("audit log: %v", err)
+	}
+}
+
+// AuditFile is an append-only audit log file that can be reopened, so that
+// log rotation (rename, then SIGHUP) moves writing to a new file. It is safe
+// for concurrent use.
+type AuditFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+// OpenAuditFile opens (creating if needed) path for appending.
+func OpenAuditFile(path string) (*AuditFile, error) {
+	f, err := openAppend(path)
+	if err != nil {
+		return nil, err
+	}
+	return &AuditFile{path: path, f: f}, nil
+}
+
+func openAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+}
+
+// Write appends p.
+func (a *AuditFile) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f.Write(p)
+}
+
+// Reopen closes the file and opens its path again. If the path cannot be
+// opened, writing goes on to the old file and the error is returned.
+func (a *AuditFile) Reopen() error {
+	f, err := openAppend(a.path)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	old := a.f
+	a.f = f
+	a.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes the file.
+func (a *AuditFile) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f.Close()
+}

@@ -1,0 +1,446 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// ServeHTTP answers one HTTP proxy request: CONNECT tunnels, absolute-form
+// requests (forwarded, or upgraded to a byte tunnel), and requests for a unix
+// socket named by the x-unix-socket header.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	pol := s.Policy() // read once: this request is decided and served under it
+	if pol == nil {
+		plainError(w, http.StatusServiceUnavailable, "no policy loaded")
+		return
+	}
+	if r.Method == http.MethodConnect {
+		s.serveConnect(w, r, pol)
+		return
+	}
+	s.serveRequest(w, r, pol)
+}
+
+// plainError writes a one-line plain-text error (POLICY §5: 400, 502, 503).
+func plainError(w http.ResponseWriter, code int, msg string) {
+	http.Error(w, msg, code)
+}
+
+// parseTarget splits a request's authority into host and port; problem is
+// the 400 message when it cannot be used.
+func parseTarget(authority string, defPort int) (host string, port int, problem string) {
+	if authority == "" {
+		return "", 0, "missing host"
+	}
+	host, port, hasPort, err := policy.SplitHostPort(authority)
+	if err != nil {
+		return "", 0, "invalid host or port"
+	}
+	if policy.NormalizeHost(host) == "" {
+		return "", 0, "missing host"
+	}
+	if !hasPort {
+		if defPort == 0 {
+			return "", 0, "missing port"
+		}
+		port = defPort
+	}
+	return host, port, ""
+}
+
+// serveConnect answers CONNECT host:port with a decision, then 200 and a
+// byte tunnel to a checked address.
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *policy.Compiled) {
+	// Only the request target counts. "CONNECT /x" with a Host header has
+	// no target (URL.Host is empty); r.Host would be the client's header,
+	// which a proxy must not trust.
+	host, port, problem := parseTarget(r.URL.Host, 0)
+	if problem != "" {
+		plainError(w, http.StatusBadRequest, problem)
+		return
+	}
+	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTPSConnect}
+	d := pol.Decide(r.Context(), req, s.Resolver)
+	s.audit(d, req, r.Method, r.RemoteAddr)
+	if !d.Allowed() {
+		s.block(w, d, req)
+		return
+	}
+	p, err := s.plan(pol, d, port, "https")
+	if err != nil {
+		s.upstreamFailure(w, d.Host, err)
+		return
+	}
+	up, err := s.dialTunnel(r.Context(), p)
+	if err != nil {
+		s.upstreamFailure(w, d.Host, err)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		up.Close()
+		s.upstreamFailure(w, d.Host, err)
+		return
+	}
+	// Bytes the client sent right after its request (a TLS ClientHello
+	// that did not wait for the 200) are in the server's read buffer.
+	pending := drain(brw.Reader)
+	_ = conn.SetWriteDeadline(time.Now().Add(s.idleTimeout()))
+	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		conn.Close()
+		up.Close()
+		s.release()
+		return
+	}
+	s.startTunnel(conn, up, pending, nil)
+}
+
+// startTunnel relays between a hijacked client conn and its upstream in the
+// background; the handler returns at once, so nothing of the HTTP server's
+// per-connection state (buffers, goroutine) stays alive for the tunnel's
+// lifetime. The tunnel gives the connection's slot back when it ends.
+func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte) {
+	if !s.track(client) {
+		client.Close()
+		up.Close()
+		s.release()
+		return
+	}
+	go func() {
+		defer s.release()
+		defer s.untrack(client)
+		newTunnel(s.idleTimeout()).run(client, up, toUp, toClient)
+	}()
+}
+
+// drain returns (a copy of) what r holds in its buffer without reading more.
+func drain(r *bufio.Reader) []byte {
+	n := r.Buffered()
+	if n == 0 {
+		return nil
+	}
+	b, _ := r.Peek(n)
+	return append([]byte(nil), b...)
+}
+
+func (s *Server) upstreamFailure(w http.ResponseWriter, host string, err error) {
+	if !errors.Is(err, context.Canceled) {
+		s.logf("upstream failure for %s: %v", host, err)
+	}
+	plainError(w, http.StatusBadGateway, "upstream failure")
+}
+
+// serveRequest answers a non-CONNECT request: it must be absolute-form (a
+// forward proxy has no resources of its own), or name a unix socket.
+func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *policy.Compiled) {
+	var defPort int
+	switch r.URL.Scheme {
+	case "http":
+		defPort = 80
+	case "https":
+		defPort = 443
+	case "":
+		// Origin-form ("GET /index.html"): no request target host. The
+		// Host header is not a target for a forward proxy.
+		plainError(w, http.StatusBadRequest, "missing host")
+		return
+	default:
+		plainError(w, http.StatusBadRequest, "unsupported scheme")
+		return
+	}
+	host, port, problem := parseTarget(r.URL.Host, defPort)
+	if problem != "" {
+		plainError(w, http.StatusBadRequest, problem)
+		return
+	}
+	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method}
+	socket, isSocket := unixSocket(r.Header)
+	var d policy.Decision
+	if isSocket {
+		req.UnixSocket = socket
+		d = pol.DecideSocket(req)
+	} else {
+		d = pol.Decide(r.Context(), req, s.Resolver)
+	}
+	upgrade := isUpgrade(r.Header)
+	if upgrade && d.Allowed() && pol.Effective().Mode.Value == "limited" {
+		// An upgraded connection is a byte stream the method guard cannot
+		// see into: in limited mode it is refused like a write method.
+		d.Verdict, d.Reason, d.Source, d.Rule, d.Addrs = policy.VerdictDeny, policy.ReasonMethodNotAllowed, policy.SourceModeGuard, nil, nil
+	}
+	s.audit(d, req, r.Method, r.RemoteAddr)
+	if !d.Allowed() {
+		s.block(w, d, req)
+		return
+	}
+	var p *dialPlan
+	if isSocket {
+		p = &dialPlan{socket: socket}
+	} else {
+		var err error
+		if p, err = s.plan(pol, d, port, r.URL.Scheme); err != nil {
+			s.upstreamFailure(w, d.Host, err)
+			return
+		}
+	}
+	ctx := withPlan(r.Context(), p)
+	if upgrade {
+		s.serveUpgrade(w, r.WithContext(ctx), p, d.Host)
+		return
+	}
+	s.forwardIdle(w, r.WithContext(ctx))
+}
+
+// unixSocket returns the x-unix-socket path of a request. A header that is
+// present but empty, or repeated, is still a socket request — one that
+// DecideSocket refuses — never a fall back to the domain rules.
+func unixSocket(h http.Header) (string, bool) {
+	v, ok := h[textproto.CanonicalMIMEHeaderKey("X-Unix-Socket")]
+	if !ok {
+		return "", false
+	}
+	if len(v) != 1 {
+		return "", true
+	}
+	return v[0], true
+}
+
+func isUpgrade(h http.Header) bool {
+	return h.Get("Upgrade") != "" && httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade")
+}
+
+// block answers a request the decision refused: 503 for a disabled proxy,
+// otherwise 403 with x-proxy-error and the JSON body of POLICY §5.
+func (s *Server) block(w http.ResponseWriter, d policy.Decision, req policy.Request) {
+	perr, msg := policy.BlockInfo(d.Reason)
+	w.Header().Set("x-proxy-error", perr)
+	if d.Reason == policy.ReasonProxyDisabled {
+		plainError(w, http.StatusServiceUnavailable, "network proxy is disabled")
+		return
+	}
+	body, _ := json.Marshal(blockBody{
+		Status:   "blocked",
+		Decision: string(d.Verdict),
+		Reason:   string(d.Reason),
+		Source:   string(d.Source),
+		Protocol: string(req.Protocol),
+		Host:     d.Host,
+		Port:     req.Port,
+		Message:  msg,
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusForbidden)
+	w.Write(append(body, '\n'))
+}
+
+// blockBody is the JSON body of a 403 (POLICY §5).
+type blockBody struct {
+	Status   string `json:"status"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+	Source   string `json:"source"`
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Message  string `json:"message"`
+}
+
+// stripProxyHeaders removes what is meant for this proxy only: every
+// Proxy-* header and x-unix-socket. (Hop-by-hop headers and those named in
+// Connection are removed by httputil.ReverseProxy, or by hopHeaders for
+// upgrades.)
+func stripProxyHeaders(h http.Header) {
+	for k := range h {
+		if len(k) >= 6 && strings.EqualFold(k[:6], "proxy-") {
+			delete(h, k)
+		}
+	}
+	h.Del("X-Unix-Socket")
+}
+
+// hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1, plus the
+// Proxy-Connection and Keep-Alive headers clients still send.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopHeaders deletes the hop-by-hop headers and every header named in
+// Connection.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+func (s *Server) newForwarder() http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// A forward proxy passes the query as the client wrote it
+			// (ReverseProxy drops parameters it cannot parse).
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			stripProxyHeaders(pr.Out.Header)
+			// Out.Host is the request target's host: Go's server has
+			// already replaced a client's Host header with it.
+		},
+		Transport: roundTripFunc(s.roundTrip),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.upstreamFailure(w, policy.NormalizeHost(r.URL.Hostname()), err)
+		},
+		ErrorLog:   log.New(logfWriter{s}, "", 0),
+		BufferPool: bufferPool{},
+	}
+}
+
+// forwardIdle forwards a request with idle deadlines on the client side: a
+// client that stops sending its body or stops reading the response is cut
+// after IdleTimeout, not held forever.
+func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request) {
+	idle := s.idleTimeout()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(idle))
+	defer rc.SetWriteDeadline(time.Time{}) // the server sets none for the next response
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
+	}
+	s.forward.ServeHTTP(&idleWriter{ResponseWriter: w, rc: rc, idle: idle}, r)
+}
+
+// idleBody pushes the connection's read deadline forward on every read of
+// the request body, and lifts it at EOF (the server's background read that
+// follows must not time out while a long response streams).
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// idleWriter pushes the connection's write deadline forward on every write
+// of the response. Unwrap keeps Flush and the other ResponseController
+// features reachable.
+type idleWriter struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (w *idleWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.idle))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// bufferPool recycles the 32 KiB copy buffers of ReverseProxy.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
+
+// serveUpgrade forwards a request that asks for a protocol upgrade
+// (WebSocket over plain HTTP) and, after 101, relays bytes both ways on the
+// raw connections.
+func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, p *dialPlan, host string) {
+	up, err := s.dialTunnel(r.Context(), p)
+	if err != nil {
+		s.upstreamFailure(w, host, err)
+		return
+	}
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	upType := r.Header.Get("Upgrade")
+	removeHopHeaders(out.Header)
+	stripProxyHeaders(out.Header)
+	out.Header.Set("Connection", "Upgrade")
+	out.Header.Set("Upgrade", upType)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // Request.Write would add Go's own
+	}
+	_ = up.SetDeadline(time.Now().Add(s.idleTimeout()))
+	if err := out.Write(up); err != nil {
+		up.Close()
+		s.upstreamFailure(w, host, err)
+		return
+	}
+	br := bufio.NewReader(up)
+	resp, err := http.ReadResponse(br, out)
+	if err != nil {
+		up.Close()
+		s.upstreamFailure(w, host, err)
+		return
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// Not upgraded: an ordinary response, relayed as one.
+		defer up.Close()
+		defer resp.Body.Close()
+		removeHopHeaders(resp.Header)
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		up.Close()
+		return
+	}
+	toUp := drain(brw.Reader)
+	toClient := drain(br)
+	// The 101 keeps Connection and Upgrade: the client needs them.
+	h := resp.Header.Clone()
+	for _, k := range []string{"Keep-Alive", "Te", "Trailer", "Transfer-Encoding"} {
+		h.Del(k)
+	}
+	stripProxyHeaders(h)
+	_ = conn.SetWriteDeadline(time.Now().Add(s.idleTimeout()))
+	bw := bufio.NewWriterSize(conn, 512)
+	fmt.Fprintf(bw, "HTTP/1.1 %s\r\n", resp.Status)
+	_ = h.Write(bw)
+	bw.WriteString("\r\n")
+	if err := bw.Flush(); err != nil {
+		conn.Close()
+		up.Close()
+		s.release()
+		return
+	}
+	_ = up.SetDeadline(time.Time{})
+	s.startTunnel(conn, up, toUp, toClient)
+}

@@ -1,0 +1,148 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// tunnelChunk is how many bytes one direction of a tunnel moves between two
+// updates of its idle deadlines. Each chunk is one call of the kernel's
+// splice path (TCPConn.ReadFrom of an io.LimitedReader over a TCPConn), so
+// a larger chunk costs nothing in throughput; it only has to be small next to
+// what a busy tunnel moves in one idle period.
+const tunnelChunk = 4 << 20
+
+// errIdle ends a tunnel in which no byte moved either way for the idle
+// timeout.
+var errIdle = errors.New("tunnel idle timeout")
+
+// tunnel is one byte stream between a client and an upstream. Its idle clock
+// is shared by both directions: a download with a silent upload direction is
+// not idle.
+type tunnel struct {
+	idle time.Duration
+	last atomic.Int64 // UnixNano of the last byte moved in either direction
+}
+
+func newTunnel(idle time.Duration) *tunnel {
+	t := &tunnel{idle: idle}
+	t.touch()
+	return t
+}
+
+func (t *tunnel) touch() { t.last.Store(time.Now().UnixNano()) }
+
+func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixNano() - t.last.Load()) }
+
+// pipe copies src to dst until src reaches EOF (nil error), either side
+// fails, or the tunnel has been idle for t.idle (errIdle). It does not close
+// or half-close anything.
+//
+// Both conns are used as they are: when they are *net.TCPConn (or unix
+// conns), io.Copy reaches TCPConn.ReadFrom with an io.LimitedReader of the
+// source, which the runtime turns into splice(2); no byte is copied through
+// user space. The idle clock costs no system call per read: each round of
+// the loop moves up to tunnelChunk bytes or waits at most half the idle
+// timeout (a read deadline), and only then notes the activity and checks
+// the clock. The activity mark is never earlier than the last byte really
+// moved, so an active tunnel is never cut; an idle one is cut between 1 and
+// 1.5 idle timeouts after its last byte.
+//
+// A read deadline that fires loses nothing (no byte was taken from src).
+// A write deadline that fires may strand bytes inside the splice pipe, so it
+// always ends the tunnel; it is set later (2×idle) than any read deadline,
+// so that the two can be told apart by the clock.
+func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
+	var total int64
+	lr := &io.LimitedReader{R: src}
+	for {
+		now := time.Now()
+		writeBy := now.Add(2 * t.idle)
+		_ = src.SetReadDeadline(now.Add(t.idle / 2))
+		_ = dst.SetWriteDeadline(writeBy)
+		// Wait for data before copying: splice holds a pipe (two file
+		// descriptors) for as long as it waits, and most tunnels are idle
+		// most of the time.
+		var n int64
+		err := waitReadable(src)
+		if err == nil {
+			lr.N = tunnelChunk
+			n, err = io.Copy(dst, lr)
+		}
+		total += n
+		if n > 0 {
+			t.touch()
+		}
+		switch {
+		case err == nil && lr.N > 0:
+			return total, nil // EOF from src
+		case err == nil:
+			continue // chunk done
+		case errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(writeBy):
+			if t.idleFor() < t.idle {
+				continue
+			}
+			return total, errIdle
+		default:
+			return total, err
+		}
+	}
+}
+
+// writeAll writes bytes that were read ahead (a pipelined request body, the
+// first bytes of a TLS handshake…) before the tunnel's stream begins.
+func (t *tunnel) writeAll(dst net.Conn, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	_ = dst.SetWriteDeadline(time.Now().Add(2 * t.idle))
+	_, err := dst.Write(p)
+	t.touch()
+	return err
+}
+
+// closeWrite half-closes c when it can, so the peer sees EOF while the other
+// direction keeps flowing.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}
+
+// run relays between client and upstream until both directions have ended
+// or one has failed, then closes both. toUpstream and toClient are bytes
+// already read from one side that the other must get first. EOF on one side
+// half-closes the other, so request/response protocols that signal the end of
+// a request with a shutdown keep working.
+func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
+	done := make(chan struct{})
+	go func() {
+		t.half(upstream, client, toUpstream)
+		close(done)
+	}()
+	t.half(client, upstream, toClient)
+	<-done
+	client.Close()
+	upstream.Close()
+}
+
+// half is one direction of run: the read-ahead bytes, the stream, then a
+// half-close of dst. On an error both conns are closed, which ends the other
+// direction too.
+func (t *tunnel) half(dst, src net.Conn, pending []byte) error {
+	err := t.writeAll(dst, pending)
+	if err == nil {
+		_, err = t.pipe(dst, src)
+	}
+	if err != nil {
+		dst.Close()
+		src.Close()
+		return err
+	}
+	closeWrite(dst)
+	return nil
+}

@@ -1,0 +1,32 @@
+//go:build unix
+
+package proxy
+
+import (
+	"net"
+	"syscall"
+)
+
+// waitReadable blocks until c has data to read, has reached EOF or has
+// failed, or its read deadline passes, without reading anything. A conn
+// that is not a socket is reported ready at once.
+//
+// It peeks with MSG_DONTWAIT inside RawConn.Read: the callback returns
+// false only when the socket has nothing, so the runtime's poller waits for
+// the next readiness edge and calls it again. Readiness is always checked
+// by the syscall first, so no edge can be missed.
+func waitReadable(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN && err != syscall.EINTR
+	})
+}
