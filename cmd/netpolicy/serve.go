@@ -1,0 +1,491 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/net/http/httpproxy"
+
+	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/proxy"
+)
+
+func init() {
+	registerCommand(func(e *env) *cli.Command {
+		return &cli.Command{
+			Name:      "serve",
+			Usage:     "run the HTTP and SOCKS5 egress proxy that enforces the effective policy",
+			ArgsUsage: " ",
+			Description: "Serve runs an HTTP proxy (absolute-form requests, CONNECT, WebSocket\n" +
+				"upgrades, unix sockets through x-unix-socket) and a SOCKS5 proxy on the\n" +
+				"effective policy for the session mode. Every request gets the decision\n" +
+				"`netpolicy check` prints; the proxy connects only to addresses it checked.\n\n" +
+				"Listeners come from the policy (proxy_url, socks_url, http_port,\n" +
+				"socks_port) unless --http / --socks say otherwise; a non-loopback address\n" +
+				"is clamped to 127.0.0.1 unless dangerously_allow_non_loopback_proxy is set\n" +
+				"and no unix socket is allowed. --ready-file gets\n" +
+				"{\"http\":\"ADDR\",\"socks\":\"ADDR\"} once both accept connections.\n\n" +
+				"Audit events (one JSON object per line) go to --audit-log: stderr by\n" +
+				"default, - for stdout. SIGHUP reopens the audit log and reloads the\n" +
+				"policy; a change of either policy file reloads it too. A reload that\n" +
+				"fails keeps the previous policy. SIGINT or SIGTERM stops accepting, lets\n" +
+				"open requests finish for up to --grace, and exits 0.\n\n" +
+				"Sources with lint errors are refused: serve does not start (exit 2).",
+			Flags: append(sourceFlags(),
+				&cli.StringFlag{Name: "http", Usage: "HTTP proxy listener `ADDR` (host:port; port 0 picks a free port)"},
+				&cli.StringFlag{Name: "socks", Usage: "SOCKS5 listener `ADDR` (host:port; port 0 picks a free port)"},
+				&cli.BoolFlag{Name: "no-socks", Usage: "do not run the SOCKS5 listener"},
+				&cli.StringFlag{Name: "ready-file", Usage: "write the listener addresses as JSON to `PATH` once they accept"},
+				&cli.StringFlag{Name: "audit-log", Usage: "audit events to `PATH` (default stderr; - is stdout)"},
+				&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, how long (`DURATION`) open requests may finish"},
+				&cli.DurationFlag{Name: "read-header-timeout", Value: proxy.DefaultReadHeaderTimeout, Usage: "limit (`DURATION`) for reading a request's headers"},
+				&cli.DurationFlag{Name: "dial-timeout", Value: proxy.DefaultDialTimeout, Usage: "limit (`DURATION`) for each upstream connection attempt"},
+				&cli.DurationFlag{Name: "idle-timeout", Value: proxy.DefaultIdleTimeout, Usage: "close tunnels and connections idle for `DURATION` (also bounds stalled bodies and the wait for upstream response headers)"},
+				&cli.DurationFlag{Name: "socks-handshake-timeout", Value: proxy.DefaultSocksHandshakeTimeout, Usage: "limit (`DURATION`) for a SOCKS5 client's greeting and request"},
+				&cli.IntFlag{Name: "max-conns", Value: proxy.DefaultMaxConns, Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together"},
+				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
+			),
+			Action: func(c *cli.Context) error { return runServe(c, e) },
+		}
+	})
+}
+
+// server is one run of `netpolicy serve`.
+type server struct {
+	e      *env
+	src    policySources
+	log    func(format string, args ...any)
+	proxy  *proxy.Server
+	audit  *proxy.AuditFile // nil unless --audit-log names a file
+	listen struct{ http, socks string }
+}
+
+func runServe(c *cli.Context, e *env) error {
+	if c.Args().Len() > 0 {
+		return exitCode(exitUsage, "netpolicy serve: unexpected argument %q", c.Args().First())
+	}
+	src, err := sourcesFromFlags(c, e)
+	if err != nil {
+		return err
+	}
+	stderr := &lockedWriter{w: e.stderr}
+	s := &server{e: e, src: src}
+	s.log = func(format string, args ...any) {
+		fmt.Fprintf(stderr, "netpolicy serve: "+format+"\n", args...)
+	}
+	eff, diags, err := src.Load()
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy serve: %v", err)
+	}
+	s.showWarnings(diags)
+	compiled, err := policy.Compile(eff)
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy serve: %v", err)
+	}
+
+	httpAddr, socksAddr, err := s.listeners(c, eff)
+	if err != nil {
+		return err
+	}
+
+	var audit io.Writer = stderr
+	switch p := c.String("audit-log"); p {
+	case "":
+	case "-":
+		audit = &lockedWriter{w: e.stdout}
+	default:
+		f, err := proxy.OpenAuditFile(p)
+		if err != nil {
+			return exitCode(exitUsage, "netpolicy serve: --audit-log: %v", err)
+		}
+		defer f.Close()
+		s.audit, audit = f, f
+	}
+
+	s.proxy = &proxy.Server{
+		Audit:                 audit,
+		Logf:                  s.log,
+		ReadHeaderTimeout:     c.Duration("read-header-timeout"),
+		DialTimeout:           c.Duration("dial-timeout"),
+		IdleTimeout:           c.Duration("idle-timeout"),
+		SocksHandshakeTimeout: c.Duration("socks-handshake-timeout"),
+		MaxConns:              c.Int("max-conns"),
+		Upstream:              upstreamFromEnv(e),
+	}
+	if spec := e.getenv(testResolverEnv); spec != "" {
+		r, err := parseTestResolver(spec)
+		if err != nil {
+			return exitCode(exitUsage, "netpolicy serve: %s: %v", testResolverEnv, err)
+		}
+		s.proxy.Resolver = r
+	}
+	s.proxy.SetPolicy(compiled)
+
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy serve: HTTP listener: %v", err)
+	}
+	var sl net.Listener
+	if socksAddr != "" {
+		if sl, err = net.Listen("tcp", socksAddr); err != nil {
+			hl.Close()
+			return exitCode(exitUsage, "netpolicy serve: SOCKS5 listener: %v", err)
+		}
+	}
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 2)
+	start := func(f func(net.Listener) error, l net.Listener) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(l); err != nil && !errors.Is(err, proxy.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	start(s.proxy.Serve, hl)
+	s.listen.http, s.listen.socks = hl.Addr().String(), "off"
+	if sl != nil {
+		start(s.proxy.ServeSOCKS, sl)
+		s.listen.socks = sl.Addr().String()
+	}
+	s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
+	if !eff.Enabled.Value {
+		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
+	}
+	if p := c.String("ready-file"); p != "" {
+		if err := writeReadyFile(p, hl, sl); err != nil {
+			s.proxy.Close()
+			wg.Wait()
+			return exitCode(exitUsage, "netpolicy serve: --ready-file: %v", err)
+		}
+	}
+
+	code := s.loop(c.Context, eff, c.Duration("watch-interval"), serveErr)
+	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("grace"))
+	defer cancel()
+	if err := s.proxy.Shutdown(ctx); err != nil {
+		s.log("grace period of %v over: closed the connections still open", c.Duration("grace"))
+	}
+	wg.Wait()
+	if code != exitOK {
+		return exitCode(code, "")
+	}
+	s.log("stopped")
+	return nil
+}
+
+// loop waits for a stop signal, reloading on SIGHUP and on file changes. It
+// returns the exit code.
+func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Duration, serveErr <-chan error) int {
+	// main cancels ctx on SIGINT/SIGTERM; listening here as well keeps the
+	// same behaviour when run() is called some other way.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	w := newWatcher(s.src.RequirementsPath, s.src.ConfigPath)
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			s.log("stopping: no new connections; open requests have up to the grace period")
+			return exitOK
+		case err := <-serveErr:
+			s.log("listener failed: %v", err)
+			return exitUsage
+		case <-hup:
+			if s.audit != nil {
+				if err := s.audit.Reopen(); err != nil {
+					s.log("reopening the audit log: %v", err)
+				}
+			}
+			w.changed() // take in the current state: no second reload for it
+			s.reload(eff, "SIGHUP")
+		case <-tick:
+			if w.changed() {
+				s.reload(eff, "policy file changed")
+			}
+		}
+	}
+}
+
+// reload re-reads, lints and merges the sources and swaps the compiled
+// policy in; on any failure the previous policy keeps serving. first is
+// the policy serve started with, whose listeners are the ones in use.
+func (s *server) reload(first *policy.Effective, why string) {
+	eff, diags, err := s.src.Load()
+	if err == nil {
+		var c *policy.Compiled
+		if c, err = policy.Compile(eff); err == nil {
+			s.showWarnings(diags)
+			s.proxy.SetPolicy(c)
+			s.log("reloaded the policy (%s)", why)
+			if eff.HTTPAddr.Value != first.HTTPAddr.Value || eff.SocksAddr.Value != first.SocksAddr.Value {
+				s.log("listener settings changed (http=%s socks=%s): they take effect at the next start", eff.HTTPAddr.Value, orOff(eff.SocksAddr.Value))
+			}
+			if eff.Enabled.Value != first.Enabled.Value && !eff.Enabled.Value {
+				s.log("the network proxy is now disabled (enabled = false)")
+			}
+			return
+		}
+	}
+	s.log("reload failed (%s), keeping the previous policy: %v", why, err)
+}
+
+func orOff(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
+}
+
+func (s *server) showWarnings(diags []lint.Diagnostic) {
+	for _, d := range diags {
+		if d.Severity() == lint.SevWarning {
+			s.log("%s:%d:%d: %s %s %s", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+		}
+	}
+}
+
+// listeners picks the listener addresses: the flags, else the policy's
+// computed addresses. A flag's address is clamped like the policy's
+// (POLICY §5). socks is "" when SOCKS5 is off.
+func (s *server) listeners(c *cli.Context, eff *policy.Effective) (httpAddr, socksAddr string, err error) {
+	httpAddr = eff.HTTPAddr.Value
+	if eff.HTTPAddr.Forced && eff.HTTPAddr.Note != "" {
+		s.log("http listener: %s", eff.HTTPAddr.Note)
+	}
+	if c.IsSet("http") {
+		if httpAddr, err = s.clampFlag("--http", c.String("http"), eff); err != nil {
+			return "", "", err
+		}
+	}
+	switch {
+	case c.Bool("no-socks"):
+	case c.IsSet("socks"):
+		if socksAddr, err = s.clampFlag("--socks", c.String("socks"), eff); err != nil {
+			return "", "", err
+		}
+	default:
+		socksAddr = eff.SocksAddr.Value // "" when enable_socks5 = false
+		if eff.SocksAddr.Forced && eff.SocksAddr.Note != "" {
+			s.log("socks listener: %s", eff.SocksAddr.Note)
+		}
+	}
+	return httpAddr, socksAddr, nil
+}
+
+// clampFlag validates a listener flag and moves a non-loopback host to
+// 127.0.0.1 unless the policy permits it.
+func (s *server) clampFlag(name, addr string, eff *policy.Effective) (string, error) {
+	out, note, err := clampListener(addr, eff)
+	if err != nil {
+		return "", exitCode(exitUsage, "netpolicy serve: %s %q: %v", name, addr, err)
+	}
+	if note != "" {
+		s.log("%s %s: %s", name, addr, note)
+	}
+	return out, nil
+}
+
+// clampListener applies POLICY §5 to a listener address: a non-loopback
+// host becomes 127.0.0.1 unless dangerously_allow_non_loopback_proxy is
+// set, and always when a unix socket can be reached through the proxy.
+// Port 0 (a free port) is accepted.
+func clampListener(addr string, eff *policy.Effective) (out, note string, err error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 || portText != strconv.Itoa(port) {
+		return "", "", fmt.Errorf("invalid port %q", portText)
+	}
+	var why string
+	switch {
+	case eff.DangerouslyAllowAllUnixSockets.Value:
+		why = "forced to loopback: dangerously_allow_all_unix_sockets is on"
+	case allowsSocket(eff.Sockets):
+		why = "forced to loopback: a unix socket is allowed"
+	case !eff.DangerouslyAllowNonLoopbackProxy.Value:
+		why = "clamped to loopback: dangerously_allow_non_loopback_proxy is false"
+	}
+	if why != "" && !loopbackHost(host) {
+		return net.JoinHostPort("127.0.0.1", portText), why, nil
+	}
+	return net.JoinHostPort(host, portText), "", nil
+}
+
+func allowsSocket(rules []policy.SocketRule) bool {
+	for _, r := range rules {
+		if r.Perm == policy.Allow {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackHost reports whether a listener host binds loopback only. An
+// empty host binds every interface.
+func loopbackHost(h string) bool {
+	n := policy.NormalizeHost(h)
+	if n == "localhost" {
+		return true
+	}
+	a, ok := policy.ParseHostIP(n)
+	return ok && a.Unmap().IsLoopback()
+}
+
+// writeReadyFile writes the listener addresses atomically (a temporary file
+// in the same directory, then rename), so a reader never sees half of it.
+func writeReadyFile(path string, hl, sl net.Listener) error {
+	ready := struct {
+		HTTP  string  `json:"http"`
+		SOCKS *string `json:"socks"`
+	}{HTTP: hl.Addr().String()}
+	if sl != nil {
+		a := sl.Addr().String()
+		ready.SOCKS = &a
+	}
+	b, err := json.Marshal(ready)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ready-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// upstreamFromEnv is the upstream proxy of allow_upstream_proxy (POLICY
+// §4.2): HTTP_PROXY / HTTPS_PROXY (and NO_PROXY) of serve's environment;
+// nil when neither is set.
+func upstreamFromEnv(e *env) func(*url.URL) (*url.URL, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v := e.getenv(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	cfg := httpproxy.Config{
+		HTTPProxy:  get("HTTP_PROXY", "http_proxy"),
+		HTTPSProxy: get("HTTPS_PROXY", "https_proxy"),
+		NoProxy:    get("NO_PROXY", "no_proxy"),
+	}
+	if cfg.HTTPProxy == "" && cfg.HTTPSProxy == "" {
+		return nil
+	}
+	return cfg.ProxyFunc()
+}
+
+// watcher notices a change of the policy files: a changed size, mtime or
+// inode, confirmed by a changed content hash (so a touch does not reload).
+type watcher struct {
+	paths []string
+	state []fileState
+}
+
+type fileState struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+	exist bool
+	sum   [sha256.Size]byte
+}
+
+func newWatcher(paths ...string) *watcher {
+	w := &watcher{}
+	for _, p := range paths {
+		if p != "" {
+			w.paths = append(w.paths, p)
+		}
+	}
+	w.state = make([]fileState, len(w.paths))
+	for i, p := range w.paths {
+		w.state[i] = statFile(p, nil)
+	}
+	return w
+}
+
+func statFile(path string, prev *fileState) fileState {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileState{}
+	}
+	st := fileState{size: fi.Size(), mtime: fi.ModTime(), exist: true}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = uint64(sys.Ino)
+	}
+	if prev != nil && prev.exist && prev.size == st.size && prev.mtime.Equal(st.mtime) && prev.ino == st.ino {
+		st.sum = prev.sum
+		return st
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		st.sum = sha256.Sum256(b)
+	}
+	return st
+}
+
+// changed reports whether any file's content (or existence) changed since
+// the last call, and takes in the new state.
+func (w *watcher) changed() bool {
+	diff := false
+	for i, p := range w.paths {
+		st := statFile(p, &w.state[i])
+		if st.exist != w.state[i].exist || !bytes.Equal(st.sum[:], w.state[i].sum[:]) {
+			diff = true
+		}
+		w.state[i] = st
+	}
+	return diff
+}
+
+// lockedWriter serialises writes of log lines and audit events that share
+// one stream.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
