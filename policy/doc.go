@@ -259,6 +259,10 @@ type Doc struct {
 	CRLF bool
 
 	lineStarts []int
+	// lineASCII[i] is true when line i+1 holds only ASCII, so a column is a
+	// byte distance there; counting runes on every call would make a long
+	// one-line inline table quadratic.
+	lineASCII []bool
 }
 
 // Pos converts a byte offset of Src to a position.
@@ -271,6 +275,9 @@ func (d *Doc) Pos(off int) Pos {
 	}
 	i := sort.Search(len(d.lineStarts), func(i int) bool { return d.lineStarts[i] > off }) - 1
 	ls := d.lineStarts[i]
+	if d.lineASCII[i] {
+		return Pos{Offset: off, Line: i + 1, Column: off - ls + 1}
+	}
 	return Pos{Offset: off, Line: i + 1, Column: utf8.RuneCount(d.Src[ls:off]) + 1}
 }
 
@@ -289,10 +296,14 @@ func (d *Doc) LineStart(line int) int {
 }
 
 func newDoc(src []byte) *Doc {
-	d := &Doc{Src: src, lineStarts: []int{0}}
+	d := &Doc{Src: src, lineStarts: []int{0}, lineASCII: []bool{true}}
 	for i, c := range src {
-		if c == '\n' {
+		switch {
+		case c == '\n':
 			d.lineStarts = append(d.lineStarts, i+1)
+			d.lineASCII = append(d.lineASCII, true)
+		case c >= utf8.RuneSelf:
+			d.lineASCII[len(d.lineASCII)-1] = false
 		}
 	}
 	if i := bytes.IndexByte(src, '\n'); i > 0 && src[i-1] == '\r' {
@@ -303,14 +314,16 @@ func newDoc(src []byte) *Doc {
 
 // ParseDoc parses src. A document that is not valid TOML gives a
 // *SyntaxError with the parser's position; the returned Doc is then nil.
+//
+// go-toml's unstable parser checks syntax only. The TOML rules about keys
+// and tables (no key twice, no table defined twice, dotted keys and headers
+// that may not reopen each other's tables, immutable inline tables and
+// static arrays) are checked here while the tree is built, with hash
+// lookups: go-toml's own decoder checks them with a linear scan per key,
+// which made a 10,000-entry table take a third of a second. A fuzz test
+// holds this check to the decoder's verdict.
 func ParseDoc(src []byte) (*Doc, error) {
 	d := newDoc(src)
-	// The unstable parser checks syntax only; the decoder also catches
-	// duplicate keys and tables defined twice.
-	var sink map[string]any
-	if err := toml.Unmarshal(src, &sink); err != nil {
-		return nil, d.syntaxError(err)
-	}
 	var p unstable.Parser
 	p.KeepComments = true
 	p.Reset(src)
@@ -323,6 +336,11 @@ func ParseDoc(src []byte) (*Doc, error) {
 		}
 	}
 	if err := p.Error(); err != nil {
+		// The decoder words syntax errors with a line and column; ask it
+		// (only on this error path, where its cost does not matter).
+		if derr := toml.Unmarshal(src, new(map[string]any)); derr != nil {
+			err = derr
+		}
 		return nil, d.syntaxError(err)
 	}
 	return d, nil
@@ -435,6 +453,9 @@ func (b *builder) header(n *unstable.Node) error {
 	t := b.d.Root
 	for i, k := range parts {
 		last := i == len(parts)-1
+		fail := func(format string) error {
+			return &SyntaxError{Pos: spans[i].Start, Message: fmt.Sprintf(format, JoinKey(parts[:i+1]))}
+		}
 		ent := t.Get(k)
 		switch {
 		case ent == nil:
@@ -454,7 +475,7 @@ func (b *builder) header(n *unstable.Node) error {
 			}
 			t.add(ent)
 			t = nt
-		case ent.Value.Kind == KindArray && len(ent.Value.Elems) > 0 && ent.Value.Elems[len(ent.Value.Elems)-1].Kind == KindTable:
+		case isArrayOfTables(ent.Value):
 			if last && n.Kind == unstable.ArrayTable {
 				nt := &Table{Path: append(append([]string(nil), t.Path...), k), Form: FormArrayElem, byKey: map[string]*Entry{}, Header: e}
 				item := &Value{Kind: KindTable, Table: nt, Span: e.Span}
@@ -462,13 +483,20 @@ func (b *builder) header(n *unstable.Node) error {
 				ent.Value.Elems = append(ent.Value.Elems, item)
 				ent.Value.Items = append(ent.Value.Items, ArrayItem{Value: item})
 				t = nt
+			} else if last {
+				return fail("table %s is already defined as an array of tables")
 			} else {
 				t = ent.Value.Elems[len(ent.Value.Elems)-1].Table
 			}
-		case ent.Value.Kind == KindTable:
+		case ent.Value.Kind == KindTable && ent.Value.Table.Form != FormInline:
 			t = ent.Value.Table
+			if last && (n.Kind == unstable.ArrayTable || t.Form != FormImplicit) {
+				return fail("table %s is already defined")
+			}
+		case ent.Value.Kind == KindTable:
+			return fail("inline table %s cannot be extended")
 		default:
-			return &SyntaxError{Pos: spans[i].Start, Message: fmt.Sprintf("key %s is not a table", JoinKey(parts[:i+1]))}
+			return fail("key %s is already defined and is not a table")
 		}
 		if last && n.Kind == unstable.Table {
 			if t.Form == FormImplicit {
@@ -483,6 +511,12 @@ func (b *builder) header(n *unstable.Node) error {
 	e.Table = t
 	b.cur = t
 	return nil
+}
+
+// isArrayOfTables reports whether v was made by [[header]]s (a static array
+// of inline tables is not one and cannot be extended).
+func isArrayOfTables(v *Value) bool {
+	return v.Kind == KindArray && len(v.Elems) > 0 && v.Elems[0].Kind == KindTable && v.Elems[0].Table.Form == FormArrayElem
 }
 
 func (t *Table) add(e *Entry) {
@@ -511,12 +545,17 @@ func (b *builder) assign(t *Table, parts []string, spans []Span, vn *unstable.No
 			ent = &Entry{Key: k, KeySpan: spans[i], Value: v, Parent: t, Expr: e, InInline: inline}
 			t.add(ent)
 		}
-		if ent.Value.Kind != KindTable {
-			return &SyntaxError{Pos: spans[i].Start, Message: fmt.Sprintf("key %s is not a table", JoinKey(parts[:i+1]))}
+		// Dotted keys may only extend tables that dotted keys created.
+		if ent.Value.Kind != KindTable || ent.Value.Table.Form != FormDotted {
+			return &SyntaxError{Pos: spans[i].Start, Message: fmt.Sprintf("key %s is already defined; dotted keys cannot add to it", JoinKey(parts[:i+1]))}
 		}
 		t = ent.Value.Table
 	}
 	k := parts[len(parts)-1]
+	if t.Get(k) != nil {
+		last := spans[len(spans)-1]
+		return &SyntaxError{Pos: last.Start, Message: fmt.Sprintf("key %s is defined twice", JoinKey(append(append([]string(nil), t.Path...), k)))}
+	}
 	val, err := b.value(vn, append(append([]string(nil), t.Path...), k), e)
 	if err != nil {
 		return err
@@ -544,14 +583,26 @@ func (b *builder) value(n *unstable.Node, path []string, e *Expr) (*Value, error
 		case strings.HasPrefix(s, "0b"):
 			base, s = 2, s[2:]
 		}
-		v.Int, _ = strconv.ParseInt(s, base, 64)
+		var err error
+		if v.Int, err = strconv.ParseInt(s, base, 64); err != nil {
+			return nil, b.scalarError(v)
+		}
 		return v, nil
 	case unstable.Float:
 		v := &Value{Kind: KindFloat, Str: string(n.Data), Span: b.rng(n.Raw)}
-		v.Float, _ = strconv.ParseFloat(strings.ReplaceAll(string(n.Data), "_", ""), 64)
+		f := strings.ReplaceAll(string(n.Data), "_", "")
+		var err error
+		if v.Float, err = strconv.ParseFloat(f, 64); err != nil && strings.TrimLeft(f, "+-") != "nan" {
+			return nil, b.scalarError(v)
+		}
 		return v, nil
 	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
-		return &Value{Kind: KindDateTime, Str: string(n.Data), Span: b.rng(n.Raw)}, nil
+		v := &Value{Kind: KindDateTime, Str: string(n.Data), Span: b.rng(n.Raw)}
+		// Only the decoder checks that a date or time is a real one.
+		if err := toml.Unmarshal([]byte("v = "+v.Str), new(map[string]any)); err != nil {
+			return nil, &SyntaxError{Pos: v.Span.Start, Message: err.Error()}
+		}
+		return v, nil
 	case unstable.Array:
 		v := &Value{Kind: KindArray}
 		last := -1
@@ -615,6 +666,16 @@ func (b *builder) commentRun(c *unstable.Node) []Span {
 	}
 	b.d.Comments = append(b.d.Comments, spans...)
 	return spans
+}
+
+// scalarError explains a number the parser accepted but that does not fit,
+// in the decoder's words where it has some.
+func (b *builder) scalarError(v *Value) error {
+	msg := fmt.Sprintf("%s %s is out of range", v.Kind, v.Str)
+	if err := toml.Unmarshal([]byte("v = "+v.Str), new(map[string]any)); err != nil {
+		msg = err.Error()
+	}
+	return &SyntaxError{Pos: v.Span.Start, Message: msg}
 }
 
 func (it ArrayItem) start() int {
