@@ -72,26 +72,12 @@ type domainEntry struct {
 // each in file order, at the position of the rule that takes effect.
 func domainMap(eff *policy.Effective) []domainEntry {
 	rules := append(append([]policy.Rule{}, eff.Allow...), eff.Deny...)
-	sortBySource(rules, func(r policy.Rule) policy.Source { return r.Source })
-	win := map[string]int{}
-	for i, r := range rules {
-		w, ok := win[r.Pattern]
-		if !ok || r.Perm == policy.Deny && rules[w].Perm != policy.Deny {
-			win[r.Pattern] = i
-		}
-	}
 	var out []domainEntry
-	for i, r := range rules {
-		if win[r.Pattern] != i {
-			continue
-		}
-		d := domainEntry{Pattern: r.Pattern, Rule: r}
-		for j, o := range rules {
-			if j != i && o.Pattern == r.Pattern {
-				d.Shadow = append(d.Shadow, o)
-			}
-		}
-		out = append(out, d)
+	for _, f := range foldByKey(rules,
+		func(r policy.Rule) string { return r.Pattern },
+		func(r policy.Rule) policy.Source { return r.Source },
+		func(r, w policy.Rule) bool { return r.Perm == policy.Deny && w.Perm != policy.Deny }) {
+		out = append(out, domainEntry{Pattern: f.Win.Pattern, Rule: f.Win, Shadow: f.Shadow})
 	}
 	return out
 }
@@ -105,27 +91,51 @@ type socketEntry struct {
 // socketMap folds the effective socket rules by exact path; "none" wins
 // over "allow" for the same path, as deny does for domains.
 func socketMap(eff *policy.Effective) []socketEntry {
-	ss := append([]policy.SocketRule{}, eff.Sockets...)
-	sortBySource(ss, func(s policy.SocketRule) policy.Source { return s.Source })
+	var out []socketEntry
+	for _, f := range foldByKey(eff.Sockets,
+		func(s policy.SocketRule) string { return s.Path },
+		func(s policy.SocketRule) policy.Source { return s.Source },
+		func(s, w policy.SocketRule) bool { return s.Perm != policy.Allow && w.Perm == policy.Allow }) {
+		out = append(out, socketEntry{Rule: f.Win, Shadow: f.Shadow})
+	}
+	return out
+}
+
+// folded is one key of an effective map: the entry that takes effect and
+// the other entries with the same key, in source order.
+type folded[T any] struct {
+	Win    T
+	Shadow []T
+}
+
+// foldByKey sorts a copy of xs by source and folds the entries of each key:
+// the first one wins unless a later one beats it. The result is in the order
+// of the winners. Linear in len(xs): policies may hold many thousand rules.
+func foldByKey[T any](xs []T, key func(T) string, src func(T) policy.Source, beats func(x, win T) bool) []folded[T] {
+	xs = append([]T(nil), xs...)
+	sortBySource(xs, src)
 	win := map[string]int{}
-	for i, s := range ss {
-		w, ok := win[s.Path]
-		if !ok || s.Perm != policy.Allow && ss[w].Perm == policy.Allow {
-			win[s.Path] = i
+	group := map[string][]int{}
+	for i, x := range xs {
+		k := key(x)
+		group[k] = append(group[k], i)
+		if w, ok := win[k]; !ok || beats(x, xs[w]) {
+			win[k] = i
 		}
 	}
-	var out []socketEntry
-	for i, s := range ss {
-		if win[s.Path] != i {
+	var out []folded[T]
+	for i, x := range xs {
+		k := key(x)
+		if win[k] != i {
 			continue
 		}
-		d := socketEntry{Rule: s}
-		for j, o := range ss {
-			if j != i && o.Path == s.Path {
-				d.Shadow = append(d.Shadow, o)
+		f := folded[T]{Win: x}
+		for _, j := range group[k] {
+			if j != i {
+				f.Shadow = append(f.Shadow, xs[j])
 			}
 		}
-		out = append(out, d)
+		out = append(out, f)
 	}
 	return out
 }
