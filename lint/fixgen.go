@@ -1118,6 +1118,19 @@ func SortEdits(edits []Edit) {
 	})
 }
 
+// ApplyEdits applies sorted, non-overlapping edits (byte offsets of src) to
+// src and returns the new document.
+func ApplyEdits(src []byte, edits []Edit) []byte {
+	out := make([]byte, 0, len(src))
+	pos := 0
+	for _, e := range edits {
+		out = append(out, src[pos:e.Start]...)
+		out = append(out, e.New...)
+		pos = e.End
+	}
+	return append(out, src[pos:]...)
+}
+
 // Overlap reports whether two edits touch the same bytes, or insert at the
 // same offset (their order would be a guess).
 func Overlap(a, b Edit) bool {

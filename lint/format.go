@@ -70,7 +70,7 @@ func WriteText(w io.Writer, ds []Diagnostic, color bool) error {
 				sevColor[d.Severity()], d.Severity(), ansiReset, ansiDim, d.Rule.ID, ansiReset, d.Message)
 			continue
 		}
-		fmt.Fprintf(&sb, "%s:%d:%d: %s %s %s\n", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+		sb.WriteString(d.String() + "\n")
 	}
 	_, err := io.WriteString(w, sb.String())
 	return err

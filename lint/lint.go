@@ -72,6 +72,12 @@ type Diagnostic struct {
 // Severity is the rule's severity.
 func (d *Diagnostic) Severity() Severity { return d.Rule.Severity }
 
+// String is the diagnostic as one line of the text format (CLI.md):
+// `path:line:col: severity NPxxx message`.
+func (d *Diagnostic) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s %s %s", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+}
+
 // Fixable reports whether the diagnostic carries a fix.
 func (d *Diagnostic) Fixable() bool { return d.Fix != nil && len(d.Fix.Edits) > 0 }
 

@@ -288,17 +288,9 @@ func dump(ds []lint.Diagnostic) string {
 	return sb.String()
 }
 
-// applyFix applies a fix's edits (sorted, not overlapping) to src.
+// applyFix applies a fix's edits (in any order, not overlapping) to src.
 func applyFix(src []byte, fix *lint.Fix) string {
 	edits := append([]lint.Edit{}, fix.Edits...)
-	sort.Slice(edits, func(i, j int) bool { return edits[i].Start < edits[j].Start })
-	var sb strings.Builder
-	last := 0
-	for _, e := range edits {
-		sb.Write(src[last:e.Start])
-		sb.WriteString(e.New)
-		last = e.End
-	}
-	sb.Write(src[last:])
-	return sb.String()
+	lint.SortEdits(edits)
+	return string(lint.ApplyEdits(src, edits))
 }

@@ -11,7 +11,6 @@
 package migrate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -57,7 +56,7 @@ func Apply(f *policy.File) (out []byte, diags []lint.Diagnostic, err error) {
 		if round == maxRounds {
 			return nil, diags, fmt.Errorf("fixes still pending after %d rounds (a fix keeps exposing another): %s", maxRounds, ds[0].Message)
 		}
-		next := keepFinalNewline(f.Src, applyEdits(cur.Src, edits))
+		next := keepFinalNewline(f.Src, lint.ApplyEdits(cur.Src, edits))
 		cur = policy.Load(f.Path, next, f.Kind)
 		if cur.SyntaxErr != nil {
 			return nil, diags, fmt.Errorf("the migrated document would not be valid TOML (%v); nothing written", cur.SyntaxErr)
@@ -134,20 +133,6 @@ func fixEdits(ds []lint.Diagnostic) ([]lint.Edit, error) {
 		}
 	}
 	return edits, nil
-}
-
-// applyEdits applies sorted, non-overlapping edits to src.
-func applyEdits(src []byte, edits []lint.Edit) []byte {
-	var out bytes.Buffer
-	out.Grow(len(src))
-	pos := 0
-	for _, e := range edits {
-		out.Write(src[pos:e.Start])
-		out.WriteString(e.New)
-		pos = e.End
-	}
-	out.Write(src[pos:])
-	return out.Bytes()
 }
 
 // keepFinalNewline keeps a missing final newline missing: removing the last

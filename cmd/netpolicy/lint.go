@@ -69,7 +69,7 @@ func runLint(c *cli.Context, e *env) error {
 	if !ok {
 		return exitCode(exitUsage, "netpolicy lint: invalid --kind %q: want auto, requirements or config", c.String("kind"))
 	}
-	color, err := useColor(c.String("color"), format, e)
+	color, err := useColor("lint", c.String("color"), format == lint.FormatText, e)
 	if err != nil {
 		return err
 	}
@@ -93,6 +93,50 @@ func runLint(c *cli.Context, e *env) error {
 	return nil
 }
 
+// walkTOML calls visit for arg when it is a file, or for every *.toml below
+// it when it is a directory, skipping directories whose name starts with
+// "." (CLI.md, lint and migrate alike). A file already in seen, however its
+// path is spelled, is not visited again. Errors go to fail; the walk goes on.
+func walkTOML(arg string, seen map[string]bool, visit func(path string), fail func(error)) {
+	once := func(path string) {
+		if key := filepath.Clean(path); !seen[key] {
+			seen[key] = true
+			visit(path)
+		}
+	}
+	st, err := os.Stat(arg)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if !st.IsDir() {
+		once(arg)
+		return
+	}
+	err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fail(err)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if path != arg && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(d.Name(), ".toml") {
+			once(path)
+		}
+		return nil
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
 // loadLintFiles expands the PATH arguments and loads every file. Files that
 // cannot be read are reported on stderr and skipped; the rest are linted.
 func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e *env) ([]*policy.File, bool) {
@@ -104,10 +148,6 @@ func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e 
 	}
 	seen := map[string]bool{}
 	load := func(path string) {
-		if seen[path] {
-			return
-		}
-		seen[path] = true
 		f, err := policy.LoadFile(path, kind)
 		if err != nil {
 			fail(err)
@@ -129,50 +169,21 @@ func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e 
 			files = append(files, policy.Load(name, src, kind))
 			continue
 		}
-		st, err := os.Stat(arg)
-		if err != nil {
-			fail(err)
-			continue
-		}
-		if !st.IsDir() {
-			load(arg)
-			continue
-		}
-		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				fail(err)
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				if path != arg && strings.HasPrefix(d.Name(), ".") {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(d.Name(), ".toml") {
-				load(path)
-			}
-			return nil
-		})
-		if err != nil {
-			fail(err)
-		}
+		walkTOML(arg, seen, load, fail)
 	}
 	return files, unreadable
 }
 
-// useColor decides whether the text output is coloured: never for other
-// formats or with NO_COLOR set; with auto, only when stdout is a terminal.
-func useColor(mode string, format lint.Format, e *env) (bool, error) {
+// useColor decides whether cmd's output is coloured, for lint and migrate
+// alike: only text, never with NO_COLOR set; with auto, only when stdout is
+// a terminal. mode is the --color value.
+func useColor(cmd, mode string, text bool, e *env) (bool, error) {
 	switch mode {
 	case "auto", "always", "never":
 	default:
-		return false, exitCode(exitUsage, "netpolicy lint: invalid --color %q: want auto, always or never", mode)
+		return false, exitCode(exitUsage, "netpolicy %s: invalid --color %q: want auto, always or never", cmd, mode)
 	}
-	if mode == "never" || format != lint.FormatText || e.getenv("NO_COLOR") != "" {
+	if mode == "never" || !text || e.getenv("NO_COLOR") != "" {
 		return false, nil
 	}
 	if mode == "always" {

@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/migrate"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -56,24 +52,23 @@ func runMigrate(c *cli.Context, e *env) error {
 	if !ok {
 		return exitCode(exitUsage, "netpolicy migrate: invalid --kind %q: want auto, requirements or config", c.String("kind"))
 	}
-	mode := c.String("color")
-	if mode != "auto" && mode != "always" && mode != "never" {
-		return exitCode(exitUsage, "netpolicy migrate: invalid --color %q: want auto, always or never", mode)
+	color, err := useColor("migrate", c.String("color"), true, e)
+	if err != nil {
+		return err
 	}
-	color, _ := useColor(mode, lint.FormatText, e)
 	if c.Bool("check") && c.Bool("write") {
 		return exitCode(exitUsage, "netpolicy migrate: --check and --write exclude each other")
 	}
 	if c.Args().Len() == 0 {
 		return exitCode(exitUsage, "netpolicy migrate: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy migrate [--check|--write] PATH...")
 	}
-	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), color: color}
+	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), color: color, seen: map[string]bool{}}
 	for _, arg := range c.Args().Slice() {
 		if arg == "-" {
 			m.stdin(c.String("stdin-filename"))
 			continue
 		}
-		walkTOML(arg, m.file, m.fail)
+		walkTOML(arg, m.seen, m.file, m.fail)
 	}
 	switch {
 	case m.code == exitUsage:
@@ -89,9 +84,9 @@ type migration struct {
 	e                   *env
 	kind                policy.FileKind
 	check, write, color bool
-	code                int  // exitUsage once a file failed
-	changed             bool // some file would change
-	seen                map[string]bool
+	code                int             // exitUsage once a file failed
+	changed             bool            // some file would change
+	seen                map[string]bool // files done, for walkTOML
 }
 
 func (m *migration) fail(err error) {
@@ -101,13 +96,6 @@ func (m *migration) fail(err error) {
 
 // file migrates one file: diff, check or write.
 func (m *migration) file(path string) {
-	if m.seen == nil {
-		m.seen = map[string]bool{}
-	}
-	if m.seen[path] {
-		return
-	}
-	m.seen[path] = true
 	f, err := policy.LoadFile(path, m.kind)
 	if err != nil {
 		m.fail(err)
@@ -184,42 +172,5 @@ func (m *migration) printDiff(d string) {
 			continue
 		}
 		fmt.Fprintf(m.e.stdout, "\x1b[%sm%s\x1b[0m%s", code, body, line[len(body):])
-	}
-}
-
-// walkTOML calls visit for arg when it is a file, or for every *.toml below
-// it when it is a directory, skipping directories whose name starts with
-// "." (as lint does). Errors go to fail; the walk goes on.
-func walkTOML(arg string, visit func(path string), fail func(error)) {
-	st, err := os.Stat(arg)
-	if err != nil {
-		fail(err)
-		return
-	}
-	if !st.IsDir() {
-		visit(arg)
-		return
-	}
-	err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			fail(err)
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			if path != arg && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(d.Name(), ".toml") {
-			visit(path)
-		}
-		return nil
-	})
-	if err != nil {
-		fail(err)
 	}
 }

@@ -116,7 +116,7 @@ func (e *refusedError) Error() string {
 	var sb strings.Builder
 	sb.WriteString("refusing policy sources with lint errors:")
 	for _, d := range e.Diags {
-		fmt.Fprintf(&sb, "\n%s:%d:%d: %s %s %s", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+		sb.WriteString("\n" + d.String())
 	}
 	return sb.String()
 }
@@ -177,7 +177,7 @@ func (s policySources) loadForCommand(c *cli.Context, e *env) (*policy.Effective
 	}
 	for _, d := range diags {
 		if d.Severity() == lint.SevWarning {
-			fmt.Fprintf(e.stderr, "%s:%d:%d: %s %s %s\n", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+			fmt.Fprintln(e.stderr, d.String())
 		}
 	}
 	return eff, nil
