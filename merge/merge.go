@@ -46,6 +46,9 @@ func Effective(managed, user *policy.File, profile string, mode policy.SessionMo
 		return nil, &policy.ProfileError{Profile: profile, Msg: fmt.Sprintf("profile %q is not defined (no config file)", profile)}
 	}
 	b := &builder{m: m, u: u, eff: &policy.Effective{SessionMode: mode}}
+	if u != nil {
+		b.eff.Dropped = append(b.eff.Dropped, u.Overridden...)
+	}
 	b.settings()
 	b.domains()
 	b.sockets()

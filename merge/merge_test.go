@@ -770,6 +770,18 @@ func TestV090Extends(t *testing.T) {
 	if d := cmp.Diff(wantS, sockets(t, eff.Sockets)); d != "" {
 		t.Errorf("sockets (-want +got):\n%s", d)
 	}
+	// The parent rules the child replaced are reported as dropped.
+	var dropped []string
+	for _, d := range eff.Dropped {
+		dropped = append(dropped, fmt.Sprintf("%s (u:%d)", d.What, d.Source.Line))
+		if !strings.Contains(d.Why, "replaced through extends") {
+			t.Errorf("dropped %s: why %q", d.What, d.Why)
+		}
+	}
+	wantD := []string{`domains."SHARED.EXAMPLE.COM." = "deny" (u:6)`, `unix_sockets."/run/base.sock" = "allow" (u:7)`}
+	if d := cmp.Diff(wantD, dropped); d != "" {
+		t.Errorf("dropped (-want +got):\n%s", d)
+	}
 }
 
 // TestV113Listeners: computed listener addresses.

@@ -143,6 +143,10 @@ type Network struct {
 	// Sockets are the unix_sockets entries, then allow_unix_sockets as allow.
 	Sockets []SocketRule
 
+	// Overridden are parent-profile rules that a child's rule replaced
+	// through extends (set on networks built by UserNetwork).
+	Overridden []Dropped
+
 	// Entries of the canonical maps and legacy lists, when present.
 	DomainsEntry, SocketsEntry                                 *Entry
 	AllowedDomainsEntry, DeniedDomainsEntry, AllowSocketsEntry *Entry
@@ -485,26 +489,38 @@ func (n *Network) overlay(c *Network) {
 	if c.SocksPort != nil {
 		n.SocksPort = c.SocksPort
 	}
-	child := map[string]bool{}
-	for _, r := range c.Domains {
-		child[NormalizeHost(r.Pattern)] = true
+	child := map[string]*Rule{}
+	for i, r := range c.Domains {
+		child[NormalizeHost(r.Pattern)] = &c.Domains[i]
 	}
 	kept := n.Domains[:0:0]
 	for _, r := range n.Domains {
-		if !child[NormalizeHost(r.Pattern)] {
-			kept = append(kept, r)
+		if by := child[NormalizeHost(r.Pattern)]; by != nil {
+			n.Overridden = append(n.Overridden, Dropped{
+				What:   fmt.Sprintf("domains.%s = %s", QuoteKey(r.Pattern), QuoteString(r.Perm.String())),
+				Source: r.Source,
+				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(by.Pattern), QuoteString(by.Perm.String()), by.Source.File, by.Source.Line),
+			})
+			continue
 		}
+		kept = append(kept, r)
 	}
 	n.Domains = append(kept, c.Domains...)
-	childSock := map[string]bool{}
-	for _, s := range c.Sockets {
-		childSock[s.Path] = true
+	childSock := map[string]*SocketRule{}
+	for i, s := range c.Sockets {
+		childSock[s.Path] = &c.Sockets[i]
 	}
 	keptS := n.Sockets[:0:0]
 	for _, s := range n.Sockets {
-		if !childSock[s.Path] {
-			keptS = append(keptS, s)
+		if by := childSock[s.Path]; by != nil {
+			n.Overridden = append(n.Overridden, Dropped{
+				What:   fmt.Sprintf("unix_sockets.%s = %s", QuoteKey(s.Path), QuoteString(s.Perm.String())),
+				Source: s.Source,
+				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(by.Path), QuoteString(by.Perm.String()), by.Source.File, by.Source.Line),
+			})
+			continue
 		}
+		keptS = append(keptS, s)
 	}
 	n.Sockets = append(keptS, c.Sockets...)
 }

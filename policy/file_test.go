@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -177,6 +178,7 @@ func TestSyntaxErrors(t *testing.T) {
 		"V052a-bare-value":    "[network]\ndomains = { \"a.example\" = allow }\n",
 		"V052b-duplicate-key": "[network]\nenabled = true\nenabled = false\n",
 		"unterminated":        "[network\n",
+		"byte-order mark":     "\xef\xbb\xbf[network]\nenabled = true\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := Load("config.toml", []byte(src), KindConfig)
@@ -188,6 +190,9 @@ func TestSyntaxErrors(t *testing.T) {
 				t.Errorf("position out of the file: %+v", p)
 			}
 		})
+	}
+	if f := Load("config.toml", []byte("\xef\xbb\xbf[network]\n"), KindConfig); !strings.Contains(f.SyntaxErr.Message, "byte-order mark") {
+		t.Errorf("a BOM must be named as such: %q", f.SyntaxErr.Message)
 	}
 	f := Load("config.toml", []byte("[network]\nenabled = true\nenabled = false\n"), KindConfig)
 	if f.SyntaxErr.Pos.Line != 3 {
@@ -295,6 +300,18 @@ unix_sockets = { "/run/base.sock" = "none" }
 	}
 	if diff := cmp.Diff(map[string]string{"/run/base.sock": "none", "/run/keep.sock": "allow"}, socketMap(n)); diff != "" {
 		t.Errorf("sockets (-want +got):\n%s", diff)
+	}
+	// What extends replaced is recorded, so effective --explain can say so.
+	var over []string
+	for _, d := range n.Overridden {
+		over = append(over, fmt.Sprintf("%s @%d: %s", d.What, d.Source.Line, d.Why))
+	}
+	wantOver := []string{
+		`domains."SHARED.EXAMPLE.COM." = "deny" @6: replaced through extends by "shared.example.com" = "allow" (config.toml:15)`,
+		`unix_sockets."/run/base.sock" = "allow" @7: replaced through extends by "/run/base.sock" = "none" (config.toml:16)`,
+	}
+	if diff := cmp.Diff(wantOver, over); diff != "" {
+		t.Errorf("overridden (-want +got):\n%s", diff)
 	}
 }
 
