@@ -324,6 +324,10 @@ func newDoc(src []byte) *Doc {
 // holds this check to the decoder's verdict.
 func ParseDoc(src []byte) (*Doc, error) {
 	d := newDoc(src)
+	if bytes.HasPrefix(src, []byte("\xef\xbb\xbf")) {
+		// TOML has no byte-order mark; say so rather than quote its first byte.
+		return nil, &SyntaxError{Pos: d.Pos(0), Message: "the file starts with a UTF-8 byte-order mark, which TOML does not allow; save it as UTF-8 without BOM"}
+	}
 	var p unstable.Parser
 	p.KeepComments = true
 	p.Reset(src)
