@@ -150,6 +150,12 @@ func permuteArgs(cmds []*cli.Command, args []string) []string {
 	}
 	out := append([]string{}, args[:ci+1]...)
 	out = append(out, flags...)
+	for _, f := range flags {
+		if f == "-h" || f == "--help" || f == "-help" {
+			// `lint a.toml --help` asks for lint's help, not a topic "a.toml".
+			return out
+		}
+	}
 	if len(pos) > 0 {
 		out = append(out, "--")
 		out = append(out, pos...)
