@@ -1,11 +1,6 @@
 package lint
 
 import (
-	"errors"
-	"fmt"
-	"net/url"
-	"strings"
-
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -62,49 +57,6 @@ enable_socks5_udp = false`,
 
 func init() { Register(ruleNP040, ruleNP041, ruleNP042) }
 
-// listener is a parsed proxy_url / socks_url.
-type listener struct {
-	host string // as written, without brackets
-	err  string // why the URL is invalid, "" when it is fine
-}
-
-// parseListener reads a listener URL. The scheme is ignored (socks_url is
-// often written http://); a value without "://" is read as host:port. A
-// missing port is fine (the default applies).
-func parseListener(s string) listener {
-	hostport := s
-	if strings.Contains(s, "://") {
-		u, err := url.Parse(s)
-		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return listener{err: err.Error()}
-		}
-		hostport = u.Host
-	}
-	host, _, _, err := policy.SplitHostPort(hostport)
-	if err != nil {
-		return listener{err: err.Error()}
-	}
-	if strings.TrimSpace(host) == "" {
-		return listener{err: "no host"}
-	}
-	return listener{host: host}
-}
-
-// isLoopback reports whether a listener host is a loopback address or
-// localhost.
-func isLoopback(host string) bool {
-	norm := policy.NormalizeHost(host)
-	if norm == "localhost" {
-		return true
-	}
-	a, ok := policy.ParseHostIP(norm)
-	return ok && a.WithZone("").Unmap().IsLoopback()
-}
-
 // listenerKeys are the user listener settings.
 var listenerKeys = []string{"proxy_url", "socks_url"}
 
@@ -128,12 +80,12 @@ func runNP040(p *Pass) {
 			if !ok {
 				continue
 			}
-			l := parseListener(s)
-			if l.err != "" || isLoopback(l.host) {
+			l, err := policy.ParseListener(s)
+			if err != nil || l.Loopback() {
 				continue
 			}
 			p.Reportf(f, e.KeySpan, nil, "%s %q listens on non-loopback %s without dangerously_allow_non_loopback_proxy = true; it will be clamped to 127.0.0.1",
-				key, s, l.host)
+				key, s, l.Host)
 		}
 	}
 }
@@ -177,8 +129,8 @@ func runNP041(p *Pass) {
 			if !ok {
 				continue
 			}
-			if l := parseListener(s); l.err != "" {
-				p.Reportf(f, e.KeySpan, nil, "%s", fmt.Sprintf("%s %q is not a usable listener: %s", key, s, l.err))
+			if _, err := policy.ParseListener(s); err != nil {
+				p.Reportf(f, e.KeySpan, nil, "%s %q is not a usable listener: %v", key, s, err)
 			}
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -340,61 +339,24 @@ func listener(key string, url *policy.Setting[string], port *policy.Setting[int]
 	if url == nil {
 		return dflt
 	}
-	host, p, ok := ParseListenerURL(url.Value)
-	if !ok {
+	l, err := policy.ParseListener(url.Value)
+	if err != nil {
 		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), at(url.Source))
 		return dflt
 	}
+	p := l.Port
 	if p == 0 {
 		p = def
 	}
 	s := policy.Setting[string]{Source: url.Source, Note: dflt.Note}
-	if clampWhy != "" && !isLoopbackHost(host) {
+	if clampWhy != "" && !l.Loopback() {
 		s.Value = net.JoinHostPort(loopbackHost, strconv.Itoa(p))
 		s.Forced = true
 		s.Note = fmt.Sprintf("%s %s %s", key, policy.QuoteString(url.Value), clampWhy)
 		return s
 	}
-	s.Value = net.JoinHostPort(host, strconv.Itoa(p))
+	s.Value = net.JoinHostPort(l.Host, strconv.Itoa(p))
 	return s
 }
 
 func validPort(p int) bool { return p >= 1 && p <= 65535 }
-
-// ParseListenerURL reads a proxy_url / socks_url value: an optional
-// "scheme://", then host[:port], then an optional path. It returns the
-// normalised host and the port (0 when none is written). ok is false when
-// there is no host or the port is not 1–65535.
-func ParseListenerURL(s string) (host string, port int, ok bool) {
-	s = strings.TrimSpace(s)
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-	}
-	if i := strings.IndexAny(s, "/?#"); i >= 0 {
-		s = s[:i]
-	}
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		s = s[i+1:]
-	}
-	h, p, _, err := policy.SplitHostPort(s)
-	if err != nil {
-		return "", 0, false
-	}
-	h = policy.NormalizeHost(h)
-	if h == "" {
-		return "", 0, false
-	}
-	if a, isIP := policy.ParseHostIP(h); isIP {
-		h = a.String()
-	}
-	return h, p, true
-}
-
-// isLoopbackHost reports whether a listener host binds only to loopback.
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	a, ok := policy.ParseHostIP(h)
-	return ok && a.Unmap().IsLoopback()
-}
