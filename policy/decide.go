@@ -45,7 +45,9 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 	}
 	host := NormalizeHost(req.Host)
 	d := Decision{Host: host, Source: SourceBaseline}
-	if host == "" {
+	if !ValidHost(host) {
+		// Empty, or not a name any resolver could answer for (see
+		// ValidHost): no rule can speak for it.
 		return c.miss(d)
 	}
 	h := viewHost(host)

@@ -254,3 +254,38 @@ func ParseHostIP(norm string) (addr netip.Addr, ok bool) {
 	}
 	return ParseIPv4Literal(norm)
 }
+
+// ValidHost reports whether a normalised request host is one to act on: an
+// IP literal (any spelling ParseHostIP reads), or an ASCII DNS name — labels
+// of letters, digits, '-' and '_', 1 to 63 bytes each, 253 bytes in all.
+// Anything else may mean one thing to the policy and another to a resolver
+// or an upstream proxy: IDNA maps "ｂlocked.example" to "blocked.example",
+// and CR LF in a SOCKS5 name would become header lines of an upstream
+// proxy's CONNECT. No such name can be resolved anyway, so refusing it
+// costs nothing.
+func ValidHost(norm string) bool {
+	if _, ok := ParseHostIP(norm); ok {
+		return true
+	}
+	if norm == "" || len(norm) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(norm); i++ {
+		switch c := norm[i]; {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		if label++; label > 63 {
+			return false
+		}
+	}
+	return label > 0
+}

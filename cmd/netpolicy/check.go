@@ -115,6 +115,10 @@ func parseTarget(raw string, proto policy.Protocol) (checkTarget, error) {
 	if host == "" {
 		return t, errors.New("no host")
 	}
+	if !policy.ValidHost(policy.NormalizeHost(host)) {
+		// The proxy answers such a request 400 invalid host.
+		return t, fmt.Errorf("invalid host %q: want an IP address or an ASCII DNS name (punycode for IDN)", host)
+	}
 	if t.Protocol == "" {
 		t.Protocol = policy.ProtoHTTP
 	}
