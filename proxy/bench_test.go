@@ -87,30 +87,16 @@ func cpuTime() time.Duration {
 // plainRelay is the baseline: a CONNECT-less relay with no policy that
 // splices between the raw conns.
 func plainRelay(b *testing.B, target string) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					c.Close()
-					return
-				}
-				go func() { io.Copy(u, c); u.Close() }()
-				io.Copy(c, u)
-				c.Close()
-			}()
+	return tcpServer(b, func(c net.Conn) {
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
-	return l.Addr().String()
+		go func() { io.Copy(u, c); u.Close() }()
+		io.Copy(c, u)
+		c.Close()
+	})
 }
 
 func benchHarness(b *testing.B, to string) *harness {

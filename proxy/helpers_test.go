@@ -250,9 +250,9 @@ func (o *origin) count() int {
 	return len(o.seen)
 }
 
-// echoServer accepts TCP connections and echoes what it reads, until EOF,
-// then half-closes.
-func echoServer(t testing.TB) string {
+// tcpServer listens on 127.0.0.1 until the test ends and serves each
+// connection with handle, which closes it. It returns the address.
+func tcpServer(t testing.TB, handle func(c net.Conn)) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -264,14 +264,20 @@ func echoServer(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			}()
+			go handle(c)
 		}
 	}()
 	return l.Addr().String()
+}
+
+// echoServer accepts TCP connections and echoes what it reads, until EOF,
+// then half-closes.
+func echoServer(t testing.TB) string {
+	return tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
 }
 
 // harness is a proxy with a fake resolver and dialer, listening on
@@ -336,6 +342,35 @@ func (h *harness) UnixDials() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.unixDials)
+}
+
+// upstreamHarness is a harness whose policy sets allow_upstream_proxy and
+// whose upstream proxy is up.
+func upstreamHarness(t testing.TB, e *policy.Effective, up *httptest.Server) *harness {
+	t.Helper()
+	upURL, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.AllowUpstreamProxy.Value = true
+	h := newHarness(t, e, func(s *Server) {
+		s.Upstream = func(*url.URL) (*url.URL, error) { return upURL, nil }
+	})
+	h.dial.routes = map[string]string{upURL.Host: upURL.Host}
+	return h
+}
+
+// dialHTTP connects to the HTTP listener, with a 5 s deadline; the conn
+// closes when the test ends.
+func (h *harness) dialHTTP(t testing.TB) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", h.httpAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
 }
 
 // client is an HTTP client that sends everything through the proxy.

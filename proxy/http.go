@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -31,11 +33,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusServiceUnavailable, "no policy loaded")
 		return
 	}
+	if r.ContentLength != 0 {
+		guardBody(w)
+	}
 	if r.Method == http.MethodConnect {
 		s.serveConnect(w, r, pol)
 		return
 	}
 	s.serveRequest(w, r, pol)
+}
+
+// guardBody ends a request's connection after the answer, and makes any
+// read of its body that does not push the read deadline forward fail at
+// once. Only forwardIdle hands a body on (its reads do push the deadline,
+// and it keeps the connection unless the body was chunked); every other
+// answer is the proxy's own and leaves the body unread, which Go's server
+// would otherwise read after the handler with no deadline at all: a client
+// that announces a body and never sends it would get no answer and hold its
+// connection slot forever.
+//
+// A request with Transfer-Encoding may have had a Content-Length too, which
+// Go's server drops without telling the handler. RFC 9112 §6.1 asks the
+// server to close the connection after answering such a request, so that
+// nothing smuggled after it is parsed as a request of its own; all chunked
+// requests pay that price.
+func guardBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // plainError writes a one-line plain-text error (POLICY §5: 400, 502, 503).
@@ -44,7 +68,9 @@ func plainError(w http.ResponseWriter, code int, msg string) {
 }
 
 // parseTarget splits a request's authority into host and port; problem is
-// the 400 message when it cannot be used.
+// the 400 message when it cannot be used. A host that is neither an IP
+// literal nor an ASCII DNS name is refused here, before any decision
+// (policy.ValidHost).
 func parseTarget(authority string, defPort int) (host string, port int, problem string) {
 	if authority == "" {
 		return "", 0, "missing host"
@@ -53,8 +79,11 @@ func parseTarget(authority string, defPort int) (host string, port int, problem 
 	if err != nil {
 		return "", 0, "invalid host or port"
 	}
-	if policy.NormalizeHost(host) == "" {
+	switch norm := policy.NormalizeHost(host); {
+	case norm == "":
 		return "", 0, "missing host"
+	case !policy.ValidHost(norm):
+		return "", 0, "invalid host"
 	}
 	if !hasPort {
 		if defPort == 0 {
@@ -72,6 +101,9 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// no target (URL.Host is empty); r.Host would be the client's header,
 	// which a proxy must not trust.
 	host, port, problem := parseTarget(r.URL.Host, 0)
+	if problem == "" && !isAuthority(r.URL) {
+		problem = "invalid CONNECT target"
+	}
 	if problem != "" {
 		plainError(w, http.StatusBadRequest, problem)
 		return
@@ -102,20 +134,24 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// Bytes the client sent right after its request (a TLS ClientHello
 	// that did not wait for the 200) are in the server's read buffer.
 	pending := drain(brw.Reader)
-	_ = conn.SetWriteDeadline(time.Now().Add(s.idleTimeout()))
-	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
-		conn.Close()
-		up.Close()
-		s.release()
-		return
-	}
-	s.startTunnel(conn, up, pending, nil)
+	s.startTunnel(conn, up, pending, []byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+}
+
+// isAuthority reports whether a CONNECT target was an authority only (RFC
+// 9110 §9.3.6). Go's server also takes "host:443/x" and "user@host:443",
+// which no client means.
+func isAuthority(u *url.URL) bool {
+	return u.User == nil && u.Path == "" && u.RawPath == "" && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.Opaque == ""
 }
 
 // startTunnel relays between a hijacked client conn and its upstream in the
 // background; the handler returns at once, so nothing of the HTTP server's
 // per-connection state (buffers, goroutine) stays alive for the tunnel's
 // lifetime. The tunnel gives the connection's slot back when it ends.
+//
+// toClient starts with the answer that opens the tunnel (200, 101): it is
+// written only once the conn is tracked, so that a Shutdown that begins
+// after the client saw it waits for the tunnel.
 func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte) {
 	if !s.track(client) {
 		client.Close()
@@ -305,6 +341,13 @@ func (s *Server) newForwarder() http.Handler {
 			// (ReverseProxy drops parameters it cannot parse).
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			stripProxyHeaders(pr.Out.Header)
+			// An upstream proxy is asked for the checked address of a
+			// literal, as for CONNECT (plan): it might read "2130706433" as
+			// a name and resolve it. Go writes Out.Host into the request
+			// line of a proxied request, so both change.
+			if p := planFrom(pr.In.Context()); p != nil && p.upstream != nil && isLiteral(pr.In.URL.Hostname()) {
+				pr.Out.URL.Host, pr.Out.Host = p.target, p.target
+			}
 			// Out.Host is the request target's host: Go's server has
 			// already replaced a client's Host header with it.
 		},
@@ -321,6 +364,9 @@ func (s *Server) newForwarder() http.Handler {
 // client that stops sending its body or stops reading the response is cut
 // after IdleTimeout, not held forever.
 func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request) {
+	if len(r.TransferEncoding) == 0 {
+		w.Header().Del("Connection") // set by guardBody; this body is read
+	}
 	idle := s.idleTimeout()
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(idle))
@@ -384,6 +430,9 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, p *dialPla
 	}
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
+	if out.Body != nil && out.Body != http.NoBody {
+		out.Body = &idleBody{ReadCloser: out.Body, rc: http.NewResponseController(w), idle: s.idleTimeout()}
+	}
 	upType := r.Header.Get("Upgrade")
 	removeHopHeaders(out.Header)
 	stripProxyHeaders(out.Header)
@@ -423,24 +472,16 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, p *dialPla
 		return
 	}
 	toUp := drain(brw.Reader)
-	toClient := drain(br)
 	// The 101 keeps Connection and Upgrade: the client needs them.
 	h := resp.Header.Clone()
 	for _, k := range []string{"Keep-Alive", "Te", "Trailer", "Transfer-Encoding"} {
 		h.Del(k)
 	}
 	stripProxyHeaders(h)
-	_ = conn.SetWriteDeadline(time.Now().Add(s.idleTimeout()))
-	bw := bufio.NewWriterSize(conn, 512)
-	fmt.Fprintf(bw, "HTTP/1.1 %s\r\n", resp.Status)
-	_ = h.Write(bw)
-	bw.WriteString("\r\n")
-	if err := bw.Flush(); err != nil {
-		conn.Close()
-		up.Close()
-		s.release()
-		return
-	}
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "HTTP/1.1 %s\r\n", resp.Status)
+	_ = h.Write(&head)
+	head.WriteString("\r\n")
 	_ = up.SetDeadline(time.Time{})
-	s.startTunnel(conn, up, toUp, toClient)
+	s.startTunnel(conn, up, toUp, append(head.Bytes(), drain(br)...))
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -606,16 +605,13 @@ func TestBadRequestTargets(t *testing.T) {
 
 // Go's server follows RFC 9112 §6.3 for a request with both Content-Length
 // and Transfer-Encoding: chunked — it drops Content-Length and reads the
-// chunked body — so what reaches the origin is framed one way only, and a
-// request smuggled after it is parsed (and decided) as a request of its own.
+// chunked body — so what reaches the origin is framed one way only. RFC
+// 9112 §6.1 also says the server MUST close the connection after
+// responding to such a request: a request smuggled after it is never
+// parsed, decided or forwarded.
 func TestContentLengthWithTransferEncoding(t *testing.T) {
 	h := newHarness(t, effective(map[string]string{"example.com": "allow", "secret.example.com": "deny"}))
-	c, err := net.Dial("tcp", h.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := h.dialHTTP(t)
 	io.WriteString(c, "POST http://example.com/up HTTP/1.1\r\nHost: example.com\r\n"+
 		"Content-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n"+
 		"5\r\nhello\r\n0\r\n\r\n"+
@@ -629,18 +625,23 @@ func TestContentLengthWithTransferEncoding(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	if !resp.Close {
+		t.Errorf("response to a CL+TE request does not say Connection: close")
+	}
 	seen := h.origin.last(t)
 	if seen.Body != "hello" || seen.Header.Get("Content-Length") != "" {
 		t.Errorf("origin saw body %q, Content-Length %q", seen.Body, seen.Header.Get("Content-Length"))
 	}
-	resp, err = http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the response: %q, %v; want the connection closed", rest, err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	wantBlock(t, resp, string(body), "blocked-by-denylist", "denied", "deny")
 	if h.origin.count() != 1 {
 		t.Errorf("smuggled request reached the origin")
+	}
+	for _, ev := range h.audit.events(t) {
+		if ev["server.address"] == "secret.example.com" {
+			t.Errorf("smuggled request was decided: %v", ev)
+		}
 	}
 }
 
@@ -750,31 +751,17 @@ func TestUnspecifiedNeverDialled(t *testing.T) {
 
 // upgradeOrigin answers an Upgrade request with 101, then echoes.
 func upgradeOrigin(t *testing.T, seen chan<- http.Header) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				r, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				seen <- r.Header
-				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc\r\n\r\n")
-				io.Copy(c, br)
-			}()
+	return tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		r, err := http.ReadRequest(br)
+		if err != nil {
+			return
 		}
-	}()
-	return l.Addr().String()
+		seen <- r.Header
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc\r\n\r\n")
+		io.Copy(c, br)
+	})
 }
 
 func TestWebSocketUpgrade(t *testing.T) {
@@ -823,16 +810,10 @@ func TestSlowlorisHeader(t *testing.T) {
 	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
 		s.ReadHeaderTimeout = 200 * time.Millisecond
 	})
-	c, err := net.Dial("tcp", h.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := h.dialHTTP(t)
 	io.WriteString(c, "GET http://example.com/ HTTP/1.1\r\nHo")
 	start := time.Now()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = io.ReadAll(c)
-	if err != nil {
+	if _, err := io.ReadAll(c); err != nil {
 		t.Fatalf("connection not closed by the proxy: %v", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -845,13 +826,8 @@ func TestStalledBody(t *testing.T) {
 	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
 		s.IdleTimeout = 300 * time.Millisecond
 	})
-	c, err := net.Dial("tcp", h.httpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := h.dialHTTP(t)
 	io.WriteString(c, "POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: 100\r\n\r\nabc")
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	start := time.Now()
 	io.ReadAll(c)
 	if d := time.Since(start); d > 3*time.Second {
@@ -923,13 +899,7 @@ func TestUpstreamProxy(t *testing.T) {
 		io.WriteString(w, "via upstream")
 	}))
 	defer up.Close()
-	upURL, _ := url.Parse(up.URL)
-	e := effective(map[string]string{"example.com": "allow"})
-	e.AllowUpstreamProxy.Value = true
-	h := newHarness(t, e, func(s *Server) {
-		s.Upstream = func(*url.URL) (*url.URL, error) { return upURL, nil }
-	})
-	h.dial.routes = map[string]string{upURL.Host: upURL.Host}
+	h := upstreamHarness(t, effective(map[string]string{"example.com": "allow"}), up)
 	resp, body := h.do(t, "GET", "http://example.com/x?y")
 	if resp.StatusCode != 200 || body != "via upstream" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)

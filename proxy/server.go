@@ -115,7 +115,10 @@ func (s *Server) init() {
 			ReadHeaderTimeout: s.readHeaderTimeout(),
 			IdleTimeout:       s.idleTimeout(),
 			ConnState:         s.connState,
-			ErrorLog:          log.New(logfWriter{s}, "", 0),
+			// "OPTIONS *" has no target: the handler answers it 400
+			// rather than net/http answering 200 with no decision.
+			DisableGeneralOptionsHandler: true,
+			ErrorLog:                     log.New(logfWriter{s}, "", 0),
 		}
 	})
 }

@@ -122,6 +122,9 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 		return ctx, false
 	}
 	host := dst.FQDN
+	if host != "" && !policy.ValidHost(policy.NormalizeHost(host)) {
+		return ctx, false // see policy.ValidHost; no decision is made
+	}
 	if host == "" {
 		a, ok := netip.AddrFromSlice(dst.IP)
 		if !ok {

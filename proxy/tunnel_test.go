@@ -11,25 +11,11 @@ import (
 // halfCloseServer reads until EOF, then answers with what it read,
 // reversed in case, and closes.
 func halfCloseServer(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, _ := io.ReadAll(c)
-				io.WriteString(c, strings.ToUpper(string(b)))
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		io.WriteString(c, strings.ToUpper(string(b)))
+	})
 }
 
 // Client → upstream EOF reaches the upstream as EOF while the other
@@ -90,38 +76,25 @@ func TestTunnelHalfCloseUpstreamFirst(t *testing.T) {
 // direction moves is not idle.
 func TestTunnelIdleTimeout(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				one := make([]byte, 1)
-				if _, err := c.Read(one); err != nil {
+	addr := tcpServer(t, func(c net.Conn) {
+		defer c.Close()
+		one := make([]byte, 1)
+		if _, err := c.Read(one); err != nil {
+			return
+		}
+		if one[0] == 's' { // stream: one byte every idle/3, for 4×idle
+			for i := 0; i < 12; i++ {
+				if _, err := c.Write([]byte{'.'}); err != nil {
 					return
 				}
-				if one[0] == 's' { // stream: one byte every idle/3, for 4×idle
-					for i := 0; i < 12; i++ {
-						if _, err := c.Write([]byte{'.'}); err != nil {
-							return
-						}
-						time.Sleep(idle / 3)
-					}
-					c.Write([]byte{'!'})
-				}
-				io.Copy(io.Discard, c)
-			}()
+				time.Sleep(idle / 3)
+			}
+			c.Write([]byte{'!'})
 		}
-	}()
+		io.Copy(io.Discard, c)
+	})
 	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) { s.IdleTimeout = idle })
-	h.dial.to = l.Addr().String()
+	h.dial.to = addr
 
 	_, _, c := h.connect(t, "example.com:443")
 	c.Write([]byte{'q'})

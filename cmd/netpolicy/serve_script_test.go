@@ -153,6 +153,31 @@ func init() {
 			tunnelGet(ts, c, br, args[1])
 		}
 	}
+	// rawhttp PROXY FILE: send FILE as is (after expanding $VARS and turning
+	// each line end into CR LF) on one connection, and print what comes
+	// back, then "<closed>" if the proxy closed the connection within 3 s
+	// or "<open>" if not. Date headers are left out.
+	scriptCmds["rawhttp"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: rawhttp PROXY FILE")
+		}
+		req := strings.ReplaceAll(os.Expand(ts.ReadFile(args[1]), ts.Getenv), "\n", "\r\n")
+		c := dialLocal(ts, args[0])
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		io.WriteString(c, req)
+		got, err := io.ReadAll(c)
+		end := "<closed>"
+		if err != nil {
+			end = "<open>"
+		}
+		for _, line := range strings.SplitAfter(string(got), "\n") {
+			if !strings.HasPrefix(line, "Date: ") {
+				fmt.Fprint(ts.Stdout(), strings.ReplaceAll(line, "\r", ""))
+			}
+		}
+		fmt.Fprintf(ts.Stdout(), "\n%s\n", end)
+	}
 	// signal NAME: send SIGNAME (HUP, TERM, INT) to the background commands.
 	scriptCmds["signal"] = sendSignal
 	// sighup: signal HUP.
