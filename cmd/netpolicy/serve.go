@@ -218,13 +218,15 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 			s.log("listener failed: %v", err)
 			return exitUsage
 		case <-hup:
+			w.changed() // take in the current state: no second reload for it
+			s.reload(eff, "SIGHUP")
+			// Reopen after the reload: a rotated log reappearing tells
+			// whoever sent the signal that it has been handled.
 			if s.audit != nil {
 				if err := s.audit.Reopen(); err != nil {
 					s.log("reopening the audit log: %v", err)
 				}
 			}
-			w.changed() // take in the current state: no second reload for it
-			s.reload(eff, "SIGHUP")
 		case <-tick:
 			if w.changed() {
 				s.reload(eff, "policy file changed")

@@ -29,6 +29,20 @@ func init() {
 		}
 		waitFile(ts, ts.MkAbs(args[0]))
 	}
+	// waitexists PATH: wait (up to 10 s) until PATH exists, even empty.
+	scriptCmds["waitexists"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 1 {
+			ts.Fatalf("usage: waitexists PATH")
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("waitexists: %s did not appear in 10s", args[0])
+			}
+		}
+	}
 	// ready PATH: waitfile, then set $NP_HTTP and $NP_SOCKS from the
 	// ready file of `serve --ready-file`.
 	scriptCmds["ready"] = func(ts *testscript.TestScript, neg bool, args []string) {
