@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/url"
 	"os"
@@ -103,6 +104,17 @@ func runServe(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+
+	// net/http's transport reports some upstream oddities through the
+	// standard logger; give those lines serve's prefix and stderr too.
+	defer func(w io.Writer, flags int, prefix string) {
+		log.SetOutput(w)
+		log.SetFlags(flags)
+		log.SetPrefix(prefix)
+	}(log.Writer(), log.Flags(), log.Prefix())
+	log.SetOutput(stderr)
+	log.SetFlags(0)
+	log.SetPrefix("netpolicy serve: ")
 
 	var audit io.Writer = stderr
 	switch p := c.String("audit-log"); p {
@@ -268,7 +280,7 @@ func orOff(s string) string {
 func (s *server) showWarnings(diags []lint.Diagnostic) {
 	for _, d := range diags {
 		if d.Severity() == lint.SevWarning {
-			s.log("%s:%d:%d: %s %s %s", d.File, d.Pos.Line, d.Pos.Column, d.Severity(), d.Rule.ID, d.Message)
+			s.log("%s", d.String())
 		}
 	}
 }
