@@ -9,6 +9,7 @@ package merge
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/netpolicy/netpolicy/policy"
@@ -292,15 +293,7 @@ func (b *builder) sockets() {
 // socket can be reached through the proxy.
 func (b *builder) listeners() {
 	e := b.eff
-	var clampWhy string
-	switch {
-	case e.DangerouslyAllowAllUnixSockets.Value:
-		clampWhy = "forced to loopback: dangerously_allow_all_unix_sockets is on"
-	case hasAllowSocket(e.Sockets):
-		clampWhy = "forced to loopback: a unix socket is allowed"
-	case !e.DangerouslyAllowNonLoopbackProxy.Value:
-		clampWhy = "clamped to loopback: dangerously_allow_non_loopback_proxy is false"
-	}
+	clampWhy := ClampReason(e)
 	var proxyURL, socksURL *policy.Setting[string]
 	if b.u != nil {
 		proxyURL, socksURL = b.u.ProxyURL, b.u.SocksURL
@@ -313,13 +306,20 @@ func (b *builder) listeners() {
 	e.SocksAddr = listener("socks_url", socksURL, e.SocksPort, DefaultSocksPort, clampWhy)
 }
 
-func hasAllowSocket(ss []policy.SocketRule) bool {
-	for _, s := range ss {
-		if s.Perm == policy.Allow {
-			return true
-		}
+// ClampReason says why a non-loopback listener may not be used under e
+// (POLICY.md §5), or "" when it may: dangerously_allow_non_loopback_proxy is
+// off, or a unix socket can be reached through the proxy. serve applies the
+// same rule to --http / --socks.
+func ClampReason(e *policy.Effective) string {
+	switch {
+	case e.DangerouslyAllowAllUnixSockets.Value:
+		return "forced to loopback: dangerously_allow_all_unix_sockets is on"
+	case slices.ContainsFunc(e.Sockets, func(s policy.SocketRule) bool { return s.Perm == policy.Allow }):
+		return "forced to loopback: a unix socket is allowed"
+	case !e.DangerouslyAllowNonLoopbackProxy.Value:
+		return "clamped to loopback: dangerously_allow_non_loopback_proxy is false"
 	}
-	return false
+	return ""
 }
 
 // listener computes one listener address. clampWhy is non-empty when a

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/proxy"
 )
@@ -339,39 +340,11 @@ func clampListener(addr string, eff *policy.Effective) (out, note string, err er
 	if err != nil || port < 0 || port > 65535 || portText != strconv.Itoa(port) {
 		return "", "", fmt.Errorf("invalid port %q", portText)
 	}
-	var why string
-	switch {
-	case eff.DangerouslyAllowAllUnixSockets.Value:
-		why = "forced to loopback: dangerously_allow_all_unix_sockets is on"
-	case allowsSocket(eff.Sockets):
-		why = "forced to loopback: a unix socket is allowed"
-	case !eff.DangerouslyAllowNonLoopbackProxy.Value:
-		why = "clamped to loopback: dangerously_allow_non_loopback_proxy is false"
-	}
-	if why != "" && !loopbackHost(host) {
+	why := merge.ClampReason(eff)
+	if why != "" && !(policy.Listener{Host: policy.NormalizeHost(host)}).Loopback() {
 		return net.JoinHostPort("127.0.0.1", portText), why, nil
 	}
 	return net.JoinHostPort(host, portText), "", nil
-}
-
-func allowsSocket(rules []policy.SocketRule) bool {
-	for _, r := range rules {
-		if r.Perm == policy.Allow {
-			return true
-		}
-	}
-	return false
-}
-
-// loopbackHost reports whether a listener host binds loopback only. An
-// empty host binds every interface.
-func loopbackHost(h string) bool {
-	n := policy.NormalizeHost(h)
-	if n == "localhost" {
-		return true
-	}
-	a, ok := policy.ParseHostIP(n)
-	return ok && a.Unmap().IsLoopback()
 }
 
 // writeReadyFile writes the listener addresses atomically (a temporary file
