@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/json"
 	"net"
 	"os"
@@ -114,11 +115,24 @@ func (s *Server) audit(d policy.Decision, req policy.Request, method, client str
 // AuditFile is an append-only audit log file that can be reopened, so that
 // log rotation (rename, then SIGHUP) moves writing to a new file. It is safe
 // for concurrent use.
+//
+// Lines are buffered and flushed every FlushInterval, when the buffer is
+// full, on Reopen and on Close: one write(2) per request was a fifth of the
+// proxy's CPU time on small requests. A line is never split across two
+// writes, so a reader tailing the file sees whole lines only.
 type AuditFile struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	w    *bufio.Writer
+
+	stop, done chan struct{}
 }
+
+// AuditFlushInterval bounds how long an audit line may wait in the buffer.
+const AuditFlushInterval = 200 * time.Millisecond
+
+const auditBufferSize = 64 << 10
 
 // OpenAuditFile opens (creating if needed) path for appending.
 func OpenAuditFile(path string) (*AuditFile, error) {
@@ -126,37 +140,77 @@ func OpenAuditFile(path string) (*AuditFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AuditFile{path: path, f: f}, nil
+	a := &AuditFile{path: path, f: f, w: bufio.NewWriterSize(f, auditBufferSize), stop: make(chan struct{}), done: make(chan struct{})}
+	go a.flushEvery(AuditFlushInterval)
+	return a, nil
 }
 
 func openAppend(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 }
 
-// Write appends p.
+func (a *AuditFile) flushEvery(d time.Duration) {
+	defer close(a.done)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			a.Flush()
+		case <-a.stop:
+			return
+		}
+	}
+}
+
+// Write appends p, which should be whole lines.
 func (a *AuditFile) Write(p []byte) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.f.Write(p)
+	if a.w.Available() < len(p) && a.w.Buffered() > 0 {
+		if err := a.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return a.w.Write(p)
 }
 
-// Reopen closes the file and opens its path again. If the path cannot be
-// opened, writing goes on to the old file and the error is returned.
+// Flush writes out the buffered lines.
+func (a *AuditFile) Flush() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.w.Flush()
+}
+
+// Reopen flushes, closes the file and opens its path again. If the path
+// cannot be opened, writing goes on to the old file and the error is
+// returned.
 func (a *AuditFile) Reopen() error {
 	f, err := openAppend(a.path)
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
+	ferr := a.w.Flush()
 	old := a.f
 	a.f = f
+	a.w.Reset(f)
 	a.mu.Unlock()
-	return old.Close()
+	if err := old.Close(); ferr == nil {
+		ferr = err
+	}
+	return ferr
 }
 
-// Close closes the file.
+// Close flushes and closes the file.
 func (a *AuditFile) Close() error {
+	close(a.stop)
+	<-a.done
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.f.Close()
+	err := a.w.Flush()
+	if cerr := a.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -138,9 +138,44 @@ func TestAuditFileReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Write([]byte("three\n"))
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	old, _ := os.ReadFile(p + ".1")
 	cur, _ := os.ReadFile(p)
 	if string(old) != "one\ntwo\n" || string(cur) != "three\n" {
 		t.Errorf("rotated %q, current %q", old, cur)
+	}
+}
+
+// Buffered audit lines reach the file within the flush interval, whole, and
+// all of them by Close.
+func TestAuditFileFlushes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	f, err := OpenAuditFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("first\n"))
+	deadline := time.Now().Add(10 * AuditFlushInterval)
+	for {
+		if b, _ := os.ReadFile(p); string(b) == "first\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a buffered line did not reach the file within 10 flush intervals")
+		}
+		time.Sleep(AuditFlushInterval / 4)
+	}
+	line := strings.Repeat("x", 1000) + "\n"
+	for i := 0; i < 200; i++ { // more than the buffer holds
+		f.Write([]byte(line))
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if want := "first\n" + strings.Repeat(line, 200); string(b) != want {
+		t.Errorf("file has %d bytes, want %d", len(b), len(want))
 	}
 }
