@@ -1,0 +1,237 @@
+// Command origin is the benchmark's upstream server: an HTTP origin with a
+// small keep-alive endpoint and a large streaming endpoint, plus a raw TCP
+// port that sinks, sources or echoes bytes for tunnel throughput.
+//
+// It listens on loopback only and writes its addresses to -ready-file as
+// {"http":"127.0.0.1:PORT","tcp":"127.0.0.1:PORT"} once both accept.
+//
+// HTTP endpoints:
+//
+//	/small          a 64-byte body, keep-alive
+//	/big?size=N     N bytes (at most 16 GiB) streamed from memory
+//
+// TCP protocol: the client sends one mode byte and an 8-byte big-endian count.
+//
+//	'S' sink:   read until EOF; after every MiB received, and at EOF, write the
+//	            running total (8 bytes), so the client learns what arrived
+//	            without needing half-close (tinyproxy and squid drop it)
+//	'R' source: write count bytes, then close
+//	'B' both:   sink and source at the same time (full duplex)
+//	'E' echo:   copy everything back until EOF
+//
+// A connection that sends nothing is simply held open until the client
+// closes it, which is what the idle-tunnel figure needs.
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+const maxBig = 16 << 30
+
+// chunk is the shared read-only payload every large response is cut from.
+var chunk = func() []byte {
+	b := make([]byte, 1<<20)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}()
+
+var smallBody = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n")
+
+func main() {
+	httpAddr := flag.String("http", "127.0.0.1:0", "HTTP listen address (loopback only)")
+	tcpAddr := flag.String("tcp", "127.0.0.1:0", "raw TCP listen address (loopback only)")
+	ready := flag.String("ready-file", "", "write the listen addresses here as JSON once listening")
+	flag.Parse()
+
+	hl, err := listenLoopback(*httpAddr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tl, err := listenLoopback(*tcpAddr)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(smallBody)))
+		w.Write(smallBody)
+	})
+	mux.HandleFunc("/big", serveBig)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+	go srv.Serve(hl)
+	go serveTCP(tl)
+
+	if *ready != "" {
+		if err := writeReady(*ready, map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "origin listening http=%s tcp=%s\n", hl.Addr(), tl.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+}
+
+// listenLoopback refuses anything but a loopback address: the benchmark
+// never serves beyond this machine.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("%s: only loopback addresses are allowed", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+func serveBig(w http.ResponseWriter, r *http.Request) {
+	size, err := strconv.ParseInt(r.URL.Query().Get("size"), 10, 64)
+	if err != nil || size < 0 || size > maxBig {
+		http.Error(w, "bad size", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	for size > 0 {
+		n := int64(len(chunk))
+		if n > size {
+			n = size
+		}
+		if _, err := w.Write(chunk[:n]); err != nil {
+			return
+		}
+		size -= n
+	}
+}
+
+func serveTCP(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			// Out of file descriptors and the like: back off instead of spinning.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go handleTCP(c.(*net.TCPConn))
+	}
+}
+
+func handleTCP(c *net.TCPConn) {
+	defer c.Close()
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return // idle tunnel closed, or a short header
+	}
+	count := int64(binary.BigEndian.Uint64(hdr[1:]))
+	switch hdr[0] {
+	case 'S':
+		sinkWithAcks(c)
+	case 'R':
+		source(c, count)
+	case 'B':
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			source(c, count)
+			c.CloseWrite()
+		}()
+		drain(c)
+		<-done
+	case 'E':
+		// Echo holds thousands of idle tunnels: keep its buffer small.
+		buf := make([]byte, 4<<10)
+		io.CopyBuffer(c, readerOnly{c}, buf)
+	}
+}
+
+// drain reads until EOF or error with a large buffer (io.Discard's own
+// ReadFrom would read 8 KiB at a time) and returns the byte count.
+func drain(c *net.TCPConn) int64 {
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		m, err := c.Read(buf)
+		n += int64(m)
+		if err != nil {
+			return n
+		}
+	}
+}
+
+const ackEvery = 1 << 20
+
+func sinkWithAcks(c *net.TCPConn) {
+	buf := make([]byte, 256<<10)
+	var n, acked int64
+	var out [8]byte
+	ack := func() error {
+		binary.BigEndian.PutUint64(out[:], uint64(n))
+		acked = n
+		_, err := c.Write(out[:])
+		return err
+	}
+	for {
+		m, err := c.Read(buf)
+		n += int64(m)
+		if err != nil {
+			ack()
+			return
+		}
+		if n-acked >= ackEvery {
+			if ack() != nil {
+				return
+			}
+		}
+	}
+}
+
+// readerOnly hides WriteTo so echo goes through the plain buffer path.
+type readerOnly struct{ io.Reader }
+
+func source(c *net.TCPConn, count int64) {
+	for count > 0 {
+		n := int64(len(chunk))
+		if n > count {
+			n = count
+		}
+		if _, err := c.Write(chunk[:n]); err != nil {
+			return
+		}
+		count -= n
+	}
+}
+
+func writeReady(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# bench/run.sh: netpolicy against a direct connection, a plain Go relay with
+# no policy, tinyproxy and squid, on this machine, interleaved round by round.
+#
+# Needs: Debian (apt-get, for tinyproxy and squid), Go >= the go.mod version,
+# root or sudo for the package install. Everything listens on 127.0.0.1
+# only; every process this script starts is stopped by its PID on exit.
+#
+# Environment (all optional):
+#   ROUNDS=5            rounds; every figure is measured once per round per route
+#   DURATION=5s         length of each measured run
+#   IDLE_TUNNELS=2000   idle tunnels opened per proxy for the memory figure
+#   BIG_SIZE=67108864   body size of the large GET
+#   FIGURES="small1 small64 tunnel-down tunnel-up big idle startup"
+#                       (tunnel-both is also available)
+#   SYSTEMS="direct netpolicy relay tinyproxy squid"
+#   SKIP_INSTALL=1      do not run apt-get (tinyproxy and squid must be present)
+#   AUDIT_LOG=/dev/null where netpolicy serve writes its audit events
+#   OUT=bench/results   where latest.{md,svg,jsonl} go
+#   UPDATE_README=1     embed the table in bench/README.md (0 to skip)
+#   KEEP_WORK=1         keep the temporary directory (configs, logs)
+#   NOTE="..."          free text copied into the report (e.g. machine load)
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5s}
+IDLE_TUNNELS=${IDLE_TUNNELS:-2000}
+BIG_SIZE=${BIG_SIZE:-67108864}
+FIGURES=${FIGURES:-"small1 small64 tunnel-down tunnel-up big idle startup"}
+SYSTEMS=${SYSTEMS:-"direct netpolicy relay tinyproxy squid"}
+SKIP_INSTALL=${SKIP_INSTALL:-0}
+AUDIT_LOG=${AUDIT_LOG:-/dev/null}
+UPDATE_README=${UPDATE_README:-1}
+KEEP_WORK=${KEEP_WORK:-0}
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+OUT=${OUT:-$HERE/results}
+COMMAND_LINE="ROUNDS=$ROUNDS DURATION=$DURATION bench/run.sh"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+has() { [[ " $2 " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- cleanup
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/netpolicy-bench.XXXXXX")
+PIDS=()          # every process we started, stopped in reverse order on exit
+POLICY_RC_CREATED=0
+
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "pid $pid did not stop on SIGTERM; SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${PIDS[i]}"
+	done
+	if [[ $POLICY_RC_CREATED == 1 ]]; then
+		as_root rm -f /usr/sbin/policy-rc.d || true
+	fi
+	if [[ $KEEP_WORK == 1 || $rc != 0 ]]; then
+		log "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# forget drops a PID from the list once it has been stopped.
+forget() {
+	local pid=$1 i
+	for i in "${!PIDS[@]}"; do
+		[[ ${PIDS[i]} == "$pid" ]] && unset 'PIDS[i]'
+	done
+	PIDS=("${PIDS[@]}")
+}
+
+as_root() {
+	if [[ $(id -u) == 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo "$@"
+	else
+		die "need root or sudo for: $*"
+	fi
+}
+
+# ---------------------------------------------------------------- install
+install_peers() {
+	local need=()
+	has tinyproxy "$SYSTEMS" && ! command -v tinyproxy >/dev/null && need+=(tinyproxy)
+	has squid "$SYSTEMS" && ! command -v squid >/dev/null && need+=(squid)
+	if [[ ${#need[@]} == 0 ]]; then
+		return 0
+	fi
+	[[ $SKIP_INSTALL == 1 ]] && die "SKIP_INSTALL=1 but missing: ${need[*]}"
+	command -v apt-get >/dev/null || die "apt-get not found: install ${need[*]} yourself"
+	log "installing ${need[*]} from Debian packages"
+	# Keep the packages' own services from starting (and taking 3128/8888)
+	# while they install: policy-rc.d exit 101 forbids invoke-rc.d actions.
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+		as_root chmod 755 /usr/sbin/policy-rc.d
+		POLICY_RC_CREATED=1
+	fi
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	if [[ $POLICY_RC_CREATED == 1 ]]; then
+		as_root rm -f /usr/sbin/policy-rc.d
+		POLICY_RC_CREATED=0
+	fi
+	# The services we just installed must not run behind our back: we start
+	# our own instances on free ports with generated configs.
+	local svc
+	for svc in "${need[@]}"; do
+		if [[ -d /run/systemd/system ]]; then
+			as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif command -v service >/dev/null; then
+			as_root service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
+}
+
+# ---------------------------------------------------------------- build
+BIN=$WORK/bin
+build() {
+	command -v go >/dev/null || die "go not found (need the version in go.mod)"
+	mkdir -p "$BIN"
+	log "building in $REPO"
+	(cd "$REPO" && go build -o "$BIN/" ./bench/cmd/origin ./bench/cmd/loadgen ./bench/cmd/relay ./bench/cmd/report)
+	if has netpolicy "$SYSTEMS" || has startup "$FIGURES"; then
+		(cd "$REPO" && go build -o "$BIN/netpolicy" ./cmd/netpolicy)
+		"$BIN/netpolicy" help serve >/dev/null 2>&1 || die "this netpolicy has no serve command (SYSTEMS without netpolicy to run the rest)"
+	fi
+}
+
+# ---------------------------------------------------------------- processes
+declare -A HTTP_ADDR SOCKS_ADDR PROC_PID
+
+# wait_file waits for a ready file written by a Go program.
+wait_file() {
+	local f=$1 pid=$2 i
+	for i in $(seq 1 100); do
+		[[ -s $f ]] && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_port waits until 127.0.0.1:$1 accepts a connection.
+wait_port() {
+	local port=$1 pid=$2 i
+	for i in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# json_field FILE KEY reads a flat string field of a one-line JSON object.
+json_field() { sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$1"; }
+
+free_port() { "$BIN/loadgen" -mode freeport; }
+
+start_origin() {
+	local ready=$WORK/origin.ready
+	"$BIN/origin" -ready-file "$ready" 2>"$WORK/origin.log" &
+	local pid=$!
+	PIDS+=("$pid")
+	wait_file "$ready" "$pid" || die "origin did not start: $(cat "$WORK/origin.log")"
+	ORIGIN_HTTP=$(json_field "$ready" http)
+	ORIGIN_TCP=$(json_field "$ready" tcp)
+	ORIGIN_PID=$pid
+}
+
+# start_proxy SYSTEM NAME starts an instance and records its addresses and
+# PID under NAME.
+start_proxy() {
+	local sys=$1 name=$2 pid ready=$WORK/$2.ready
+	rm -f "$ready"
+	case $sys in
+	relay)
+		"$BIN/relay" -ready-file "$ready" 2>"$WORK/$name.log" &
+		pid=$!
+		PIDS+=("$pid")
+		wait_file "$ready" "$pid" || die "relay did not start: $(cat "$WORK/$name.log")"
+		HTTP_ADDR[$name]=$(json_field "$ready" http)
+		SOCKS_ADDR[$name]=$(json_field "$ready" socks)
+		;;
+	netpolicy)
+		cat >"$WORK/netpolicy.toml" <<-EOF
+			# Generated by bench/run.sh: the origin is a loopback literal, which
+			# the policy blocks unless it is allowlisted exactly.
+			[network]
+			enabled = true
+			mode = "full"
+			domains = { "127.0.0.1" = "allow" }
+		EOF
+		"$BIN/netpolicy" serve --requirements= --config "$WORK/netpolicy.toml" --mode full-access \
+			--http 127.0.0.1:0 --socks 127.0.0.1:0 --ready-file "$ready" --audit-log "$AUDIT_LOG" \
+			2>"$WORK/$name.log" &
+		pid=$!
+		PIDS+=("$pid")
+		wait_file "$ready" "$pid" || die "netpolicy serve did not start: $(cat "$WORK/$name.log")"
+		HTTP_ADDR[$name]=$(json_field "$ready" http)
+		SOCKS_ADDR[$name]=$(json_field "$ready" socks)
+		;;
+	tinyproxy)
+		local port dir=$WORK/$name
+		port=$(free_port)
+		mkdir -p "$dir"
+		# No ConnectPort line: CONNECT to any port. No LogFile: no logging.
+		cat >"$dir/tinyproxy.conf" <<-EOF
+			User nobody
+			Group nogroup
+			Port $port
+			Listen 127.0.0.1
+			Timeout 600
+			MaxClients 4096
+			LogLevel Critical
+			Allow 127.0.0.1
+			DisableViaHeader Yes
+		EOF
+		[[ $(id -u) == 0 ]] || sed -i '/^User \|^Group /d' "$dir/tinyproxy.conf"
+		tinyproxy -d -c "$dir/tinyproxy.conf" >"$dir/out.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		wait_port "$port" "$pid" || die "tinyproxy did not start: $(cat "$dir/out.log")"
+		HTTP_ADDR[$name]=127.0.0.1:$port
+		;;
+	squid)
+		local port dir=$WORK/$name
+		port=$(free_port)
+		mkdir -p "$dir"
+		chmod 777 "$dir" # squid drops to its own user and logs here
+		# No disk cache, memory cache off for these responses, no access log,
+		# no CONNECT port restriction: a plain forward proxy.
+		cat >"$dir/squid.conf" <<-EOF
+			http_port 127.0.0.1:$port
+			pid_filename $dir/squid.pid
+			cache_log $dir/cache.log
+			access_log none
+			cache_store_log none
+			cache deny all
+			cache_mem 8 MB
+			coredump_dir $dir
+			max_filedescriptors 16384
+			shutdown_lifetime 1 seconds
+			pinger_enable off
+			netdb_filename none
+			logfile_rotate 0
+			via off
+			forwarded_for delete
+			http_access allow localhost
+			http_access deny all
+		EOF
+		squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		wait_port "$port" "$pid" || die "squid did not start: $(cat "$dir/out.log" "$dir/cache.log" 2>/dev/null)"
+		HTTP_ADDR[$name]=127.0.0.1:$port
+		;;
+	*) die "unknown system $sys" ;;
+	esac
+	PROC_PID[$name]=$pid
+}
+
+stop_proxy() {
+	local name=$1
+	stop_pid "${PROC_PID[$name]}"
+	forget "${PROC_PID[$name]}"
+	unset "PROC_PID[$name]"
+}
+
+# ---------------------------------------------------------------- runs
+RESULTS=$WORK/results.jsonl
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# series a figure is measured on: SYSTEM:ROUTE
+series_for() {
+	local all
+	case $1 in
+	small1 | small64) all="direct:direct netpolicy:http netpolicy:connect netpolicy:socks5 relay:http relay:connect relay:socks5 tinyproxy:http tinyproxy:connect squid:http squid:connect" ;;
+	tunnel-*) all="direct:direct netpolicy:connect netpolicy:socks5 relay:connect relay:socks5 tinyproxy:connect squid:connect" ;;
+	big) all="direct:direct netpolicy:http relay:http tinyproxy:http squid:http" ;;
+	idle) all="netpolicy:connect netpolicy:socks5 relay:connect relay:socks5 tinyproxy:connect squid:connect" ;;
+	esac
+	local s
+	for s in $all; do
+		has "${s%%:*}" "$SYSTEMS" && printf '%s\n' "$s"
+	done
+}
+
+# rotate N: the series list read from stdin, starting at item N mod length,
+# so that no route always runs first (or right after the same neighbour).
+rotate() {
+	local n=$1 items
+	mapfile -t items
+	local len=${#items[@]} i
+	((len == 0)) && return 0
+	for ((i = 0; i < len; i++)); do
+		printf '%s\n' "${items[(i + n) % len]}"
+	done
+}
+
+# measure FIGURE SYSTEM ROUTE ROUND [NAME] runs loadgen once and appends its
+# JSON line to the results; a failed run is logged and recorded, not fatal.
+measure() {
+	local fig=$1 sys=$2 route=$3 round=$4 name=${5:-$2}
+	local args=(-label "$sys" -route "$route" -round "$round" -duration "$DURATION"
+		-origin "$ORIGIN_HTTP" -tcp "$ORIGIN_TCP" -clk-tck "$CLK_TCK")
+	if [[ $sys != direct ]]; then
+		args+=(-pid "${PROC_PID[$name]}")
+		if [[ $route == socks5 ]]; then
+			args+=(-proxy "${SOCKS_ADDR[$name]}")
+		else
+			args+=(-proxy "${HTTP_ADDR[$name]}")
+		fi
+	fi
+	case $fig in
+	small1) args+=(-mode small -c 1) ;;
+	small64) args+=(-mode small -c 64) ;;
+	tunnel-down) args+=(-mode tunnel -dir down -bytes 1000000000000) ;;
+	tunnel-up) args+=(-mode tunnel -dir up -bytes 1000000000000) ;;
+	tunnel-both) args+=(-mode tunnel -dir both -bytes 1000000000000) ;;
+	big) args+=(-mode big -bytes "$BIG_SIZE") ;;
+	idle) args+=(-mode idle -tunnels "$IDLE_TUNNELS") ;;
+	esac
+	local line
+	if line=$("$BIN/loadgen" "${args[@]}" 2>>"$WORK/loadgen.err"); then
+		:
+	else
+		log "  $fig $sys $route: FAILED ($(tail -1 "$WORK/loadgen.err"))"
+	fi
+	[[ -n $line ]] && printf '%s\n' "$line" >>"$RESULTS"
+	[[ -n $line ]] && log "  $fig $sys $route: $(summary "$line")"
+	return 0
+}
+
+summary() {
+	local l=$1
+	case $l in
+	*'"mode":"small"'*) printf '%s req/s p99 %s ms' "$(num_field "$l" rps)" "$(num_field "$l" p99_ms)" ;;
+	*'"mode":"idle"'*) printf '%s KiB/tunnel (%s tunnels)' "$(num_field "$l" rss_per_tunnel_kib)" "$(num_field "$l" tunnels)" ;;
+	*) printf '%s MB/s' "$(num_field "$l" mbps)" ;;
+	esac
+}
+num_field() { sed -n "s/.*\"$2\":\\([-0-9.e+]*\\).*/\\1/p" <<<"$1" | cut -c1-8; }
+
+# ---------------------------------------------------------------- main
+[[ $(uname -s) == Linux ]] || die "Linux only (reads /proc)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+install_peers
+build
+mkdir -p "$OUT"
+: >"$RESULTS"
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+log "work directory $WORK; rounds=$ROUNDS duration=$DURATION; load average $LOAD_START"
+start_origin
+for sys in netpolicy relay tinyproxy squid; do
+	has "$sys" "$SYSTEMS" && start_proxy "$sys" "$sys"
+done
+
+for ((round = 1; round <= ROUNDS; round++)); do
+	log "round $round/$ROUNDS"
+	for fig in $FIGURES; do
+		case $fig in
+		idle | startup) continue ;;
+		esac
+		while IFS=: read -r sys route; do
+			measure "$fig" "$sys" "$route" "$round"
+		done < <(series_for "$fig" | rotate "$((round - 1))")
+	done
+	if has idle "$FIGURES"; then
+		# Memory per idle tunnel is measured on a fresh instance each time:
+		# a process that already served load has free heap to hide it in.
+		while IFS=: read -r sys route; do
+			start_proxy "$sys" "idle-$sys"
+			sleep 0.5
+			measure idle "$sys" "$route" "$round" "idle-$sys"
+			stop_proxy "idle-$sys"
+		done < <(series_for idle | rotate "$((round - 1))")
+	fi
+done
+
+if has startup "$FIGURES"; then
+	log "CLI start-up"
+	NETPOLICY=$BIN/netpolicy LOADGEN=$BIN/loadgen "$HERE/startup.sh" >>"$RESULTS" || log "startup.sh failed"
+fi
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+version_of() { "$@" 2>&1 | head -1 || true; }
+{
+	echo "command: $COMMAND_LINE"
+	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "rounds: $ROUNDS"
+	echo "duration: $DURATION per run"
+	echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+	echo "cores: $(nproc)"
+	echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "kernel: $(uname -sr)"
+	echo "go: $(go version | cut -d' ' -f3)"
+	has netpolicy "$SYSTEMS" && echo "netpolicy: $(version_of "$BIN/netpolicy" --version)"
+	has squid "$SYSTEMS" && echo "squid: $(version_of squid -v)"
+	has tinyproxy "$SYSTEMS" && echo "tinyproxy: $(version_of tinyproxy -v)"
+	echo "loadavg_start: $LOAD_START"
+	echo "loadavg_end: $LOAD_END"
+	[[ -n ${NOTE:-} ]] && echo "note: $NOTE"
+	true
+} >"$WORK/meta.txt"
+
+cp "$RESULTS" "$OUT/latest.jsonl"
+report_args=(-in "$RESULTS" -meta "$WORK/meta.txt" -md "$OUT/latest.md" -svg "$OUT/latest.svg")
+[[ $UPDATE_README == 1 ]] && report_args+=(-readme "$HERE/README.md")
+"$BIN/report" "${report_args[@]}"
+log "wrote $OUT/latest.md, $OUT/latest.svg, $OUT/latest.jsonl"
+sed -n '/^## Targets/,/^## Summary/p' "$OUT/latest.md" | sed '$d' >&2
