@@ -162,6 +162,12 @@ func (s *Server) dialPlanned(ctx context.Context, _, _ string) (net.Conn, error)
 // resolver's order. An unspecified address is skipped even though Decide
 // never allows one: dialling 0.0.0.0 or [::] reaches local listeners.
 func (s *Server) dialAddrs(ctx context.Context, addrs []netip.Addr, port int) (net.Conn, error) {
+	c, _, err := s.dialAddrsAt(ctx, addrs, port)
+	return c, err
+}
+
+// dialAddrsAt is dialAddrs that also returns the address it connected to.
+func (s *Server) dialAddrsAt(ctx context.Context, addrs []netip.Addr, port int) (net.Conn, netip.AddrPort, error) {
 	var first error
 	for _, a := range addrs {
 		if !a.IsValid() || policy.IsUnspecified(a) {
@@ -170,7 +176,7 @@ func (s *Server) dialAddrs(ctx context.Context, addrs []netip.Addr, port int) (n
 		ap := netip.AddrPortFrom(a.Unmap(), uint16(port))
 		c, err := s.dial(ctx, "tcp", ap.String())
 		if err == nil {
-			return c, nil
+			return c, ap, nil
 		}
 		if first == nil {
 			first = err
@@ -182,7 +188,7 @@ func (s *Server) dialAddrs(ctx context.Context, addrs []netip.Addr, port int) (n
 	if first == nil {
 		first = errors.New("proxy: no checked address to dial")
 	}
-	return nil, first
+	return nil, netip.AddrPort{}, first
 }
 
 // dialTunnel connects the upstream end of a tunnel (CONNECT, SOCKS5, an

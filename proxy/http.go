@@ -374,7 +374,13 @@ func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
 	}
-	s.forward.ServeHTTP(&idleWriter{ResponseWriter: w, rc: rc, idle: idle}, r)
+	iw := &idleWriter{ResponseWriter: w, rc: rc, idle: idle}
+	p := planFrom(r.Context())
+	if sl := pinnable(r, p); sl != nil {
+		s.forwardPinned(iw, r, p, sl)
+		return
+	}
+	s.forward.ServeHTTP(iw, r)
 }
 
 // idleBody pushes the connection's read deadline forward on every read of

@@ -87,6 +87,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	active    map[net.Conn]struct{} // hijacked tunnels and SOCKS5 conns
 	killed    bool                  // Close ran: refuse new tunnels
+	pins      map[net.Conn]*upSlot  // upstream slot of each HTTP client conn
 
 	direct, viaUpstream, unix *http.Transport
 	forward                   http.Handler
@@ -108,6 +109,7 @@ func (s *Server) init() {
 		s.closed = make(chan struct{})
 		s.listeners = map[net.Listener]struct{}{}
 		s.active = map[net.Conn]struct{}{}
+		s.pins = map[net.Conn]*upSlot{}
 		s.initTransports()
 		s.forward = s.newForwarder()
 		s.hs = &http.Server{
@@ -115,6 +117,7 @@ func (s *Server) init() {
 			ReadHeaderTimeout: s.readHeaderTimeout(),
 			IdleTimeout:       s.idleTimeout(),
 			ConnState:         s.connState,
+			ConnContext:       s.connContext,
 			// "OPTIONS *" has no target: the handler answers it 400
 			// rather than net/http answering 200 with no decision.
 			DisableGeneralOptionsHandler: true,
@@ -216,9 +219,16 @@ func (s *Server) release() {
 // connState gives an HTTP connection's slot back when it closes. A
 // hijacked connection keeps its slot: the tunnel that took it over gives it
 // back.
-func (s *Server) connState(_ net.Conn, st http.ConnState) {
-	if st == http.StateClosed {
+//
+// A connection that closes or is hijacked closes its pinned upstream
+// connection (forwardPinned).
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateClosed:
+		s.closeSlot(c)
 		s.release()
+	case http.StateHijacked:
+		s.closeSlot(c)
 	}
 }
 

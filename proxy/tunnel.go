@@ -59,6 +59,7 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
 	var total int64
 	lr := &io.LimitedReader{R: src}
+	busy := false // the last round moved a whole chunk: more is likely waiting
 	for {
 		now := time.Now()
 		writeBy := now.Add(2 * t.idle)
@@ -66,13 +67,18 @@ func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
 		_ = dst.SetWriteDeadline(writeBy)
 		// Wait for data before copying: splice holds a pipe (two file
 		// descriptors) for as long as it waits, and most tunnels are idle
-		// most of the time.
+		// most of the time. A tunnel that just moved a whole chunk is
+		// not idle: it skips the wait (a system call per chunk).
 		var n int64
-		err := waitReadable(src)
+		var err error
+		if !busy {
+			err = waitReadable(src)
+		}
 		if err == nil {
 			lr.N = tunnelChunk
 			n, err = io.Copy(dst, lr)
 		}
+		busy = err == nil && lr.N == 0
 		total += n
 		if n > 0 {
 			t.touch()

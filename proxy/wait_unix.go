@@ -30,3 +30,25 @@ func waitReadable(c net.Conn) error {
 		return err != syscall.EAGAIN && err != syscall.EINTR
 	})
 }
+
+// readable reports, without waiting, whether c has data to read, has reached
+// EOF or has failed: for an idle pooled conn, any of these means it cannot
+// carry another request.
+func readable(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var b [1]byte
+	ready := false
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ready = err != syscall.EAGAIN && err != syscall.EINTR
+		return true
+	})
+	return ready || err != nil
+}

@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// Plain http requests without a body, to checked addresses dialled
+// directly, are forwarded on an upstream connection pinned to the client
+// connection rather than through httputil.ReverseProxy and a shared
+// http.Transport: the request is written and the response read by the
+// handler's own goroutine, with no hand-off between goroutines, no request
+// clone and no pool lookup. Every request is still decided on its own; the
+// pinned connection is only reused for the next request on the same client
+// connection when that request goes to the same host and port and the
+// address it was dialled to is among the new decision's checked addresses.
+
+// upSlot holds the idle upstream connection of one client connection.
+type upSlot struct {
+	mu     sync.Mutex
+	closed bool // the client connection is gone
+	up     *upConn
+}
+
+// upConn is a pinned upstream connection.
+type upConn struct {
+	net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	host string         // normalised host it was opened for
+	addr netip.AddrPort // the checked address it was dialled to
+}
+
+type slotKey struct{}
+
+// take returns the slot's connection if it may carry a request for host to
+// one of addrs:port, and leaves the slot empty; any other idle connection is
+// closed (the client connection moved on to another destination).
+//
+// A request that may not be sent twice (replayable) first checks that the
+// origin has not closed the idle connection, at the cost of a system call;
+// the others are retried instead should that happen.
+func (sl *upSlot) take(host string, addrs []netip.Addr, port int, check bool) *upConn {
+	sl.mu.Lock()
+	uc := sl.up
+	sl.up = nil
+	sl.mu.Unlock()
+	if uc == nil {
+		return nil
+	}
+	if uc.host == host && int(uc.addr.Port()) == port && uc.br.Buffered() == 0 && !(check && readable(uc.Conn)) {
+		for _, a := range addrs {
+			if a.Unmap() == uc.addr.Addr() {
+				return uc
+			}
+		}
+	}
+	uc.Close()
+	return nil
+}
+
+// put keeps uc for the next request, or closes it when the client
+// connection has closed meanwhile.
+func (sl *upSlot) put(uc *upConn) {
+	sl.mu.Lock()
+	if sl.closed {
+		sl.mu.Unlock()
+		uc.Close()
+		return
+	}
+	old := sl.up
+	sl.up = uc
+	sl.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+// close ends the slot with its client connection.
+func (sl *upSlot) close() {
+	sl.mu.Lock()
+	uc := sl.up
+	sl.up, sl.closed = nil, true
+	sl.mu.Unlock()
+	if uc != nil {
+		uc.Close()
+	}
+}
+
+// connContext gives every client connection an upstream slot.
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	sl := &upSlot{}
+	s.mu.Lock()
+	s.pins[c] = sl
+	s.mu.Unlock()
+	return context.WithValue(ctx, slotKey{}, sl)
+}
+
+// closeSlot closes the upstream slot of a client connection that closed or
+// was hijacked.
+func (s *Server) closeSlot(c net.Conn) {
+	s.mu.Lock()
+	sl := s.pins[c]
+	delete(s.pins, c)
+	s.mu.Unlock()
+	if sl != nil {
+		sl.close()
+	}
+}
+
+// pinnable reports whether r can be forwarded on a pinned connection, and
+// returns the slot to use.
+func pinnable(r *http.Request, p *dialPlan) *upSlot {
+	if p == nil || p.socket != "" || p.upstream != nil || r.URL.Scheme != "http" {
+		return nil
+	}
+	if r.ContentLength != 0 || len(r.TransferEncoding) != 0 || (r.Body != nil && r.Body != http.NoBody) {
+		return nil
+	}
+	sl, _ := r.Context().Value(slotKey{}).(*upSlot)
+	return sl
+}
+
+// errStale marks a pooled connection that the origin closed while it was
+// idle: nothing of a response was received.
+var errStale = errors.New("pooled upstream connection closed")
+
+// replayable reports whether a bodiless request may be sent again after a
+// pooled connection failed without an answer: the rule of http.Transport
+// (idempotent methods, or an idempotency key).
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := r.Header["Idempotency-Key"]
+	_, xkey := r.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// max1xx bounds the informational responses before a final one.
+const max1xx = 5
+
+// forwardPinned forwards a bodiless request on the client connection's
+// pinned upstream connection (see above). w is the idle-deadline writer of
+// forwardIdle.
+func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, p *dialPlan, sl *upSlot) {
+	host := policy.NormalizeHost(r.URL.Hostname())
+	out := &http.Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: outHeader(r.Header)}
+	ctx := r.Context()
+	uc := sl.take(host, p.addrs, p.port, !replayable(r))
+	var resp *http.Response
+	for retried := false; ; retried = true {
+		reused := uc != nil
+		if uc == nil {
+			c, ap, err := s.dialAddrsAt(ctx, p.addrs, p.port)
+			if err != nil {
+				s.upstreamFailure(w, host, err)
+				return
+			}
+			uc = &upConn{Conn: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c), host: host, addr: ap}
+		}
+		var err error
+		resp, err = s.exchange(ctx, uc, out, w)
+		if err == nil {
+			break
+		}
+		uc.Close()
+		uc = nil
+		// A pooled connection the origin closed while idle: a bodiless
+		// request that got no answer at all is sent once more on a fresh
+		// connection, as http.Transport does.
+		if errors.Is(err, errStale) && reused && !retried && ctx.Err() == nil && replayable(r) {
+			continue
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err() // the client went away: not worth a log line
+		}
+		s.upstreamFailure(w, host, err)
+		return
+	}
+	// A client that goes away cuts the upstream read of the body.
+	stop := context.AfterFunc(ctx, func() { _ = uc.SetReadDeadline(time.Unix(1, 0)) })
+	keep := false
+	defer func() {
+		if !stop() || !keep {
+			uc.Close()
+			return
+		}
+		sl.put(uc)
+	}()
+
+	removeHopHeaders(resp.Header)
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(resp.StatusCode)
+	var dst io.Writer = w
+	if streaming(resp) {
+		dst = flushWriter{w, http.NewResponseController(w)}
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	_, err := io.CopyBuffer(dst, onlyReader{resp.Body}, *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		// The response is half written: all that can be done is to cut
+		// the client connection (as ReverseProxy does).
+		panic(http.ErrAbortHandler)
+	}
+	resp.Body.Close() // fills resp.Trailer
+	if len(resp.Trailer) > 0 {
+		_ = http.NewResponseController(w).Flush() // forces chunking
+		if len(resp.Trailer) == announced {
+			for k, v := range resp.Trailer {
+				h[k] = v
+			}
+		} else {
+			for k, vv := range resp.Trailer {
+				for _, v := range vv {
+					h.Add(http.TrailerPrefix+k, v)
+				}
+			}
+		}
+	}
+	keep = !resp.Close
+}
+
+// exchange writes out on uc and reads the final response's head, passing
+// informational responses on to w. The read of the head is bounded by the
+// idle timeout; the request's context cancels both.
+func (s *Server) exchange(ctx context.Context, uc *upConn, out *http.Request, w http.ResponseWriter) (*http.Response, error) {
+	_ = uc.SetDeadline(time.Now().Add(s.idleTimeout()))
+	stop := context.AfterFunc(ctx, func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	err := out.Write(uc.bw)
+	if err == nil {
+		err = uc.bw.Flush()
+	}
+	if err == nil {
+		_, err = uc.br.Peek(1)
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, err // the header timeout, or the client went away
+		}
+		return nil, fmt.Errorf("%w: %w", errStale, err)
+	}
+	for n := 0; ; n++ {
+		resp, err := http.ReadResponse(uc.br, out)
+		if err != nil {
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 {
+			_ = uc.SetDeadline(time.Time{})
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return resp, nil
+		}
+		if code == http.StatusSwitchingProtocols {
+			return nil, errors.New("upstream switched protocols without an upgrade request")
+		}
+		if n == max1xx {
+			return nil, errors.New("too many 1xx responses")
+		}
+		if code == http.StatusContinue {
+			continue // this request has no body to continue with
+		}
+		h := w.Header()
+		for k, v := range resp.Header {
+			h[k] = v
+		}
+		w.WriteHeader(code)
+		clear(h)
+	}
+}
+
+// outHeader is the header sent upstream: the client's, less hop-by-hop
+// headers, those meant for this proxy and the Forwarded family, exactly as
+// httputil.ReverseProxy with a Rewrite func sends them. Value slices are
+// shared with the client's header; neither is modified.
+func outHeader(in http.Header) http.Header {
+	h := make(http.Header, len(in))
+	for k, v := range in {
+		h[k] = v
+	}
+	removeHopHeaders(h)
+	if httpguts.HeaderValuesContainsToken(in["Te"], "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+	stripProxyHeaders(h)
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		delete(h, k)
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // Request.Write would add Go's own
+	}
+	return h
+}
+
+// streaming reports whether a response is passed on as it arrives: one of
+// unknown length (chunked or close-delimited) or an event stream.
+func streaming(resp *http.Response) bool {
+	if resp.ContentLength == -1 {
+		return true
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return ct == "text/event-stream"
+}
+
+// flushWriter flushes after every write.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
+}
+
+// onlyReader hides any WriterTo of a body so that io.CopyBuffer uses the
+// pooled buffer.
+type onlyReader struct{ io.Reader }
