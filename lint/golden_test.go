@@ -119,3 +119,28 @@ func TestFixtureNames(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryRuleHasFixtures keeps the promise that every rule has a golden
+// fixture that triggers it and one that does not.
+func TestEveryRuleHasFixtures(t *testing.T) {
+	have := map[string]bool{}
+	for _, fx := range fixtures(t) {
+		id, rest, ok := strings.Cut(fx.name, "_")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(rest, "bad"):
+			have[strings.ToUpper(id)+" bad"] = true
+		case strings.HasSuffix(rest, "ok"):
+			have[strings.ToUpper(id)+" ok"] = true
+		}
+	}
+	for _, r := range lint.Rules() {
+		for _, kind := range []string{"bad", "ok"} {
+			if !have[r.ID+" "+kind] {
+				t.Errorf("%s has no %s fixture in %s", r.ID, kind, fixtureDir)
+			}
+		}
+	}
+}
