@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/urfave/cli/v2"
 
 	"github.com/netpolicy/netpolicy/lint"
@@ -77,7 +79,7 @@ func runLint(c *cli.Context, e *env) error {
 		return exitCode(exitUsage, "netpolicy lint: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy lint [flags] PATH...")
 	}
 
-	files, unreadable := loadLintFiles(c.Args().Slice(), kind, c.String("stdin-filename"), e)
+	files, fileErrs := loadLintFiles(c.Args().Slice(), kind, c.String("stdin-filename"), e)
 	ds := lint.Check(files...)
 	if err := lint.Write(e.stdout, format, ds, lint.WriteOptions{Color: color, ToolVersion: version}); err != nil {
 		return exitCode(exitUsage, "netpolicy lint: %v", err)
@@ -85,7 +87,8 @@ func runLint(c *cli.Context, e *env) error {
 	fmt.Fprintln(e.stderr, summary(ds, len(files)))
 
 	switch {
-	case unreadable:
+	case fileErrs != nil:
+		reportFileErrors(e.stderr, "lint", fileErrs)
 		return exitCode(exitUsage, "")
 	case worst(ds) >= failOn:
 		return exitCode(exitFindings, "")
@@ -138,14 +141,12 @@ func walkTOML(arg string, seen map[string]bool, visit func(path string), fail fu
 }
 
 // loadLintFiles expands the PATH arguments and loads every file. Files that
-// cannot be read are reported on stderr and skipped; the rest are linted.
-func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e *env) ([]*policy.File, bool) {
+// cannot be read are skipped and their errors gathered (nil when none); the
+// rest are linted.
+func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e *env) ([]*policy.File, error) {
 	var files []*policy.File
-	unreadable := false
-	fail := func(err error) {
-		fmt.Fprintf(e.stderr, "netpolicy lint: %v\n", err)
-		unreadable = true
-	}
+	var errs *multierror.Error
+	fail := func(err error) { errs = multierror.Append(errs, err) }
 	seen := map[string]bool{}
 	load := func(path string) {
 		f, err := policy.LoadFile(path, kind)
@@ -171,7 +172,21 @@ func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e 
 		}
 		walkTOML(arg, seen, load, fail)
 	}
-	return files, unreadable
+	return files, errs.ErrorOrNil()
+}
+
+// reportFileErrors prints the per-file operational errors gathered by lint or
+// migrate (unreadable files, refused migrations), one line each, after the
+// results so that they are the last thing a person sees.
+func reportFileErrors(w io.Writer, cmd string, err error) {
+	var merr *multierror.Error
+	if !errors.As(err, &merr) {
+		fmt.Fprintf(w, "netpolicy %s: %v\n", cmd, err)
+		return
+	}
+	for _, e := range merr.Errors {
+		fmt.Fprintf(w, "netpolicy %s: %v\n", cmd, e)
+	}
 }
 
 // useColor decides whether cmd's output is coloured, for lint and migrate

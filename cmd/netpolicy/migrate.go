@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/urfave/cli/v2"
 
 	"github.com/netpolicy/netpolicy/migrate"
@@ -71,7 +72,8 @@ func runMigrate(c *cli.Context, e *env) error {
 		walkTOML(arg, m.seen, m.file, m.fail)
 	}
 	switch {
-	case m.code == exitUsage:
+	case m.errs != nil:
+		reportFileErrors(e.stderr, "migrate", m.errs)
 		return exitCode(exitUsage, "")
 	case m.changed && m.check:
 		return exitCode(exitFindings, "")
@@ -84,15 +86,12 @@ type migration struct {
 	e                   *env
 	kind                policy.FileKind
 	check, write, color bool
-	code                int             // exitUsage once a file failed
-	changed             bool            // some file would change
-	seen                map[string]bool // files done, for walkTOML
+	errs                *multierror.Error // per-file errors: unreadable, refused
+	changed             bool              // some file would change
+	seen                map[string]bool   // files done, for walkTOML
 }
 
-func (m *migration) fail(err error) {
-	fmt.Fprintf(m.e.stderr, "netpolicy migrate: %v\n", err)
-	m.code = exitUsage
-}
+func (m *migration) fail(err error) { m.errs = multierror.Append(m.errs, err) }
 
 // file migrates one file: diff, check or write.
 func (m *migration) file(path string) {
