@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -64,10 +63,10 @@ func planOf(f *policy.File) *plan {
 // returns the pattern without its port and the error.
 func FixedPattern(raw string) (string, error) {
 	s := raw
-	if hasPort(s) {
+	if policy.HasPort(s) {
 		s = policy.StripPort(s)
 	}
-	if isASCII(s) {
+	if policy.IsASCII(s) {
 		return s, nil
 	}
 	p, err := policy.ToPunycode(s)
@@ -101,23 +100,6 @@ func ruleGroup(raw, fixed string) string {
 // hasPort reports whether a pattern carries a valid port (NP022). An
 // invalid one ("example.com:http") is an invalid pattern (NP020), left for
 // a person to correct rather than silently cut off.
-func hasPort(raw string) bool {
-	if !policy.HasPort(raw) {
-		return false
-	}
-	_, _, ok, err := policy.SplitHostPort(strings.TrimSpace(raw))
-	return ok && err == nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 type planner struct {
 	f   *policy.File
 	src []byte
@@ -255,7 +237,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		if r.Value.Kind == policy.KindString {
 			k.perm, _ = policy.ParseDomainPermission(r.Value.Str)
 		}
-		k.port, k.nonASCII = hasPort(r.Key), !isASCII(r.Key)
+		k.port, k.nonASCII = policy.HasPort(r.Key), !policy.IsASCII(r.Key)
 		k.final, k.punyErr = FixedPattern(r.Key)
 		k.group = ruleGroup(r.Key, k.final)
 		if k.perm == policy.PermInvalid {
@@ -321,7 +303,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 
 func portMessage(raw, fixed string, fixable bool) string {
 	msg := fmt.Sprintf("port in pattern %s is ignored: the rule matches the host on every port", policy.QuoteString(raw))
-	if fixable && !hasPort(fixed) {
+	if fixable && !policy.HasPort(fixed) {
 		msg += fmt.Sprintf("; write %s", policy.QuoteString(fixed))
 	}
 	return msg
@@ -449,7 +431,7 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 		for _, el := range l.elems {
 			it := &item{el: el, list: l, perm: perm}
 			it.el.key, it.punyErr = FixedPattern(el.v.Str)
-			it.port, it.nonASCII = hasPort(el.v.Str), !isASCII(el.v.Str)
+			it.port, it.nonASCII = policy.HasPort(el.v.Str), !policy.IsASCII(el.v.Str)
 			it.group = ruleGroup(el.v.Str, it.el.key)
 			if perm == policy.Deny {
 				denied[it.el.key] = true

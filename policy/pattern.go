@@ -428,11 +428,17 @@ func matchLabel(p, s string) bool {
 	}
 }
 
-// HasPort reports whether a pattern as written carries a port
-// ("example.com:8443", "[::1]:8080"): lint NP022.
+// HasPort reports whether a pattern as written carries a port that
+// StripPort may remove ("example.com:8443", "[::1]:8080"): lint NP022. A
+// port that is not 1-65535 in digits ("example.com:http") makes the pattern
+// invalid instead (NP020), and stripping it would turn a rule the proxy
+// skips into one it applies, so it does not count.
 func HasPort(raw string) bool {
-	_, _, ok := portSpan(raw)
-	return ok
+	if _, _, ok := portSpan(raw); !ok {
+		return false
+	}
+	_, _, ok, err := SplitHostPort(strings.TrimSpace(raw))
+	return ok && err == nil
 }
 
 // StripPort removes the port from a pattern as written and keeps the rest of
@@ -472,7 +478,7 @@ func portSpan(raw string) (i, j int, ok bool) {
 func ToPunycode(raw string) (string, error) {
 	labels := strings.Split(raw, ".")
 	for i, l := range labels {
-		if patternIsASCII(l) {
+		if IsASCII(l) {
 			continue
 		}
 		if strings.IndexByte(l, '*') >= 0 {
@@ -492,7 +498,9 @@ func ToPunycode(raw string) (string, error) {
 	return strings.Join(labels, "."), nil
 }
 
-func patternIsASCII(s string) bool {
+// IsASCII reports whether s holds only ASCII: a pattern that does not is
+// matched by nothing until written in punycode (lint NP023).
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false

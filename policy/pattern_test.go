@@ -282,6 +282,8 @@ func TestPortInPattern(t *testing.T) {
 		{"bracket-no-port", "[::1]", false, "[::1]"},
 		{"bare-v6", "fe80::1", false, "fe80::1"},
 		{"glob", "*.example.com:443", true, "*.example.com"},
+		{"named-port-is-invalid", "example.com:http", false, "example.com"},
+		{"port-zero-is-invalid", "example.com:0", false, "example.com"},
 	}
 	for _, tt := range tests {
 		if got := HasPort(tt.raw); got != tt.has {
