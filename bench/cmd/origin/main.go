@@ -25,7 +25,6 @@ package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -34,10 +33,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/netpolicy/netpolicy/bench/internal/benchnet"
 )
 
 const maxBig = 16 << 30
@@ -59,11 +59,11 @@ func main() {
 	ready := flag.String("ready-file", "", "write the listen addresses here as JSON once listening")
 	flag.Parse()
 
-	hl, err := listenLoopback(*httpAddr)
+	hl, err := benchnet.ListenLoopback(*httpAddr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	tl, err := listenLoopback(*tcpAddr)
+	tl, err := benchnet.ListenLoopback(*tcpAddr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func main() {
 	go serveTCP(tl)
 
 	if *ready != "" {
-		if err := writeReady(*ready, map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}); err != nil {
+		if err := benchnet.WriteReady(*ready, map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -89,19 +89,6 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
-}
-
-// listenLoopback refuses anything but a loopback address: the benchmark
-// never serves beyond this machine.
-func listenLoopback(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%s: only loopback addresses are allowed", addr)
-	}
-	return net.Listen("tcp", addr)
 }
 
 func serveBig(w http.ResponseWriter, r *http.Request) {
@@ -222,16 +209,4 @@ func source(c *net.TCPConn, count int64) {
 		}
 		count -= n
 	}
-}
-
-func writeReady(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -19,11 +18,12 @@ import (
 	"net/http/httputil"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	socks5 "github.com/armon/go-socks5"
+
+	"github.com/netpolicy/netpolicy/bench/internal/benchnet"
 )
 
 func main() {
@@ -33,11 +33,11 @@ func main() {
 	idle := flag.Int("idle-per-host", 256, "upstream idle connections kept per host")
 	flag.Parse()
 
-	hl, err := listenLoopback(*httpAddr)
+	hl, err := benchnet.ListenLoopback(*httpAddr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	sl, err := listenLoopback(*socksAddr)
+	sl, err := benchnet.ListenLoopback(*socksAddr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func main() {
 	go ss.Serve(sl)
 
 	if *ready != "" {
-		if err := writeReady(*ready, map[string]string{"http": hl.Addr().String(), "socks": sl.Addr().String()}); err != nil {
+		if err := benchnet.WriteReady(*ready, map[string]string{"http": hl.Addr().String(), "socks": sl.Addr().String()}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -130,27 +130,4 @@ func connect(w http.ResponseWriter, r *http.Request) {
 	io.Copy(client, upstream)
 	client.CloseWrite()
 	<-done
-}
-
-func listenLoopback(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%s: only loopback addresses are allowed", addr)
-	}
-	return net.Listen("tcp", addr)
-}
-
-func writeReady(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
