@@ -60,7 +60,7 @@ func (b *planner) obsolete() {
 
 // rename replaces the key parts [from, to] of expression e with name.
 func (b *planner) rename(fb *fixBuilder, e *policy.Expr, from, to int, name string) bool {
-	parts := b.doc.KeyParts(e)
+	parts := e.KeyParts
 	if len(parts) <= to {
 		return false
 	}
@@ -120,7 +120,7 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 			case e.Table == t && e.Key[0] == "policy":
 				// policy.allowed_domains = … under [network_proxy]: drop
 				// the "policy." part.
-				parts := b.doc.KeyParts(e)
+				parts := e.KeyParts
 				if len(parts) < 2 {
 					return "network_proxy.policy is written as an inline table"
 				}

@@ -196,6 +196,8 @@ type Expr struct {
 	KeySpan Span
 	// Key is the decoded key parts (kv: relative to Table; header: absolute).
 	Key []string
+	// KeyParts are the spans of the parts of Key as written, in order.
+	KeyParts []Span
 	// Line is the full line range: from the start of the line holding Span
 	// to just past its end-of-line (or EOF), trailing comment included.
 	Line Span
@@ -445,7 +447,7 @@ func (b *builder) header(n *unstable.Node) error {
 			end++
 		}
 	}
-	e := &Expr{Kind: ExprTable, Key: parts, Span: b.d.Span(start, end),
+	e := &Expr{Kind: ExprTable, Key: parts, KeyParts: spans, Span: b.d.Span(start, end),
 		KeySpan: Span{spans[0].Start, spans[len(spans)-1].End}}
 	if n.Kind == unstable.ArrayTable {
 		e.Kind = ExprArrayTable
@@ -531,7 +533,7 @@ func (t *Table) add(e *Entry) {
 func (b *builder) keyValue(n *unstable.Node) error {
 	parts, spans := b.keyParts(n.Key())
 	kv := b.rng(n.Raw)
-	e := &Expr{Kind: ExprKeyValue, Key: parts, Span: kv, KeySpan: Span{spans[0].Start, spans[len(spans)-1].End}, Table: b.cur}
+	e := &Expr{Kind: ExprKeyValue, Key: parts, KeyParts: spans, Span: kv, KeySpan: Span{spans[0].Start, spans[len(spans)-1].End}, Table: b.cur}
 	e.Line = b.lineOf(kv.Start.Offset, kv.End.Offset)
 	b.trailingComment(n, e)
 	b.d.Exprs = append(b.d.Exprs, e)

@@ -236,7 +236,7 @@ func Load(path string, src []byte, kind FileKind) *File {
 	f.Doc = d
 	if kind == KindRequirements {
 		if t := d.Root.Sub("experimental_network"); t != nil {
-			f.Managed = f.network(t, OriginManaged)
+			f.Managed = f.ReadNetwork(t, OriginManaged)
 		}
 		return f
 	}
@@ -244,7 +244,7 @@ func Load(path string, src []byte, kind FileKind) *File {
 		f.DefaultPermissions = &Setting[string]{Value: e.Value.Str, Source: f.source(e, OriginUser)}
 	}
 	if t := d.Root.Sub("network"); t != nil {
-		f.Network = f.network(t, OriginUser)
+		f.Network = f.ReadNetwork(t, OriginUser)
 	}
 	if perms := d.Root.Sub("permissions"); perms != nil {
 		for _, e := range perms.Entries {
@@ -263,7 +263,7 @@ func Load(path string, src []byte, kind FileKind) *File {
 				p.Description = &Setting[string]{Value: x.Value.Str, Source: f.source(x, OriginUser)}
 			}
 			if nt := t.Sub("network"); nt != nil {
-				p.Network = f.network(nt, OriginUser)
+				p.Network = f.ReadNetwork(nt, OriginUser)
 			}
 			f.Profiles = append(f.Profiles, p)
 		}
@@ -295,8 +295,13 @@ func (f *File) source(e *Entry, o Origin) Source {
 	return Source{File: f.Path, Line: e.KeySpan.Start.Line, Origin: o}
 }
 
-// network reads a network table into typed values.
-func (f *File) network(t *Table, o Origin) *Network {
+// ReadNetwork reads a table of f as a network table with the given origin:
+// Load reads [experimental_network], [network] and the profiles' tables so;
+// migrate also reads the obsolete shapes ([network_proxy],
+// [network_proxy.policy], [permissions.network]) so, to compare them with
+// the [network] table they become. A key whose value has the wrong type is
+// left unset.
+func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 	n := &Network{Path: t.Name(), Table: t, Origin: o, File: f.Path}
 	for _, b := range n.BoolSettings() {
 		if e := t.Get(b.Key); e != nil && e.Value.Kind == KindBool {

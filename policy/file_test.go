@@ -149,6 +149,19 @@ func TestPositions(t *testing.T) {
 	}
 }
 
+func TestKeyParts(t *testing.T) {
+	f := mustLoad(t, "requirements.toml", "[ experimental_network . domains ]\nexperimental = 1\n'a'.\"b.c\" = 2\n")
+	var got []string
+	for _, e := range f.Doc.Exprs {
+		for _, sp := range e.KeyParts {
+			got = append(got, sp.Text(f.Src))
+		}
+	}
+	if diff := cmp.Diff([]string{"experimental_network", "domains", "experimental", "'a'", `"b.c"`}, got); diff != "" {
+		t.Errorf("key parts (-want +got):\n%s", diff)
+	}
+}
+
 func TestArrayItemsAndComments(t *testing.T) {
 	src := "[network]\nallowed_domains = [\n  # first\n  \"a.example\", # a\n  # b1\n  # b2\n  \"b.example\",\n] # after\n"
 	f := mustLoad(t, "config.toml", src)
