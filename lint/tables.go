@@ -71,7 +71,7 @@ func domainItems(n *policy.Network) []domainItem {
 		e    *policy.Entry
 		perm policy.Permission
 	}{{n.AllowedDomainsEntry, policy.Allow}, {n.DeniedDomainsEntry, policy.Deny}} {
-		for _, v := range stringValues(l.e) {
+		for _, v := range policy.StringElems(l.e) {
 			out = append(out, domainItem{Raw: v.Str, Perm: l.perm, Span: v.Span, Legacy: true})
 		}
 	}
@@ -103,22 +103,8 @@ func socketItems(n *policy.Network) []socketItem {
 			out = append(out, it)
 		}
 	}
-	for _, v := range stringValues(n.AllowSocketsEntry) {
+	for _, v := range policy.StringElems(n.AllowSocketsEntry) {
 		out = append(out, socketItem{Path: v.Str, Perm: policy.Allow, Span: v.Span, Legacy: true})
-	}
-	return out
-}
-
-// stringValues returns the string elements of an array entry.
-func stringValues(e *policy.Entry) []*policy.Value {
-	if e == nil || e.Value.Kind != policy.KindArray {
-		return nil
-	}
-	var out []*policy.Value
-	for _, v := range e.Value.Elems {
-		if v.Kind == policy.KindString {
-			out = append(out, v)
-		}
 	}
 	return out
 }

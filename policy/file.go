@@ -347,7 +347,7 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 	}
 	n.AllowedDomainsEntry, n.DeniedDomainsEntry, n.AllowSocketsEntry = t.Get("allowed_domains"), t.Get("denied_domains"), t.Get("allow_unix_sockets")
 	n.Domains = append(n.Domains, f.LegacyDomainRules(n.AllowedDomainsEntry, n.DeniedDomainsEntry, o)...)
-	for _, v := range stringElems(n.AllowSocketsEntry) {
+	for _, v := range StringElems(n.AllowSocketsEntry) {
 		n.Sockets = append(n.Sockets, SocketRule{Path: v.Str, Perm: Allow, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
 	}
 	return n
@@ -362,7 +362,7 @@ func (f *File) LegacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
 	var rules []Rule
 	idx := map[string]int{}
 	add := func(e *Entry, p Permission) {
-		for _, v := range stringElems(e) {
+		for _, v := range StringElems(e) {
 			r := Rule{Pattern: v.Str, Perm: p, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}}
 			if i, ok := idx[v.Str]; ok {
 				if p == Deny {
@@ -379,8 +379,9 @@ func (f *File) LegacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
 	return rules
 }
 
-// stringElems returns the string elements of an array entry.
-func stringElems(e *Entry) []*Value {
+// StringElems returns the string elements of an array entry (nil when e is
+// nil or not an array): the strings of a legacy list.
+func StringElems(e *Entry) []*Value {
 	if e == nil || e.Value.Kind != KindArray {
 		return nil
 	}
