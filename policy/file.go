@@ -495,38 +495,39 @@ func (n *Network) overlay(c *Network) {
 	if c.SocksPort != nil {
 		n.SocksPort = c.SocksPort
 	}
-	child := map[string]*Rule{}
-	for i, r := range c.Domains {
-		child[NormalizeHost(r.Pattern)] = &c.Domains[i]
+	n.Domains = overrideByKey(n.Domains, c.Domains, &n.Overridden,
+		func(r Rule) string { return NormalizeHost(r.Pattern) },
+		func(r Rule) (string, string, Source) { return "domains", r.Pattern, r.Source },
+		func(r Rule) Permission { return r.Perm })
+	n.Sockets = overrideByKey(n.Sockets, c.Sockets, &n.Overridden,
+		func(s SocketRule) string { return s.Path },
+		func(s SocketRule) (string, string, Source) { return "unix_sockets", s.Path, s.Source },
+		func(s SocketRule) Permission { return s.Perm })
+}
+
+// overrideByKey is extends for one rule map: the parent's entries whose key
+// the child does not name, then the child's. Every parent entry the child
+// replaces is recorded in over, with the entry that replaced it.
+func overrideByKey[T any](parent, child []T, over *[]Dropped, key func(T) string,
+	where func(T) (table, name string, src Source), perm func(T) Permission) []T {
+	by := make(map[string]T, len(child))
+	for _, c := range child {
+		by[key(c)] = c
 	}
-	kept := n.Domains[:0:0]
-	for _, r := range n.Domains {
-		if by := child[NormalizeHost(r.Pattern)]; by != nil {
-			n.Overridden = append(n.Overridden, Dropped{
-				What:   fmt.Sprintf("domains.%s = %s", QuoteKey(r.Pattern), QuoteString(r.Perm.String())),
-				Source: r.Source,
-				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(by.Pattern), QuoteString(by.Perm.String()), by.Source.File, by.Source.Line),
-			})
+	kept := parent[:0:0]
+	for _, p := range parent {
+		c, replaced := by[key(p)]
+		if !replaced {
+			kept = append(kept, p)
 			continue
 		}
-		kept = append(kept, r)
+		table, name, src := where(p)
+		_, cname, csrc := where(c)
+		*over = append(*over, Dropped{
+			What:   fmt.Sprintf("%s.%s = %s", table, QuoteKey(name), QuoteString(perm(p).String())),
+			Source: src,
+			Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(cname), QuoteString(perm(c).String()), csrc.File, csrc.Line),
+		})
 	}
-	n.Domains = append(kept, c.Domains...)
-	childSock := map[string]*SocketRule{}
-	for i, s := range c.Sockets {
-		childSock[s.Path] = &c.Sockets[i]
-	}
-	keptS := n.Sockets[:0:0]
-	for _, s := range n.Sockets {
-		if by := childSock[s.Path]; by != nil {
-			n.Overridden = append(n.Overridden, Dropped{
-				What:   fmt.Sprintf("unix_sockets.%s = %s", QuoteKey(s.Path), QuoteString(s.Perm.String())),
-				Source: s.Source,
-				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(by.Path), QuoteString(by.Perm.String()), by.Source.File, by.Source.Line),
-			})
-			continue
-		}
-		keptS = append(keptS, s)
-	}
-	n.Sockets = append(keptS, c.Sockets...)
+	return append(kept, child...)
 }
