@@ -26,15 +26,11 @@ package main
 import (
 	"encoding/binary"
 	"flag"
-	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/netpolicy/netpolicy/bench/internal/benchnet"
@@ -79,16 +75,9 @@ func main() {
 	go srv.Serve(hl)
 	go serveTCP(tl)
 
-	if *ready != "" {
-		if err := benchnet.WriteReady(*ready, map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}); err != nil {
-			log.Fatal(err)
-		}
+	if err := benchnet.Serve("origin", *ready, map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}); err != nil {
+		log.Fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "origin listening http=%s tcp=%s\n", hl.Addr(), tl.Addr())
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
 }
 
 func serveBig(w http.ResponseWriter, r *http.Request) {

@@ -10,15 +10,11 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	socks5 "github.com/armon/go-socks5"
@@ -78,15 +74,9 @@ func main() {
 	}
 	go ss.Serve(sl)
 
-	if *ready != "" {
-		if err := benchnet.WriteReady(*ready, map[string]string{"http": hl.Addr().String(), "socks": sl.Addr().String()}); err != nil {
-			log.Fatal(err)
-		}
+	if err := benchnet.Serve("relay", *ready, map[string]string{"http": hl.Addr().String(), "socks": sl.Addr().String()}); err != nil {
+		log.Fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "relay listening http=%s socks=%s\n", hl.Addr(), sl.Addr())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
 }
 
 // connect answers a CONNECT and splices bytes both ways until both sides

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sort"
+	"syscall"
 )
 
 // ListenLoopback refuses anything but a loopback address: the benchmark
@@ -35,4 +38,28 @@ func WriteReady(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// Serve announces a started server: it writes addrs to the ready file (if
+// path is set) and to stderr, then blocks until SIGINT or SIGTERM.
+func Serve(name, readyPath string, addrs map[string]string) error {
+	if readyPath != "" {
+		if err := WriteReady(readyPath, addrs); err != nil {
+			return err
+		}
+	}
+	keys := make([]string, 0, len(addrs))
+	for k := range addrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	line := name + " listening"
+	for _, k := range keys {
+		line += " " + k + "=" + addrs[k]
+	}
+	fmt.Fprintln(os.Stderr, line)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	return nil
 }
