@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
@@ -25,23 +23,30 @@ func init() {
 			Description: "Lint checks network policy files against the rules NP001–NP090 and prints\n" +
 				"one finding per line (path:line:col: severity NPxxx message) on stdout and a\n" +
 				"summary on stderr.\n\n" +
-				"PATH is a file, a directory (every *.toml below it, skipping directories\n" +
-				"whose name starts with \".\"), or - for stdin. A file named requirements*.toml\n" +
-				"or holding [experimental_network] is a requirements file, any other a config\n" +
-				"file, unless --kind says otherwise. Linting a requirements file and a config\n" +
-				"file in one call also runs the cross-file rules (NP061, NP062).\n\n" +
+				"PATH is a file (always read), a directory, or - for stdin. A directory is\n" +
+				"walked for policy files: *.toml files named config.toml or requirements*.toml,\n" +
+				"or holding a table netpolicy reads ([experimental_network], default_permissions,\n" +
+				"[permissions.<p>.network], [network_proxy.policy], or a [network] table with a\n" +
+				"key of ours such as domains). Other TOML files (Cargo.toml, pyproject.toml),\n" +
+				"directories starting with \".\", what .gitignore ignores and what --exclude\n" +
+				"names are skipped; --verbose lists them. A walk that finds no policy file at\n" +
+				"all exits 2.\n\n" +
+				"A file named requirements*.toml or holding [experimental_network] is a\n" +
+				"requirements file, any other a config file, unless --kind says otherwise.\n" +
+				"Linting a requirements file and a config file in one call also runs the\n" +
+				"cross-file rules (NP061, NP062).\n\n" +
 				"Silence one finding with a comment on the line above or at the end of the\n" +
 				"line: # netpolicy: ignore[NPxxx] reason. NP021 cannot be silenced.\n\n" +
 				"Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or\n" +
 				"unreadable file. Run lint --explain NPxxx for a rule's documentation.",
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, json, sarif or github"},
 				&cli.StringFlag{Name: "fail-on", Value: "warning", Usage: "lowest `SEVERITY` that makes the exit status 1: error, warning or info"},
 				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
 				&cli.StringFlag{Name: "explain", Usage: "print the documentation of `RULE` (NPxxx) and exit"},
 				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the text output `WHEN`: auto (on a terminal), always or never; NO_COLOR set turns it off"},
 				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
-			},
+			}, walkFlags()...),
 			Action: func(c *cli.Context) error { return runLint(c, e) },
 		}
 	})
@@ -79,7 +84,10 @@ func runLint(c *cli.Context, e *env) error {
 		return exitCode(exitUsage, "netpolicy lint: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy lint [flags] PATH...")
 	}
 
-	files, fileErrs := loadLintFiles(c.Args().Slice(), kind, c.String("stdin-filename"), e)
+	files, fileErrs, err := loadLintFiles(c, kind, e)
+	if err != nil {
+		return err
+	}
 	ds := lint.Check(files...)
 	if err := lint.Write(e.stdout, format, ds, lint.WriteOptions{Color: color, ToolVersion: version}); err != nil {
 		return exitCode(exitUsage, "netpolicy lint: %v", err)
@@ -96,83 +104,42 @@ func runLint(c *cli.Context, e *env) error {
 	return nil
 }
 
-// walkTOML calls visit for arg when it is a file, or for every *.toml below
-// it when it is a directory, skipping directories whose name starts with
-// "." (CLI.md, lint and migrate alike). A file already in seen, however its
-// path is spelled, is not visited again. Errors go to fail; the walk goes on.
-func walkTOML(arg string, seen map[string]bool, visit func(path string), fail func(error)) {
-	once := func(path string) {
-		if key := filepath.Clean(path); !seen[key] {
-			seen[key] = true
-			visit(path)
-		}
-	}
-	st, err := os.Stat(arg)
-	if err != nil {
-		fail(err)
-		return
-	}
-	if !st.IsDir() {
-		once(arg)
-		return
-	}
-	err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			fail(err)
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			if path != arg && strings.HasPrefix(d.Name(), ".") {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(d.Name(), ".toml") {
-			once(path)
-		}
-		return nil
-	})
-	if err != nil {
-		fail(err)
-	}
-}
-
 // loadLintFiles expands the PATH arguments and loads every file. Files that
 // cannot be read are skipped and their errors gathered (nil when none); the
-// rest are linted.
-func loadLintFiles(args []string, kind policy.FileKind, stdinFilename string, e *env) ([]*policy.File, error) {
+// rest are linted. A run whose directory walks find no policy file at all is
+// a usage error.
+func loadLintFiles(c *cli.Context, kind policy.FileKind, e *env) ([]*policy.File, error, error) {
 	var files []*policy.File
 	var errs *multierror.Error
 	fail := func(err error) { errs = multierror.Append(errs, err) }
-	seen := map[string]bool{}
-	load := func(path string) {
-		f, err := policy.LoadFile(path, kind)
-		if err != nil {
-			fail(err)
-			return
-		}
-		files = append(files, f)
+	w, err := newWalker(c, "lint", e, nil, func(path string, src []byte) {
+		files = append(files, policy.Load(path, src, kind))
+	}, fail)
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, arg := range args {
+	stdin := false
+	for _, arg := range c.Args().Slice() {
 		if arg == "-" {
+			stdin = true
 			src, err := io.ReadAll(e.stdin)
 			if err != nil {
 				fail(fmt.Errorf("reading stdin: %w", err))
 				continue
 			}
-			name := stdinFilename
+			name := c.String("stdin-filename")
 			if name == "" {
 				name = stdinName
 			}
 			files = append(files, policy.Load(name, src, kind))
 			continue
 		}
-		walkTOML(arg, seen, load, fail)
+		w.walk(arg)
 	}
-	return files, errs.ErrorOrNil()
+	if !stdin && w.found == 0 && len(w.walked) > 0 {
+		return nil, nil, w.noPolicyFiles()
+	}
+	return files, errs.ErrorOrNil(), nil
 }
 
 // reportFileErrors prints the per-file operational errors gathered by lint or

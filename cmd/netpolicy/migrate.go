@@ -31,18 +31,18 @@ func init() {
 				"otherwise the file is left alone and migrate says why (exit 2). A mixed\n" +
 				"block whose entries conflict is refused with the entries named.\n\n" +
 				"By default migrate prints a unified diff (git apply and patch -p1 accept\n" +
-				"it). PATH is a file, a directory (every *.toml below it, skipping\n" +
-				"directories whose name starts with \".\"), or - to read stdin and write the\n" +
-				"migrated document to stdout.\n\n" +
+				"it). PATH is a file, a directory (walked for policy files exactly as lint\n" +
+				"does: another tool's TOML is never touched; --exclude and .gitignore are\n" +
+				"respected), or - to read stdin and write the migrated document to stdout.\n\n" +
 				"Exit status: 0 done, 1 with --check when a file would change, 2 usage\n" +
 				"error, unreadable file or refused migration.",
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.BoolFlag{Name: "check", Usage: "print the diff and exit 1 if any file would change"},
 				&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "rewrite the files in place (safely: temporary file, fsync, rename)"},
 				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
 				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the diff (`MODE`): auto (on a terminal), always or never; NO_COLOR turns it off"},
 				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
-			},
+			}, walkFlags()...),
 			Action: func(c *cli.Context) error { return runMigrate(c, e) },
 		}
 	})
@@ -63,13 +63,22 @@ func runMigrate(c *cli.Context, e *env) error {
 	if c.Args().Len() == 0 {
 		return exitCode(exitUsage, "netpolicy migrate: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy migrate [--check|--write] PATH...")
 	}
-	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), color: color, seen: map[string]bool{}}
+	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), color: color}
+	w, err := newWalker(c, "migrate", e, nil, m.file, m.fail)
+	if err != nil {
+		return err
+	}
+	stdin := false
 	for _, arg := range c.Args().Slice() {
 		if arg == "-" {
+			stdin = true
 			m.stdin(c.String("stdin-filename"))
 			continue
 		}
-		walkTOML(arg, m.seen, m.file, m.fail)
+		w.walk(arg)
+	}
+	if !stdin && w.found == 0 && len(w.walked) > 0 {
+		return w.noPolicyFiles()
 	}
 	switch {
 	case m.errs != nil:
@@ -88,18 +97,13 @@ type migration struct {
 	check, write, color bool
 	errs                *multierror.Error // per-file errors: unreadable, refused
 	changed             bool              // some file would change
-	seen                map[string]bool   // files done, for walkTOML
 }
 
 func (m *migration) fail(err error) { m.errs = multierror.Append(m.errs, err) }
 
 // file migrates one file: diff, check or write.
-func (m *migration) file(path string) {
-	f, err := policy.LoadFile(path, m.kind)
-	if err != nil {
-		m.fail(err)
-		return
-	}
+func (m *migration) file(path string, src []byte) {
+	f := policy.Load(path, src, m.kind)
 	out, _, err := migrate.Apply(f)
 	if err != nil {
 		m.fail(fmt.Errorf("%s: %v", path, err))
