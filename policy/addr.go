@@ -109,3 +109,32 @@ func prefixesContain(a netip.Addr, ps []netip.Prefix) bool {
 	}
 	return false
 }
+
+// AddrClass names the class of an address in words, for the `detail` of a
+// block (POLICY §5): "public", or why it is not — "unspecified",
+// "loopback", "link-local", "multicast", "private" (RFC 1918 and unique
+// local), or "non-public" for the other reserved ranges of §4.1. Forms that
+// carry an IPv4 address are named by it, as IsPublic classifies them.
+func AddrClass(a netip.Addr) string {
+	if IsPublic(a) {
+		return "public"
+	}
+	if IsUnspecified(a) {
+		return "unspecified"
+	}
+	a = a.WithZone("").Unmap()
+	if v4, ok := embeddedIPv4(a); ok && a != loopback6 {
+		a = v4
+	}
+	switch {
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsLinkLocalUnicast():
+		return "link-local"
+	case a.IsMulticast():
+		return "multicast"
+	case a.IsPrivate():
+		return "private"
+	}
+	return "non-public"
+}

@@ -97,3 +97,30 @@ func TestIsUnspecified(t *testing.T) {
 		}
 	}
 }
+
+func TestAddrClass(t *testing.T) {
+	for in, want := range map[string]string{
+		"93.184.216.34":      "public",
+		"2606:2800:220:1::1": "public",
+		"0.0.0.0":            "unspecified",
+		"::":                 "unspecified",
+		"127.0.0.1":          "loopback",
+		"::1":                "loopback",
+		"::ffff:127.0.0.2":   "loopback",
+		"64:ff9b::7f00:1":    "loopback",
+		"10.0.0.5":           "private",
+		"192.168.1.1":        "private",
+		"fd00::1":            "private",
+		"169.254.169.254":    "link-local",
+		"fe80::1%eth0":       "link-local",
+		"224.0.0.1":          "multicast",
+		"ff02::1":            "multicast",
+		"100.64.0.1":         "non-public",
+		"192.0.2.1":          "non-public",
+		"2001:db8::1":        "non-public",
+	} {
+		if got := AddrClass(netip.MustParseAddr(in)); got != want {
+			t.Errorf("AddrClass(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

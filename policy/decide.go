@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 var (
@@ -65,11 +67,12 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 	} else if rule = c.allow.match(&h); rule == nil {
 		return c.miss(d)
 	}
+	d.Rule = rule
 	if g, blocked := c.modeGuard(d, req); blocked {
 		return g
 	}
 
-	d.Verdict, d.Reason, d.Rule = VerdictAllow, ReasonAllowed, rule
+	d.Verdict, d.Reason = VerdictAllow, ReasonAllowed
 	switch {
 	case h.isIP:
 		d.Addrs = []netip.Addr{h.ip}
@@ -83,33 +86,68 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 }
 
 // checkAnswers is step 5: resolve the allowed name d.Host once and classify
-// every answer; any bad answer blocks the whole request.
+// every answer; any bad answer blocks the whole request. A block keeps the
+// allow rule that matched the name and says in Detail what happened.
 func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver) Decision {
 	addrs, err := c.lookup(ctx, r, d.Host)
 	d.Resolved = true
 	if err == nil && len(addrs) == 0 {
-		err = fmt.Errorf("lookup %s: %w", d.Host, errNoAddresses)
+		err = &net.DNSError{Err: errNoAddresses.Error(), Name: d.Host, IsNotFound: true}
 	}
 	if err != nil {
 		d.ResolveErr = err
+		d.Detail = lookupDetail(d.Host, err, c.lookupTimeout())
 		if c.allowLocal {
 			return d // allowed, nothing to dial: the proxy answers 502
 		}
-		return local(d)
+		return blockAfterRule(d, ReasonNotAllowedLocal)
 	}
 	for _, a := range addrs {
 		h := hostView{ip: a, isIP: true}
 		if rule := c.deny.exact(&h); rule != nil {
-			return denied(d, rule)
+			d = denied(d, rule)
+			d.Detail = fmt.Sprintf("%s resolved to %s (denied)", d.Host, a)
+			return d
 		}
 	}
 	for _, a := range addrs {
 		if !a.IsValid() || IsUnspecified(a) || !c.allowLocal && !IsPublic(a) {
-			return local(d)
+			d = blockAfterRule(d, ReasonNotAllowedLocal)
+			d.Detail = fmt.Sprintf("%s resolved to %s (%s)", d.Host, a, AddrClass(a))
+			return d
 		}
 	}
 	d.Addrs = addrs
 	return d
+}
+
+// lookupDetail says in words why a lookup gave nothing usable (the block
+// body's detail, POLICY §5): "DNS timeout after 2s" when the budget ran
+// out, else "lookup NAME: what the resolver said".
+func lookupDetail(host string, err error, budget time.Duration) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "DNS timeout after " + budget.String()
+	case errors.Is(err, context.Canceled):
+		return "lookup " + host + ": canceled"
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsTimeout {
+			return "DNS timeout after " + budget.String()
+		}
+		return "lookup " + host + ": " + dnsErr.Err
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "lookup ") {
+		return msg
+	}
+	return "lookup " + host + ": " + err.Error()
+}
+
+func (c *Compiled) lookupTimeout() time.Duration {
+	if c.LookupTimeout <= 0 {
+		return DefaultLookupTimeout
+	}
+	return c.LookupTimeout
 }
 
 // lookup resolves host within the lookup timeout. It stops waiting when the
@@ -119,11 +157,7 @@ func (c *Compiled) lookup(ctx context.Context, r Resolver, host string) ([]netip
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	t := c.LookupTimeout
-	if t <= 0 {
-		t = DefaultLookupTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, t)
+	ctx, cancel := context.WithTimeout(ctx, c.lookupTimeout())
 	defer cancel()
 	type result struct {
 		addrs []netip.Addr
@@ -146,11 +180,13 @@ func (c *Compiled) lookup(ctx context.Context, r Resolver, host string) ([]netip
 // allowed: plain HTTP keeps GET, HEAD and OPTIONS (an empty method counts as
 // GET, for `check` without --method); CONNECT, SOCKS5 and anything else
 // cannot be inspected and needs interception, which is not implemented.
+// d carries the allow rule (or socket entry) that matched; a block keeps
+// it, so the answer says which rule let the host through (POLICY §5).
 func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
 	if !c.limited {
 		return d, false
 	}
-	d.Verdict, d.Source, d.Rule, d.Socket = VerdictDeny, SourceModeGuard, nil, nil
+	d.Verdict, d.Source = VerdictDeny, SourceModeGuard
 	switch req.Protocol {
 	case ProtoHTTP, "":
 		switch req.Method {
@@ -196,6 +232,7 @@ func (c *Compiled) DecideSocket(req Request) Decision {
 	if s == nil && !c.allowAll {
 		return refuse(nil)
 	}
+	d.Socket = s
 	if g, blocked := c.modeGuard(d, req); blocked {
 		return g
 	}
@@ -214,6 +251,23 @@ func denied(d Decision, rule *Rule) Decision {
 
 func local(d Decision) Decision {
 	d.Verdict, d.Reason, d.Rule, d.Addrs = VerdictDeny, ReasonNotAllowedLocal, nil, nil
+	return d
+}
+
+// blockAfterRule blocks a request whose host an allow rule matched, keeping
+// that rule in the decision (step 5, the upgrade guard).
+func blockAfterRule(d Decision, reason Reason) Decision {
+	d.Verdict, d.Reason, d.Addrs = VerdictDeny, reason, nil
+	return d
+}
+
+// BlockAfterRule turns an allowed decision into a block for reason, decided
+// by source, keeping the allow rule that matched the host (POLICY §5: the
+// rule of a block decided after the allowlist). The proxy uses it for the
+// guards it applies to what only it can see (an Upgrade in limited mode).
+func BlockAfterRule(d Decision, reason Reason, source DecisionSource) Decision {
+	d = blockAfterRule(d, reason)
+	d.Source = source
 	return d
 }
 

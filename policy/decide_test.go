@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -137,6 +138,8 @@ type decideCase struct {
 	addrs string
 	// req adjusts the request (protocol, method, NoResolve).
 	req func(*Request)
+	// detail is the expected Decision.Detail ("" = none).
+	detail string
 }
 
 func dnsOf(kv ...string) map[string]string {
@@ -225,13 +228,13 @@ func hostDecisionCases() []decideCase {
 		{id: "V032b", policy: pol(localBinding, domains("example.com", "allow")), host: "127.0.0.1", want: ReasonNotAllowed},
 		{id: "V032c", policy: pol(localBinding, domains("db.corp.example", "allow")), host: "db.corp.example", dns: dnsOf("db.corp.example", "10.1.2.3"), want: ReasonAllowed, rule: "db.corp.example", addrs: "10.1.2.3"},
 
-		{id: "V033a", policy: pol(domains("*.corp.example", "allow")), host: "db.corp.example", dns: dnsOf("db.corp.example", "10.1.2.3"), want: ReasonNotAllowedLocal},
-		{id: "V033b", policy: pol(domains("mixed.example", "allow")), host: "mixed.example", dns: dnsOf("mixed.example", "93.184.216.34, 127.0.0.1"), want: ReasonNotAllowedLocal},
-		{id: "V033c", policy: pol(domains("v6.example", "allow")), host: "v6.example", dns: dnsOf("v6.example", "2606:4700::1111, fd00::5"), want: ReasonNotAllowedLocal},
-		{id: "V033d", policy: pol(domains("meta.example", "allow")), host: "meta.example", dns: dnsOf("meta.example", "169.254.169.254"), want: ReasonNotAllowedLocal},
+		{id: "V033a", policy: pol(domains("*.corp.example", "allow")), host: "db.corp.example", dns: dnsOf("db.corp.example", "10.1.2.3"), want: ReasonNotAllowedLocal, rule: "*.corp.example", detail: "db.corp.example resolved to 10.1.2.3 (private)"},
+		{id: "V033b", policy: pol(domains("mixed.example", "allow")), host: "mixed.example", dns: dnsOf("mixed.example", "93.184.216.34, 127.0.0.1"), want: ReasonNotAllowedLocal, rule: "mixed.example", detail: "mixed.example resolved to 127.0.0.1 (loopback)"},
+		{id: "V033c", policy: pol(domains("v6.example", "allow")), host: "v6.example", dns: dnsOf("v6.example", "2606:4700::1111, fd00::5"), want: ReasonNotAllowedLocal, rule: "v6.example", detail: "v6.example resolved to fd00::5 (private)"},
+		{id: "V033d", policy: pol(domains("meta.example", "allow")), host: "meta.example", dns: dnsOf("meta.example", "169.254.169.254"), want: ReasonNotAllowedLocal, rule: "meta.example", detail: "meta.example resolved to 169.254.169.254 (link-local)"},
 
-		{id: "V034a", policy: pol(domains("does-not-resolve.example", "allow")), host: "does-not-resolve.example", dns: dnsOf("does-not-resolve.example", "error"), want: ReasonNotAllowedLocal},
-		{id: "V034b", policy: pol(domains("slow.example", "allow")), host: "slow.example", dns: dnsOf("slow.example", "hang"), want: ReasonNotAllowedLocal},
+		{id: "V034a", policy: pol(domains("does-not-resolve.example", "allow")), host: "does-not-resolve.example", dns: dnsOf("does-not-resolve.example", "error"), want: ReasonNotAllowedLocal, rule: "does-not-resolve.example", detail: "lookup does-not-resolve.example: no such host"},
+		{id: "V034b", policy: pol(domains("slow.example", "allow")), host: "slow.example", dns: dnsOf("slow.example", "hang"), want: ReasonNotAllowedLocal, rule: "slow.example", detail: "DNS timeout after 50ms"},
 		{id: "V034c", policy: exampleCom, host: "typo.example", want: ReasonNotAllowed},
 
 		{id: "V035a", policy: exampleCom, host: "intranet.example", want: ReasonNotAllowed},
@@ -275,9 +278,9 @@ func extraDecisionCases() []decideCase {
 		{id: "unspec-mapped", policy: pol(localBinding, domains("*", "allow")), host: "::ffff:0.0.0.0", want: ReasonNotAllowedLocal},
 		// A name answering 0.0.0.0 reaches local listeners: refused even
 		// with allow_local_binding, like the literal.
-		{id: "unspec-answer", policy: pol(localBinding, domains("sink.example", "allow")), host: "sink.example", dns: dnsOf("sink.example", "0.0.0.0"), want: ReasonNotAllowedLocal},
+		{id: "unspec-answer", policy: pol(localBinding, domains("sink.example", "allow")), host: "sink.example", dns: dnsOf("sink.example", "0.0.0.0"), want: ReasonNotAllowedLocal, rule: "sink.example", detail: "sink.example resolved to 0.0.0.0 (unspecified)"},
 		// A deny rule on an IP also covers names that resolve to it.
-		{id: "deny-ip-answer", policy: pol(localBinding, domains("*", "allow", "169.254.169.254", "deny")), host: "metadata.example", dns: dnsOf("metadata.example", "169.254.169.254"), want: ReasonDenied, rule: "169.254.169.254"},
+		{id: "deny-ip-answer", policy: pol(localBinding, domains("*", "allow", "169.254.169.254", "deny")), host: "metadata.example", dns: dnsOf("metadata.example", "169.254.169.254"), want: ReasonDenied, rule: "169.254.169.254", detail: "metadata.example resolved to 169.254.169.254 (denied)"},
 		// Deny compares addresses, so other spellings are denied too.
 		{id: "deny-spelling", policy: pol(localBinding, domains("*", "allow", "127.0.0.1", "deny")), host: "0x7f.1", want: ReasonDenied, rule: "127.0.0.1"},
 		{id: "deny-mapped", policy: pol(localBinding, domains("*", "allow", "10.0.0.1", "deny")), host: "[::ffff:10.0.0.1]", want: ReasonDenied, rule: "10.0.0.1"},
@@ -287,9 +290,9 @@ func extraDecisionCases() []decideCase {
 		// With allow_local_binding the name is resolved once; a failure
 		// leaves nothing to dial but the decision stays allowed (step 5 is
 		// skipped), and ResolveErr says why.
-		{id: "local-binding-lookup-error", policy: pol(localBinding, domains("gone.example", "allow")), host: "gone.example", dns: dnsOf("gone.example", "error"), want: ReasonAllowed, rule: "gone.example"},
+		{id: "local-binding-lookup-error", policy: pol(localBinding, domains("gone.example", "allow")), host: "gone.example", dns: dnsOf("gone.example", "error"), want: ReasonAllowed, rule: "gone.example", detail: "lookup gone.example: no such host"},
 		// An empty answer fails closed.
-		{id: "empty-answer", policy: pol(domains("empty.example", "allow")), host: "empty.example", dns: dnsOf("empty.example", ""), want: ReasonNotAllowedLocal},
+		{id: "empty-answer", policy: pol(domains("empty.example", "allow")), host: "empty.example", dns: dnsOf("empty.example", ""), want: ReasonNotAllowedLocal, rule: "empty.example", detail: "lookup empty.example: no addresses"},
 		// NoResolve skips step 5.
 		{id: "no-resolve", policy: pol(domains("example.com", "allow")), host: "example.com", want: ReasonAllowed, rule: "example.com", req: func(r *Request) { r.NoResolve = true }},
 		// The most specific allow rule is reported.
@@ -345,6 +348,9 @@ func runDecideCase(t *testing.T, tt decideCase) {
 	}
 	if gotRule != tt.rule {
 		t.Errorf("%s: Rule = %q, want %q", tt.id, gotRule, tt.rule)
+	}
+	if d.Detail != tt.detail {
+		t.Errorf("%s: Detail = %q, want %q", tt.id, d.Detail, tt.detail)
 	}
 	var wantAddrs []netip.Addr
 	if tt.addrs != "" {
@@ -473,8 +479,10 @@ func TestDecideModeGuard(t *testing.T) {
 			t.Errorf("%s: decision %s/%s/%s, want %s/%s/%s", r.id, d.Verdict, d.Reason, d.Source, r.verdict, r.want, r.source)
 		}
 		if d.Reason == ReasonMethodNotAllowed || d.Reason == ReasonMITMRequired {
-			if d.Rule != nil || len(d.Addrs) != 0 || d.Resolved {
-				t.Errorf("%s: mode guard decision carries rule/addrs/resolved: %+v", r.id, d)
+			// The block keeps the allow rule that matched the host
+			// (POLICY §5), and nothing was looked up.
+			if d.Rule == nil || d.Rule.Pattern != "example.com" || len(d.Addrs) != 0 || d.Resolved {
+				t.Errorf("%s: mode guard decision: rule %v, addrs %v, resolved %v; want rule example.com, no addrs, not resolved", r.id, d.Rule, d.Addrs, d.Resolved)
 			}
 		}
 		if got := len(stub.Calls()); got != len(r.dns) {
@@ -617,5 +625,24 @@ func TestFirstRuleWins(t *testing.T) {
 	c := mustCompile(t, e)
 	if r, _ := c.MatchAllow("example.com"); r == nil || r.Source.Origin != OriginManaged {
 		t.Errorf("MatchAllow reported %+v, want the managed rule", r)
+	}
+}
+
+// The detail of a failed lookup, in the words of POLICY §5.
+func TestLookupDetail(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{context.DeadlineExceeded, "DNS timeout after 2s"},
+		{&net.DNSError{Err: "i/o timeout", Name: "x.example", IsTimeout: true}, "DNS timeout after 2s"},
+		{&net.DNSError{Err: "no such host", Name: "x.example", Server: "10.0.0.53:53", IsNotFound: true}, "lookup x.example: no such host"},
+		{&net.DNSError{Err: "server misbehaving", Name: "x.example"}, "lookup x.example: server misbehaving"},
+		{context.Canceled, "lookup x.example: canceled"},
+		{errors.New("refused"), "lookup x.example: refused"},
+	} {
+		if got := lookupDetail("x.example", tc.err, DefaultLookupTimeout); got != tc.want {
+			t.Errorf("lookupDetail(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

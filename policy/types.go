@@ -244,7 +244,10 @@ type Decision struct {
 	Verdict Verdict
 	Reason  Reason
 	Source  DecisionSource
-	Rule    *Rule // nil when no rule decided
+	// Rule is the domain pattern that matched the host: the deny rule for
+	// denied; the allow rule for allowed and for blocks decided after it
+	// matched (DNS, the mode guard). nil when none matched.
+	Rule *Rule
 	// Host is the normalised host that was decided.
 	Host string
 	// Addrs are the checked addresses to dial, in resolver order (for an IP
@@ -257,6 +260,10 @@ type Decision struct {
 	// gave no usable answer. With allow_local_binding the decision stays
 	// allowed with no Addrs, and the proxy answers 502.
 	ResolveErr error
+	// Detail says in words what happened when it is more than the reason
+	// (POLICY §5 `detail`): "lookup x.example: no such host", "DNS timeout
+	// after 2s", "x.example resolved to 10.0.0.5 (private)". Empty otherwise.
+	Detail string
 	// Socket is the unix_sockets entry that decided a socket request (an
 	// allow entry, or the none entry that refused it); nil otherwise.
 	Socket *SocketRule

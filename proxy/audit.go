@@ -33,6 +33,9 @@ type AuditEvent struct {
 	Method        string `json:"http.request.method"`
 	ClientAddress string `json:"client.address"`
 	Override      bool   `json:"network.policy.override"`
+	// Rule is the domain pattern that matched the host, as in the block
+	// body; absent when none matched. Socket paths are never written.
+	Rule string `json:"network.policy.rule,omitempty"`
 }
 
 // auditTimeFormat is RFC 3339 in UTC with milliseconds and "Z".
@@ -58,6 +61,9 @@ func newAuditEvent(now time.Time, d policy.Decision, req policy.Request, method,
 		ServerPort:    req.Port,
 		Method:        method,
 		ClientAddress: clientHost(client),
+	}
+	if d.Rule != nil {
+		ev.Rule = d.Rule.Pattern
 	}
 	switch d.Source {
 	case policy.SourceModeGuard:

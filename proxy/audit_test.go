@@ -33,8 +33,13 @@ func checkEvent(t *testing.T, ev map[string]any, want map[string]any) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, auditKeys) {
-		t.Errorf("keys = %v", keys)
+	wantKeys := slices.Clone(auditKeys)
+	if _, ok := want["network.policy.rule"]; ok {
+		wantKeys = append(wantKeys, "network.policy.rule")
+		slices.Sort(wantKeys)
+	}
+	if !slices.Equal(keys, wantKeys) {
+		t.Errorf("keys = %v, want %v", keys, wantKeys)
 	}
 	ts, _ := ev["event.timestamp"].(string)
 	if !auditTime.MatchString(ts) {
@@ -60,6 +65,12 @@ func event(name, scope, decision, source, reason, proto, addr string, port float
 	}
 }
 
+// withRule adds network.policy.rule to a wanted event.
+func withRule(ev map[string]any, rule string) map[string]any {
+	ev["network.policy.rule"] = rule
+	return ev
+}
+
 func TestAuditEventsFieldByField(t *testing.T) {
 	path, _ := unixOrigin(t, "app.sock")
 	e := sockets(effective(map[string]string{"example.com": "allow", "blocked.example.com": "deny"}), map[string]string{path: "allow"})
@@ -77,10 +88,10 @@ func TestAuditEventsFieldByField(t *testing.T) {
 
 	evs := h.audit.events(t)
 	want := []map[string]any{
-		event(dpd, "domain_rule", "deny", "baseline_policy", "denied", "http", "blocked.example.com", 80, "POST", "127.0.0.1"),
+		withRule(event(dpd, "domain_rule", "deny", "baseline_policy", "denied", "http", "blocked.example.com", 80, "POST", "127.0.0.1"), "blocked.example.com"),
 		event(dpd, "domain_rule", "ask", "baseline_policy", "not_allowed", "http", "other.example.net", 8080, "GET", "127.0.0.1"),
-		event(dpd, "domain_rule", "allow", "baseline_policy", "allowed", "https_connect", "example.com", 443, "CONNECT", "127.0.0.1"),
-		event(dpd, "domain_rule", "allow", "baseline_policy", "allowed", "socks5_tcp", "example.com", 443, "none", "127.0.0.1"),
+		withRule(event(dpd, "domain_rule", "allow", "baseline_policy", "allowed", "https_connect", "example.com", 443, "CONNECT", "127.0.0.1"), "example.com"),
+		withRule(event(dpd, "domain_rule", "allow", "baseline_policy", "allowed", "socks5_tcp", "example.com", 443, "none", "127.0.0.1"), "example.com"),
 		event(dpd, "domain_rule", "deny", "baseline_policy", "not_allowed_local", "socks5_tcp", "127.0.0.1", 22, "none", "127.0.0.1"),
 		event(dpd, "domain_rule", "allow", "baseline_policy", "allowed", "http", "unix-socket", 0, "GET", "127.0.0.1"),
 		event(bd, "domain_rule", "deny", "baseline_policy", "not_allowed", "http", "unix-socket", 0, "GET", "127.0.0.1"),

@@ -219,7 +219,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 	if upgrade && d.Allowed() && pol.Effective().Mode.Value == "limited" {
 		// An upgraded connection is a byte stream the method guard cannot
 		// see into: in limited mode it is refused like a write method.
-		d.Verdict, d.Reason, d.Source, d.Rule, d.Addrs = policy.VerdictDeny, policy.ReasonMethodNotAllowed, policy.SourceModeGuard, nil, nil
+		d = policy.BlockAfterRule(d, policy.ReasonMethodNotAllowed, policy.SourceModeGuard)
 	}
 	s.audit(d, req, r.Method, r.RemoteAddr)
 	if !d.Allowed() {
@@ -271,7 +271,7 @@ func (s *Server) block(w http.ResponseWriter, d policy.Decision, req policy.Requ
 		plainError(w, http.StatusServiceUnavailable, "network proxy is disabled")
 		return
 	}
-	body, _ := json.Marshal(blockBody{
+	b := blockBody{
 		Status:   "blocked",
 		Decision: string(d.Verdict),
 		Reason:   string(d.Reason),
@@ -280,14 +280,25 @@ func (s *Server) block(w http.ResponseWriter, d policy.Decision, req policy.Requ
 		Host:     d.Host,
 		Port:     req.Port,
 		Message:  msg,
-	})
+		Detail:   d.Detail,
+	}
+	if d.Rule != nil {
+		b.Rule = d.Rule.Pattern
+	}
+	if req.UnixSocket != "" || d.Socket != nil {
+		// The client asked for a socket, not a host: say which one.
+		b.Host, b.Port, b.Path = "unix-socket", 0, req.UnixSocket
+	}
+	body, _ := json.Marshal(b)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusForbidden)
 	w.Write(append(body, '\n'))
 }
 
-// blockBody is the JSON body of a 403 (POLICY §5).
+// blockBody is the JSON body of a 403 (POLICY §5). Rule, Detail and Path
+// are there only when known: the pattern that matched the host, what
+// happened in words, and the requested unix socket path.
 type blockBody struct {
 	Status   string `json:"status"`
 	Decision string `json:"decision"`
@@ -297,6 +308,9 @@ type blockBody struct {
 	Host     string `json:"host"`
 	Port     int    `json:"port"`
 	Message  string `json:"message"`
+	Rule     string `json:"rule,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	Path     string `json:"path,omitempty"`
 }
 
 // stripProxyHeaders removes what is meant for this proxy only: every

@@ -87,7 +87,7 @@ func TestV093DenyWinsAndIsNeverAsk(t *testing.T) {
 	h.res.forbid = true
 	resp, body := h.do(t, "POST", "http://blocked.example.com/x")
 	b := wantBlock(t, resp, body, "blocked-by-denylist", "denied", "deny")
-	want := blockBody{"blocked", "deny", "denied", "baseline_policy", "http", "blocked.example.com", 80, "Domain denied by policy."}
+	want := blockBody{"blocked", "deny", "denied", "baseline_policy", "http", "blocked.example.com", 80, "Domain denied by policy.", "blocked.example.com", "", ""}
 	if b != want {
 		t.Errorf("body = %+v, want %+v", b, want)
 	}
@@ -541,7 +541,7 @@ func TestV114BlockResponses(t *testing.T) {
 			}
 			resp := rec.Result()
 			b := blockBodyOf(t, resp, rec.Body.String())
-			want := blockBody{"blocked", "deny", string(tc.reason), string(tc.source), "https_connect", "example.com", 443, tc.message}
+			want := blockBody{"blocked", "deny", string(tc.reason), string(tc.source), "https_connect", "example.com", 443, tc.message, "", "", ""}
 			if b != want {
 				t.Errorf("body %+v, want %+v", b, want)
 			}

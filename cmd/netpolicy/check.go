@@ -145,6 +145,7 @@ type checkResult struct {
 	ProxyError *string   `json:"proxyError"`
 	Rule       *ruleJSON `json:"rule"`
 	Resolved   bool      `json:"resolved"`
+	Detail     *string   `json:"detail"`
 	decision   policy.Decision
 	target     checkTarget
 }
@@ -208,9 +209,6 @@ func runCheck(c *cli.Context, e *env) error {
 			continue
 		}
 		res := decideTarget(c.Context, compiled, t, method, noResolve, resolver)
-		if res.decision.ResolveErr != nil {
-			fmt.Fprintf(e.stderr, "netpolicy check: %s: %v\n", raw, res.decision.ResolveErr)
-		}
 		if format == "json" {
 			b, err := json.Marshal(res)
 			if err != nil {
@@ -272,6 +270,10 @@ func decideTarget(ctx context.Context, c *policy.Compiled, t checkTarget, method
 		pe, _ := policy.BlockInfo(d.Reason)
 		res.ProxyError = &pe
 	}
+	if d.Detail != "" {
+		detail := d.Detail
+		res.Detail = &detail
+	}
 	switch {
 	case d.Rule != nil:
 		res.Rule = &ruleJSON{Pattern: d.Rule.Pattern, Permission: d.Rule.Perm.String(), File: d.Rule.Source.File, Line: d.Rule.Source.Line, Origin: d.Rule.Source.Origin.String()}
@@ -284,6 +286,9 @@ func decideTarget(ctx context.Context, c *policy.Compiled, t checkTarget, method
 // writeCheckText writes one line in the CLI.md form:
 //
 //	host:port: deny reason=denied x-proxy-error=blocked-by-denylist rule="p" (file:line, managed)
+//
+// followed by detail="…" when the decision says what happened (a failed or
+// private DNS answer).
 func writeCheckText(w io.Writer, r checkResult) {
 	var sb strings.Builder
 	if r.Host != nil {
@@ -297,6 +302,9 @@ func writeCheckText(w io.Writer, r checkResult) {
 	}
 	if r.Rule != nil {
 		fmt.Fprintf(&sb, " rule=%s (%s:%d, %s)", policy.QuoteString(r.Rule.Pattern), r.Rule.File, r.Rule.Line, r.Rule.Origin)
+	}
+	if r.Detail != nil {
+		sb.WriteString(" detail=" + policy.QuoteString(*r.Detail))
 	}
 	sb.WriteByte('\n')
 	io.WriteString(w, sb.String())

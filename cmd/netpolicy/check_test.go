@@ -123,20 +123,21 @@ unix_sockets = { "/run/ok.sock" = "allow" }
 		proxyError     string
 		rule           string
 		resolved       bool
+		detail         string
 	}{
 		{target: "pub.example", decision: "allow", reason: "allowed", rule: "pub.example", resolved: true},
-		{target: "priv.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", resolved: true},
-		{target: "mixed.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", resolved: true},
-		{target: "fail.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", resolved: true},
-		{target: "slow.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", resolved: true},
+		{target: "priv.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", rule: "priv.example", resolved: true, detail: "priv.example resolved to 10.1.2.3 (private)"},
+		{target: "mixed.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", rule: "mixed.example", resolved: true, detail: "mixed.example resolved to 127.0.0.1 (loopback)"},
+		{target: "fail.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", rule: "fail.example", resolved: true, detail: "lookup fail.example: no such host"},
+		{target: "slow.example", decision: "deny", reason: "not_allowed_local", proxyError: "blocked-by-allowlist", rule: "slow.example", resolved: true, detail: "DNS timeout after 50ms"},
 		{target: "priv.example", noResolve: true, decision: "allow", reason: "allowed", rule: "priv.example"},
 		{target: "10.9.8.7:5432", decision: "allow", reason: "allowed", rule: "10.9.8.7"},
 		{target: "bad.example", decision: "deny", reason: "denied", proxyError: "blocked-by-denylist", rule: "bad.example"},
 		{target: "other.example", decision: "ask", reason: "not_allowed", proxyError: "blocked-by-allowlist"},
-		{target: "pub.example", method: "POST", decision: "deny", reason: "method_not_allowed", proxyError: "blocked-by-method-policy"},
-		{target: "https://pub.example", decision: "deny", reason: "mitm_required", proxyError: "blocked-by-mitm-required"},
+		{target: "pub.example", method: "POST", decision: "deny", reason: "method_not_allowed", proxyError: "blocked-by-method-policy", rule: "pub.example"},
+		{target: "https://pub.example", decision: "deny", reason: "mitm_required", proxyError: "blocked-by-mitm-required", rule: "pub.example"},
 		{target: "/run/ok.sock", decision: "allow", reason: "allowed", rule: "/run/ok.sock"},
-		{target: "/run/ok.sock", method: "POST", decision: "deny", reason: "method_not_allowed", proxyError: "blocked-by-method-policy"},
+		{target: "/run/ok.sock", method: "POST", decision: "deny", reason: "method_not_allowed", proxyError: "blocked-by-method-policy", rule: "/run/ok.sock"},
 		{target: "/run/other.sock", decision: "deny", reason: "not_allowed", proxyError: "blocked-by-allowlist"},
 	}
 	for _, tc := range cases {
@@ -145,9 +146,12 @@ unix_sockets = { "/run/ok.sock" = "allow" }
 			t.Fatal(err)
 		}
 		res := decideTarget(context.Background(), c, tg, tc.method, tc.noResolve, r)
-		pe, rule := "", ""
+		pe, rule, detail := "", "", ""
 		if res.ProxyError != nil {
 			pe = *res.ProxyError
+		}
+		if res.Detail != nil {
+			detail = *res.Detail
 		}
 		if res.Rule != nil {
 			rule = res.Rule.Pattern
@@ -155,10 +159,10 @@ unix_sockets = { "/run/ok.sock" = "allow" }
 				t.Errorf("%s: rule provenance %+v", tc.target, res.Rule)
 			}
 		}
-		if res.Decision != tc.decision || res.Reason != tc.reason || pe != tc.proxyError || rule != tc.rule || res.Resolved != tc.resolved {
-			t.Errorf("%s (method %q, no-resolve %v): %s %s %q rule=%q resolved=%v; want %s %s %q rule=%q resolved=%v",
-				tc.target, tc.method, tc.noResolve, res.Decision, res.Reason, pe, rule, res.Resolved,
-				tc.decision, tc.reason, tc.proxyError, tc.rule, tc.resolved)
+		if res.Decision != tc.decision || res.Reason != tc.reason || pe != tc.proxyError || rule != tc.rule || res.Resolved != tc.resolved || detail != tc.detail {
+			t.Errorf("%s (method %q, no-resolve %v): %s %s %q rule=%q resolved=%v detail=%q; want %s %s %q rule=%q resolved=%v detail=%q",
+				tc.target, tc.method, tc.noResolve, res.Decision, res.Reason, pe, rule, res.Resolved, detail,
+				tc.decision, tc.reason, tc.proxyError, tc.rule, tc.resolved, tc.detail)
 		}
 	}
 }
