@@ -68,56 +68,122 @@ func init() {
 	})
 }
 
-// server is one run of `netpolicy serve`.
+// server is one proxy run: `netpolicy serve`, or the proxy `netpolicy exec`
+// starts for its command. Both go through the same steps — buildServer
+// (sources, merge, compile, audit), listen, start, then stop — so exec runs
+// the very proxy serve does.
 type server struct {
 	e      *env
+	name   string // the command, for message prefixes
 	src    policySources
 	log    func(format string, args ...any)
+	stderr *lockedWriter
+	eff    *policy.Effective // the policy the run started with
 	proxy  *proxy.Server
 	audit  *proxy.AuditFile // nil unless --audit-log names a file
 	listen struct{ http, socks string }
+
+	hl, sl   net.Listener // sl is nil when SOCKS5 is off
+	wg       sync.WaitGroup
+	serveErr chan error
+	cleanup  []func() // run by close, last first
 }
+
+// auditDefault says where audit events go without --audit-log.
+type auditDefault int
+
+const (
+	auditToStderr auditDefault = iota // serve
+	auditToNone                       // exec: CMD's terminal is not ours
+)
 
 func runServe(c *cli.Context, e *env) error {
 	if c.Args().Len() > 0 {
 		return exitCode(exitUsage, "netpolicy serve: unexpected argument %q", c.Args().First())
 	}
-	src, err := sourcesFromFlags(c, e)
+	s, err := buildServer(c, e, auditToStderr)
 	if err != nil {
 		return err
 	}
-	stderr := &lockedWriter{w: e.stderr}
-	s := &server{e: e, src: src}
-	s.log = func(format string, args ...any) {
-		fmt.Fprintf(stderr, "netpolicy serve: "+format+"\n", args...)
+	defer s.close()
+	httpAddr, socksAddr, err := s.listeners(c, s.eff)
+	if err != nil {
+		return err
 	}
+	if err := s.bind(httpAddr, socksAddr); err != nil {
+		return err
+	}
+	s.start()
+	s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
+	if !s.eff.Enabled.Value {
+		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
+	}
+	if p := c.String("ready-file"); p != "" {
+		if err := writeReadyFile(p, s.hl, s.sl); err != nil {
+			s.proxy.Close()
+			s.wg.Wait()
+			return exitCode(exitUsage, "netpolicy serve: --ready-file: %v", err)
+		}
+	}
+
+	code := s.loop(c.Context, s.eff, c.Duration("watch-interval"), s.serveErr)
+	s.stop(c.Duration("grace"))
+	if code != exitOK {
+		return exitCode(code, "")
+	}
+	s.log("stopped")
+	return nil
+}
+
+// buildServer is the first step of a proxy run: it reads, lints, merges and
+// compiles the policy sources of c's flags and builds the proxy with the
+// flags' limits and audit log. Nothing listens yet. The caller must call
+// close when done.
+func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err error) {
+	name := c.Command.Name
+	src, err := sourcesFromFlags(c, e)
+	if err != nil {
+		return nil, err
+	}
+	stderr := &lockedWriter{w: e.stderr}
+	s := &server{e: e, name: name, src: src, stderr: stderr, serveErr: make(chan error, 2)}
+	s.log = func(format string, args ...any) {
+		fmt.Fprintf(stderr, "netpolicy "+name+": "+format+"\n", args...)
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	eff, diags, err := src.Load()
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy serve: %v", err)
+		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
 	}
+	s.eff = eff
 	s.showWarnings(diags)
 	compiled, err := policy.Compile(eff)
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy serve: %v", err)
-	}
-
-	httpAddr, socksAddr, err := s.listeners(c, eff)
-	if err != nil {
-		return err
+		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
 	}
 
 	// net/http's transport reports some upstream oddities through the
-	// standard logger; give those lines serve's prefix and stderr too.
-	defer func(w io.Writer, flags int, prefix string) {
-		log.SetOutput(w)
-		log.SetFlags(flags)
-		log.SetPrefix(prefix)
+	// standard logger; give those lines the command's prefix and stderr too.
+	restore := func(w io.Writer, flags int, prefix string) func() {
+		return func() {
+			log.SetOutput(w)
+			log.SetFlags(flags)
+			log.SetPrefix(prefix)
+		}
 	}(log.Writer(), log.Flags(), log.Prefix())
+	s.cleanup = append(s.cleanup, restore)
 	log.SetOutput(stderr)
 	log.SetFlags(0)
-	log.SetPrefix("netpolicy serve: ")
+	log.SetPrefix("netpolicy " + name + ": ")
 
-	var audit io.Writer = stderr
+	var audit io.Writer
+	if auditDef == auditToStderr {
+		audit = stderr
+	}
 	switch p := c.String("audit-log"); p {
 	case "":
 	case "-":
@@ -125,9 +191,9 @@ func runServe(c *cli.Context, e *env) error {
 	default:
 		f, err := proxy.OpenAuditFile(p)
 		if err != nil {
-			return exitCode(exitUsage, "netpolicy serve: --audit-log: %v", err)
+			return nil, exitCode(exitUsage, "netpolicy %s: --audit-log: %v", name, err)
 		}
-		defer f.Close()
+		s.cleanup = append(s.cleanup, func() { f.Close() })
 		s.audit, audit = f, f
 	}
 
@@ -144,64 +210,71 @@ func runServe(c *cli.Context, e *env) error {
 	if spec := e.getenv(testResolverEnv); spec != "" {
 		r, err := parseTestResolver(spec)
 		if err != nil {
-			return exitCode(exitUsage, "netpolicy serve: %s: %v", testResolverEnv, err)
+			return nil, exitCode(exitUsage, "netpolicy %s: %s: %v", name, testResolverEnv, err)
 		}
 		s.proxy.Resolver = r
 	}
 	s.proxy.SetPolicy(compiled)
+	return s, nil
+}
 
+// bind opens the listeners (socksAddr "" means SOCKS5 off).
+func (s *server) bind(httpAddr, socksAddr string) error {
 	hl, err := net.Listen("tcp", httpAddr)
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy serve: HTTP listener: %v", err)
+		return exitCode(exitUsage, "netpolicy %s: HTTP listener: %v", s.name, err)
 	}
 	var sl net.Listener
 	if socksAddr != "" {
 		if sl, err = net.Listen("tcp", socksAddr); err != nil {
 			hl.Close()
-			return exitCode(exitUsage, "netpolicy serve: SOCKS5 listener: %v", err)
+			return exitCode(exitUsage, "netpolicy %s: SOCKS5 listener: %v", s.name, err)
 		}
 	}
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 2)
-	start := func(f func(net.Listener) error, l net.Listener) {
-		wg.Add(1)
+	s.hl, s.sl = hl, sl
+	s.listen.http, s.listen.socks = hl.Addr().String(), "off"
+	if sl != nil {
+		s.listen.socks = sl.Addr().String()
+	}
+	return nil
+}
+
+// start serves the bound listeners in the background; a listener that
+// fails is reported on s.serveErr.
+func (s *server) start() {
+	run := func(f func(net.Listener) error, l net.Listener) {
+		s.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer s.wg.Done()
 			if err := f(l); err != nil && !errors.Is(err, proxy.ErrServerClosed) {
-				serveErr <- err
+				s.serveErr <- err
 			}
 		}()
 	}
-	start(s.proxy.Serve, hl)
-	s.listen.http, s.listen.socks = hl.Addr().String(), "off"
-	if sl != nil {
-		start(s.proxy.ServeSOCKS, sl)
-		s.listen.socks = sl.Addr().String()
+	run(s.proxy.Serve, s.hl)
+	if s.sl != nil {
+		run(s.proxy.ServeSOCKS, s.sl)
 	}
-	s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
-	if !eff.Enabled.Value {
-		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
-	}
-	if p := c.String("ready-file"); p != "" {
-		if err := writeReadyFile(p, hl, sl); err != nil {
-			s.proxy.Close()
-			wg.Wait()
-			return exitCode(exitUsage, "netpolicy serve: --ready-file: %v", err)
-		}
-	}
+}
 
-	code := s.loop(c.Context, eff, c.Duration("watch-interval"), serveErr)
-	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("grace"))
+// stop stops accepting, lets open requests finish for up to grace, then
+// closes what is still open and waits for the listeners' goroutines.
+func (s *server) stop(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := s.proxy.Shutdown(ctx); err != nil {
-		s.log("grace period of %v over: closed the connections still open", c.Duration("grace"))
+		s.log("grace period of %v over: closed the connections still open", grace)
 	}
-	wg.Wait()
-	if code != exitOK {
-		return exitCode(code, "")
+	s.wg.Wait()
+}
+
+// close releases what buildServer set up (the audit file, the standard
+// logger's output).
+func (s *server) close() {
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
 	}
-	s.log("stopped")
-	return nil
+	s.cleanup = nil
 }
 
 // loop waits for a stop signal, reloading on SIGHUP and on file changes. It
@@ -437,9 +510,7 @@ func statFile(path string, prev *fileState) fileState {
 		return fileState{}
 	}
 	st := fileState{size: fi.Size(), mtime: fi.ModTime(), exist: true}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = uint64(sys.Ino)
-	}
+	st.ino = fileInode(fi)
 	if prev != nil && prev.exist && prev.size == st.size && prev.mtime.Equal(st.mtime) && prev.ino == st.ino {
 		st.sum = prev.sum
 		return st
