@@ -75,23 +75,27 @@ func (b *builder) drop(what string, src policy.Source, format string, args ...an
 	b.eff.Dropped = append(b.eff.Dropped, policy.Dropped{What: what, Source: src, Why: fmt.Sprintf(format, args...)})
 }
 
-// settings fills the scalars: managed ceiling keys override the user's value
-// when set (a user true under a managed false is Forced), user-only keys come
-// from the user's table, managed-only keys from the managed table.
+// settings fills the scalars from the key table: ceiling keys take the
+// managed value when set (a user true under a managed false is Forced),
+// user keys come from the user's table, managed-only keys from the managed
+// table, each else its default.
 func (b *builder) settings() {
 	e := b.eff
-	e.Enabled = b.ceiling("enabled")
-	e.AllowUpstreamProxy = b.ceiling("allow_upstream_proxy")
-	e.DangerouslyAllowNonLoopbackProxy = b.ceiling("dangerously_allow_non_loopback_proxy")
-	e.DangerouslyAllowAllUnixSockets = b.ceiling("dangerously_allow_all_unix_sockets")
-	e.AllowLocalBinding = b.ceiling("allow_local_binding")
-
-	e.ManagedAllowedDomainsOnly = policy.Setting[bool]{Source: defaultSource}
-	if s := b.m.Bool("managed_allowed_domains_only"); s != nil {
-		e.ManagedAllowedDomainsOnly = *s
+	for i := range policy.NetworkKeys {
+		k := &policy.NetworkKeys[i]
+		s := k.EffectiveBool(e)
+		if s == nil {
+			continue
+		}
+		switch {
+		case k.Ceiling:
+			*s = b.ceiling(k)
+		case k.User:
+			*s = orDefault(k.Bool(b.u), k.Default)
+		case k.Managed:
+			*s = orDefault(k.Bool(b.m), k.Default)
+		}
 	}
-	e.EnableSocks5 = userBool(b.u.Bool("enable_socks5"), true)
-	e.EnableSocks5UDP = userBool(b.u.Bool("enable_socks5_udp"), false)
 
 	e.Mode = policy.Setting[string]{Value: "full", Source: defaultSource}
 	if b.u != nil && b.u.Mode != nil {
@@ -117,26 +121,29 @@ func (b *builder) settings() {
 
 	// Keys a user table may not set: the file loader reads them anyway, so
 	// say that they were ignored rather than letting them vanish.
-	if b.u != nil {
-		if s := b.u.ManagedAllowedDomainsOnly; s != nil {
-			b.drop("managed_allowed_domains_only = "+strconv.FormatBool(s.Value), s.Source, "only the managed requirements file can set managed_allowed_domains_only")
+	for i := range policy.NetworkKeys {
+		k := &policy.NetworkKeys[i]
+		if k.User || !k.Setting() {
+			continue
 		}
-		for _, p := range []struct {
-			key string
-			s   *policy.Setting[int]
-		}{{"http_port", b.u.HTTPPort}, {"socks_port", b.u.SocksPort}} {
-			if p.s != nil {
-				b.drop(p.key+" = "+strconv.Itoa(p.s.Value), p.s.Source, "%s is a managed key; a user table sets listeners with proxy_url / socks_url", p.key)
-			}
+		v, src, ok := k.Value(b.u)
+		if !ok {
+			continue
 		}
+		why := "only the managed requirements file can set " + k.Name
+		if k.Type == policy.TypePort {
+			why = k.Name + " is a managed key; a user table sets listeners with proxy_url / socks_url"
+		}
+		b.drop(k.Name+" = "+v, src, "%s", why)
 	}
 }
 
 // ceiling merges a managed "value and ceiling" boolean: a managed value,
 // when set, is the effective value (it forces the setting on or off); a user
 // true lowered to false is reported as Forced.
-func (b *builder) ceiling(key string) policy.Setting[bool] {
-	mv, uv := b.m.Bool(key), b.u.Bool(key)
+func (b *builder) ceiling(k *policy.KeySpec) policy.Setting[bool] {
+	key := k.Name
+	mv, uv := k.Bool(b.m), k.Bool(b.u)
 	switch {
 	case mv != nil:
 		s := *mv
@@ -150,10 +157,10 @@ func (b *builder) ceiling(key string) policy.Setting[bool] {
 	case uv != nil:
 		return *uv
 	}
-	return policy.Setting[bool]{Source: defaultSource}
+	return policy.Setting[bool]{Value: k.Default, Source: defaultSource}
 }
 
-func userBool(s *policy.Setting[bool], def bool) policy.Setting[bool] {
+func orDefault(s *policy.Setting[bool], def bool) policy.Setting[bool] {
 	if s != nil {
 		return *s
 	}

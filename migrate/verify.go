@@ -107,19 +107,10 @@ func rulesOf(n *policy.Network) tableRules {
 			r.sockets[k] = s.Perm
 		}
 	}
-	for _, b := range n.BoolSettings() {
-		if s := *b.Ptr; s != nil {
-			r.scalars[b.Key] = strconv.FormatBool(s.Value)
-		}
-	}
-	for key, s := range map[string]*policy.Setting[string]{"mode": n.Mode, "proxy_url": n.ProxyURL, "socks_url": n.SocksURL} {
-		if s != nil {
-			r.scalars[key] = strconv.Quote(s.Value)
-		}
-	}
-	for key, s := range map[string]*policy.Setting[int]{"http_port": n.HTTPPort, "socks_port": n.SocksPort} {
-		if s != nil {
-			r.scalars[key] = strconv.Itoa(s.Value)
+	for i := range policy.NetworkKeys {
+		k := &policy.NetworkKeys[i]
+		if v, _, ok := k.Value(n); ok {
+			r.scalars[k.Name] = v
 		}
 	}
 	return r

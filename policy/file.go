@@ -50,67 +50,6 @@ func (f *File) Profile(name string) *Profile {
 	return nil
 }
 
-// KeyType is the TOML type a known key must have.
-type KeyType uint8
-
-const (
-	TypeBool KeyType = iota + 1
-	TypeString
-	TypePort      // integer
-	TypeDomainMap // table pattern → "allow"|"deny"
-	TypeSocketMap // table path → "allow"|"none"|"deny"
-	TypeStringList
-)
-
-// KeySpec describes one known key of a network table.
-type KeySpec struct {
-	Name    string
-	Type    KeyType
-	Managed bool // accepted in [experimental_network]
-	User    bool // accepted in [network] / [permissions.<p>.network]
-	// Legacy marks allowed_domains / denied_domains / allow_unix_sockets.
-	Legacy bool
-	// Obsolete marks keys with no effect any more (lint NP014).
-	Obsolete bool
-}
-
-// NetworkKeys is the schema of the network tables (POLICY.md §1).
-var NetworkKeys = []KeySpec{
-	{Name: "enabled", Type: TypeBool, Managed: true, User: true},
-	{Name: "mode", Type: TypeString, User: true},
-	{Name: "proxy_url", Type: TypeString, User: true},
-	{Name: "enable_socks5", Type: TypeBool, User: true},
-	{Name: "socks_url", Type: TypeString, User: true},
-	{Name: "enable_socks5_udp", Type: TypeBool, User: true},
-	{Name: "http_port", Type: TypePort, Managed: true},
-	{Name: "socks_port", Type: TypePort, Managed: true},
-	{Name: "allow_upstream_proxy", Type: TypeBool, Managed: true, User: true},
-	{Name: "dangerously_allow_non_loopback_proxy", Type: TypeBool, Managed: true, User: true},
-	{Name: "dangerously_allow_all_unix_sockets", Type: TypeBool, Managed: true, User: true},
-	{Name: "allow_local_binding", Type: TypeBool, Managed: true, User: true},
-	{Name: "managed_allowed_domains_only", Type: TypeBool, Managed: true},
-	{Name: "domains", Type: TypeDomainMap, Managed: true, User: true},
-	{Name: "unix_sockets", Type: TypeSocketMap, Managed: true, User: true},
-	{Name: "allowed_domains", Type: TypeStringList, Managed: true, User: true, Legacy: true},
-	{Name: "denied_domains", Type: TypeStringList, Managed: true, User: true, Legacy: true},
-	{Name: "allow_unix_sockets", Type: TypeStringList, Managed: true, User: true, Legacy: true},
-	{Name: "admin_url", Type: TypeString, Managed: true, User: true, Obsolete: true},
-	{Name: "dangerously_allow_non_loopback_admin", Type: TypeBool, Managed: true, User: true, Obsolete: true},
-	{Name: "danger_full_access_denylist_only", Type: TypeBool, Managed: true, User: true, Obsolete: true},
-}
-
-// LookupKey returns the spec of a known network key for a managed or user
-// table, or nil when the key is unknown there.
-func LookupKey(name string, managed bool) *KeySpec {
-	for i := range NetworkKeys {
-		k := &NetworkKeys[i]
-		if k.Name == name && (managed && k.Managed || !managed && k.User) {
-			return k
-		}
-	}
-	return nil
-}
-
 // Network is one network table with its typed values. A key whose value has
 // the wrong type is left nil here (lint NP002 reports it).
 type Network struct {
@@ -152,39 +91,10 @@ type Network struct {
 	AllowedDomainsEntry, DeniedDomainsEntry, AllowSocketsEntry *Entry
 }
 
-// BoolSettings lists the boolean settings with their key names, for code that
-// treats them alike (managed ceilings, explain output).
-func (n *Network) BoolSettings() []NamedBool {
-	return []NamedBool{
-		{"enabled", &n.Enabled},
-		{"allow_upstream_proxy", &n.AllowUpstreamProxy},
-		{"dangerously_allow_non_loopback_proxy", &n.DangerouslyAllowNonLoopbackProxy},
-		{"dangerously_allow_all_unix_sockets", &n.DangerouslyAllowAllUnixSockets},
-		{"allow_local_binding", &n.AllowLocalBinding},
-		{"managed_allowed_domains_only", &n.ManagedAllowedDomainsOnly},
-		{"enable_socks5", &n.EnableSocks5},
-		{"enable_socks5_udp", &n.EnableSocks5UDP},
-	}
-}
-
-// NamedBool is a boolean setting of a Network and its key name.
-type NamedBool struct {
-	Key string
-	Ptr **Setting[bool]
-}
-
-// CeilingKeys are the managed scalars that cap the user's value (POLICY.md §3).
-var CeilingKeys = []string{"enabled", "allow_upstream_proxy", "dangerously_allow_non_loopback_proxy", "dangerously_allow_all_unix_sockets", "allow_local_binding"}
-
 // Bool returns the named boolean setting, or nil.
 func (n *Network) Bool(key string) *Setting[bool] {
-	if n == nil {
-		return nil
-	}
-	for _, b := range n.BoolSettings() {
-		if b.Key == key {
-			return *b.Ptr
-		}
+	if k := Key(key); k != nil {
+		return k.Bool(n)
 	}
 	return nil
 }
@@ -303,25 +213,9 @@ func (f *File) source(e *Entry, o Origin) Source {
 // left unset.
 func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 	n := &Network{Path: t.Name(), Table: t, Origin: o, File: f.Path}
-	for _, b := range n.BoolSettings() {
-		if e := t.Get(b.Key); e != nil && e.Value.Kind == KindBool {
-			*b.Ptr = &Setting[bool]{Value: e.Value.Bool, Source: f.source(e, o)}
-		}
+	for i := range NetworkKeys {
+		NetworkKeys[i].read(f, n, t, o)
 	}
-	str := func(key string) *Setting[string] {
-		if e := t.Get(key); e != nil && e.Value.Kind == KindString {
-			return &Setting[string]{Value: e.Value.Str, Source: f.source(e, o)}
-		}
-		return nil
-	}
-	port := func(key string) *Setting[int] {
-		if e := t.Get(key); e != nil && e.Value.Kind == KindInteger {
-			return &Setting[int]{Value: int(e.Value.Int), Source: f.source(e, o)}
-		}
-		return nil
-	}
-	n.Mode, n.ProxyURL, n.SocksURL = str("mode"), str("proxy_url"), str("socks_url")
-	n.HTTPPort, n.SocksPort = port("http_port"), port("socks_port")
 
 	if e := t.Get("domains"); e != nil && e.Value.Kind == KindTable {
 		n.DomainsEntry = e
@@ -479,21 +373,8 @@ func (f *File) ProfileChain(name string) ([]*Profile, error) {
 // scalars take the child's value when set; domain rules replace parent rules
 // with the same normalised pattern; sockets replace by exact path.
 func (n *Network) overlay(c *Network) {
-	for i, b := range n.BoolSettings() {
-		if v := *c.BoolSettings()[i].Ptr; v != nil {
-			*b.Ptr = v
-		}
-	}
-	for _, p := range []struct{ dst, src **Setting[string] }{{&n.Mode, &c.Mode}, {&n.ProxyURL, &c.ProxyURL}, {&n.SocksURL, &c.SocksURL}} {
-		if *p.src != nil {
-			*p.dst = *p.src
-		}
-	}
-	if c.HTTPPort != nil {
-		n.HTTPPort = c.HTTPPort
-	}
-	if c.SocksPort != nil {
-		n.SocksPort = c.SocksPort
+	for i := range NetworkKeys {
+		NetworkKeys[i].overlay(n, c)
 	}
 	n.Domains = overrideByKey(n.Domains, c.Domains, &n.Overridden,
 		func(r Rule) string { return NormalizeHost(r.Pattern) },

@@ -174,30 +174,92 @@ func listenerPort(addr string) *int {
 	return &n
 }
 
-// effectiveJSON is the --format json shape: the app-server NetworkRequirements
-// fields plus sessionMode, onMiss, networkMode, enableSocks5(Udp), http, socks.
+// effectiveJSON is the --format json shape: sessionMode, onMiss and
+// networkMode, the app-server NetworkRequirements fields, then netpolicy's
+// other settings, http and socks (CLI.md). MarshalJSON writes the fields in
+// that order; the settings come from the key table.
 type effectiveJSON struct {
-	SessionMode                      string            `json:"sessionMode"`
-	OnMiss                           string            `json:"onMiss"`
-	NetworkMode                      string            `json:"networkMode"`
-	Enabled                          bool              `json:"enabled"`
-	HTTPPort                         *int              `json:"httpPort"`
-	SocksPort                        *int              `json:"socksPort"`
-	AllowUpstreamProxy               bool              `json:"allowUpstreamProxy"`
-	DangerouslyAllowNonLoopbackProxy bool              `json:"dangerouslyAllowNonLoopbackProxy"`
-	DangerouslyAllowAllUnixSockets   bool              `json:"dangerouslyAllowAllUnixSockets"`
-	AllowLocalBinding                bool              `json:"allowLocalBinding"`
-	ManagedAllowedDomainsOnly        bool              `json:"managedAllowedDomainsOnly"`
-	Domains                          map[string]string `json:"domains"`
-	UnixSockets                      map[string]string `json:"unixSockets"`
-	AllowedDomains                   []string          `json:"allowedDomains"`
-	DeniedDomains                    []string          `json:"deniedDomains"`
-	AllowUnixSockets                 []string          `json:"allowUnixSockets"`
-	EnableSocks5                     bool              `json:"enableSocks5"`
-	EnableSocks5UDP                  bool              `json:"enableSocks5Udp"`
-	HTTP                             *string           `json:"http"`
-	Socks                            *string           `json:"socks"`
-	Explain                          *explainJSON      `json:"explain,omitempty"`
+	SessionMode      string            `json:"sessionMode"`
+	OnMiss           string            `json:"onMiss"`
+	NetworkMode      string            `json:"networkMode"`
+	HTTPPort         *int              `json:"httpPort"`
+	SocksPort        *int              `json:"socksPort"`
+	Domains          map[string]string `json:"domains"`
+	UnixSockets      map[string]string `json:"unixSockets"`
+	AllowedDomains   []string          `json:"allowedDomains"`
+	DeniedDomains    []string          `json:"deniedDomains"`
+	AllowUnixSockets []string          `json:"allowUnixSockets"`
+	HTTP             *string           `json:"http"`
+	Socks            *string           `json:"socks"`
+	Explain          *explainJSON      `json:"explain,omitempty"`
+	// Settings are the boolean settings by JSON name.
+	Settings map[string]bool `json:"-"`
+}
+
+// MarshalJSON writes j's fields in the documented order.
+func (j *effectiveJSON) MarshalJSON() ([]byte, error) {
+	// The NetworkRequirements fields effective computes rather than copies.
+	derived := map[string]any{
+		"httpPort": j.HTTPPort, "socksPort": j.SocksPort,
+		"domains": j.Domains, "unixSockets": j.UnixSockets,
+		"allowedDomains": j.AllowedDomains, "deniedDomains": j.DeniedDomains, "allowUnixSockets": j.AllowUnixSockets,
+	}
+	value := func(k *policy.KeySpec) any {
+		if v, ok := j.Settings[k.JSON]; ok {
+			return v
+		}
+		return derived[k.JSON]
+	}
+	obj := jsonObject{{"sessionMode", j.SessionMode}, {"onMiss", j.OnMiss}, {"networkMode", j.NetworkMode}}
+	var reqs []*policy.KeySpec
+	for i := range policy.NetworkKeys {
+		if k := &policy.NetworkKeys[i]; k.Requirement > 0 {
+			reqs = append(reqs, k)
+		}
+	}
+	sort.Slice(reqs, func(a, b int) bool { return reqs[a].Requirement < reqs[b].Requirement })
+	for _, k := range reqs {
+		obj = append(obj, jsonField{k.JSON, value(k)})
+	}
+	for i := range policy.NetworkKeys {
+		if k := &policy.NetworkKeys[i]; k.Requirement == 0 && k.Type == policy.TypeBool && k.JSON != "" {
+			obj = append(obj, jsonField{k.JSON, value(k)})
+		}
+	}
+	obj = append(obj, jsonField{"http", j.HTTP}, jsonField{"socks", j.Socks})
+	if j.Explain != nil {
+		obj = append(obj, jsonField{"explain", j.Explain})
+	}
+	return json.Marshal(obj)
+}
+
+// jsonField is one member of a jsonObject.
+type jsonField struct {
+	Key   string
+	Value any
+}
+
+// jsonObject is a JSON object whose members keep their order.
+type jsonObject []jsonField
+
+// MarshalJSON writes the members in order.
+func (o jsonObject) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, f := range o {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, err := json.Marshal(f.Key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(f.Value)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}'), nil
 }
 
 // explainJSON is the --explain object: where everything came from.
@@ -236,7 +298,7 @@ type droppedExplain struct {
 	Why    string `json:"why"`
 }
 
-func explainSetting[T any](s policy.Setting[T]) settingExplain {
+func explainSetting(s policy.SettingView) settingExplain {
 	return settingExplain{Value: s.Value, Origin: s.Source.Origin.String(), File: s.Source.File, Line: s.Source.Line, Forced: s.Forced, Note: s.Note}
 }
 
@@ -254,21 +316,20 @@ func onMissWhy(eff *policy.Effective) string {
 // buildEffectiveJSON computes the JSON document for eff.
 func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 	j := &effectiveJSON{
-		SessionMode:                      string(eff.SessionMode),
-		OnMiss:                           string(eff.OnMiss),
-		NetworkMode:                      eff.Mode.Value,
-		Enabled:                          eff.Enabled.Value,
-		HTTPPort:                         listenerPort(eff.HTTPAddr.Value),
-		SocksPort:                        listenerPort(eff.SocksAddr.Value),
-		AllowUpstreamProxy:               eff.AllowUpstreamProxy.Value,
-		DangerouslyAllowNonLoopbackProxy: eff.DangerouslyAllowNonLoopbackProxy.Value,
-		DangerouslyAllowAllUnixSockets:   eff.DangerouslyAllowAllUnixSockets.Value,
-		AllowLocalBinding:                eff.AllowLocalBinding.Value,
-		ManagedAllowedDomainsOnly:        eff.ManagedAllowedDomainsOnly.Value,
-		Domains:                          map[string]string{},
-		UnixSockets:                      map[string]string{},
-		EnableSocks5:                     eff.EnableSocks5.Value,
-		EnableSocks5UDP:                  eff.EnableSocks5UDP.Value,
+		SessionMode: string(eff.SessionMode),
+		OnMiss:      string(eff.OnMiss),
+		NetworkMode: eff.Mode.Value,
+		HTTPPort:    listenerPort(eff.HTTPAddr.Value),
+		SocksPort:   listenerPort(eff.SocksAddr.Value),
+		Domains:     map[string]string{},
+		UnixSockets: map[string]string{},
+		Settings:    map[string]bool{},
+	}
+	for i := range policy.NetworkKeys {
+		k := &policy.NetworkKeys[i]
+		if s := k.EffectiveBool(eff); s != nil {
+			j.Settings[k.JSON] = s.Value
+		}
 	}
 	if v := eff.HTTPAddr.Value; v != "" {
 		j.HTTP = &v
@@ -304,21 +365,18 @@ func buildExplain(eff *policy.Effective) *explainJSON {
 	x := &explainJSON{
 		OnMiss: onMissWhy(eff),
 		Settings: map[string]settingExplain{
-			"enabled":                          explainSetting(eff.Enabled),
-			"networkMode":                      explainSetting(eff.Mode),
-			"allowUpstreamProxy":               explainSetting(eff.AllowUpstreamProxy),
-			"dangerouslyAllowNonLoopbackProxy": explainSetting(eff.DangerouslyAllowNonLoopbackProxy),
-			"dangerouslyAllowAllUnixSockets":   explainSetting(eff.DangerouslyAllowAllUnixSockets),
-			"allowLocalBinding":                explainSetting(eff.AllowLocalBinding),
-			"managedAllowedDomainsOnly":        explainSetting(eff.ManagedAllowedDomainsOnly),
-			"enableSocks5":                     explainSetting(eff.EnableSocks5),
-			"enableSocks5Udp":                  explainSetting(eff.EnableSocks5UDP),
-			"http":                             explainSetting(eff.HTTPAddr),
-			"socks":                            explainSetting(eff.SocksAddr),
+			"http":  explainSetting(eff.HTTPAddr.View()),
+			"socks": explainSetting(eff.SocksAddr.View()),
 		},
 		Domains:     []ruleExplain{},
 		UnixSockets: []ruleExplain{},
 		Dropped:     []droppedExplain{},
+	}
+	for i := range policy.NetworkKeys {
+		k := &policy.NetworkKeys[i]
+		if v, ok := k.Effective(eff); ok {
+			x.Settings[k.JSON] = explainSetting(v)
+		}
 	}
 	if eff.SocksAddr.Value == "" {
 		s := x.Settings["socks"]
@@ -405,7 +463,7 @@ func commentText(s string) string {
 }
 
 // settingComment is the --explain comment of a setting.
-func settingComment[T any](s policy.Setting[T]) string {
+func settingComment(s policy.SettingView) string {
 	c := srcText(s.Source)
 	if s.Forced {
 		c += "; forced"
@@ -416,8 +474,12 @@ func settingComment[T any](s policy.Setting[T]) string {
 	return c
 }
 
-func tomlBool(t *tomlWriter, key string, s policy.Setting[bool]) {
-	t.line(key, strconv.FormatBool(s.Value), settingComment(s))
+// tomlValue writes a setting's value as TOML.
+func tomlValue(v any) string {
+	if b, ok := v.(bool); ok {
+		return strconv.FormatBool(b)
+	}
+	return policy.QuoteString(fmt.Sprint(v))
 }
 
 // writeEffectiveTOML writes the TOML form (CLI.md): the session scalars, then
@@ -430,26 +492,23 @@ func writeEffectiveTOML(w io.Writer, eff *policy.Effective, explain bool) error 
 	t.line("on_miss", policy.QuoteString(string(eff.OnMiss)), onMissWhy(eff))
 
 	t.sb.WriteString("\n[network]\n")
-	tomlBool(t, "enabled", eff.Enabled)
-	t.line("mode", policy.QuoteString(eff.Mode.Value), settingComment(eff.Mode))
-	tomlBool(t, "allow_local_binding", eff.AllowLocalBinding)
-	tomlBool(t, "allow_upstream_proxy", eff.AllowUpstreamProxy)
-	tomlBool(t, "dangerously_allow_non_loopback_proxy", eff.DangerouslyAllowNonLoopbackProxy)
-	tomlBool(t, "dangerously_allow_all_unix_sockets", eff.DangerouslyAllowAllUnixSockets)
-	tomlBool(t, "managed_allowed_domains_only", eff.ManagedAllowedDomainsOnly)
-	tomlBool(t, "enable_socks5", eff.EnableSocks5)
-	tomlBool(t, "enable_socks5_udp", eff.EnableSocks5UDP)
+	for i := range policy.NetworkKeys {
+		k := &policy.NetworkKeys[i]
+		if v, ok := k.Effective(eff); ok {
+			t.line(k.Name, tomlValue(v.Value), settingComment(v))
+		}
+	}
 	if p := listenerPort(eff.HTTPAddr.Value); p != nil {
 		t.line("http_port", strconv.Itoa(*p), "")
 	}
 	if p := listenerPort(eff.SocksAddr.Value); p != nil {
 		t.line("socks_port", strconv.Itoa(*p), "")
 	}
-	t.line("http", policy.QuoteString(eff.HTTPAddr.Value), settingComment(eff.HTTPAddr))
+	t.line("http", policy.QuoteString(eff.HTTPAddr.Value), settingComment(eff.HTTPAddr.View()))
 	if eff.SocksAddr.Value != "" {
-		t.line("socks", policy.QuoteString(eff.SocksAddr.Value), settingComment(eff.SocksAddr))
+		t.line("socks", policy.QuoteString(eff.SocksAddr.Value), settingComment(eff.SocksAddr.View()))
 	} else if explain {
-		t.comment("socks: " + settingComment(eff.SocksAddr))
+		t.comment("socks: " + settingComment(eff.SocksAddr.View()))
 	}
 
 	t.sb.WriteString("\n[network.domains]\n")

@@ -386,7 +386,7 @@ func checkTOMLMatchesJSON(t *testing.T, eff *policy.Effective) {
 		if err := toml.Unmarshal(buf.Bytes(), &doc); err != nil {
 			t.Fatalf("TOML output does not parse (explain=%v): %v\n%s", explain, err, buf.Bytes())
 		}
-		if doc.Mode != j.SessionMode || doc.OnMiss != j.OnMiss || doc.Network.Enabled != j.Enabled || doc.Network.Mode != j.NetworkMode {
+		if doc.Mode != j.SessionMode || doc.OnMiss != j.OnMiss || doc.Network.Enabled != j.Settings["enabled"] || doc.Network.Mode != j.NetworkMode {
 			t.Errorf("TOML scalars differ from JSON:\n%s", buf.Bytes())
 		}
 		if doc.Network.HTTP != deref(j.HTTP) || doc.Network.Socks != deref(j.Socks) {
