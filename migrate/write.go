@@ -75,3 +75,43 @@ func WriteFile(path string, data []byte) error {
 	}
 	return nil
 }
+
+// CreateFile writes data to a new file at path with permission bits perm,
+// as safely as WriteFile: the data is written and synced under a temporary
+// name in the same directory, then linked into place, which fails rather
+// than replace a file that appeared meanwhile. Missing parent directories
+// are created (0700: they hold a person's configuration).
+func CreateFile(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".netpolicy-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,396 @@
+package lint
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// This file plans the edits of `netpolicy allow|deny|unset` (and of
+// everything that writes through them: suggest, the "always" answer of a
+// prompt). They are fixes like the ones of the fixable rules: byte edits
+// on the original source, written with the same planner, so that one
+// mechanism edits policy files. The three rules of fixgen.go hold here
+// too; in addition a rule is always one line `"PATTERN" = "allow"` (or one
+// item of an inline table) in the table's own style.
+
+// RuleOp says what a rule edit does.
+type RuleOp uint8
+
+const (
+	// RuleUnchanged: the table already says so (or, for a removal, has no
+	// rule for the host); nothing is written.
+	RuleUnchanged RuleOp = iota + 1
+	// RuleAdded: a new rule line (and, when needed, its table).
+	RuleAdded
+	// RuleReplaced: a rule for the host with the other permission was
+	// rewritten in place.
+	RuleReplaced
+	// RuleRemoved: the host's rules were removed.
+	RuleRemoved
+)
+
+// RuleChange is the plan of one rule edit.
+type RuleChange struct {
+	Op  RuleOp
+	Fix *Fix // nil for RuleUnchanged
+	// Line is the line of the rule found in the table (Unchanged,
+	// Replaced, Removed), 0 when there was none.
+	Line int
+	// Found is that rule's key as written.
+	Found string
+	// NewNetwork is set when the network table itself is created (it then
+	// gets enabled = true).
+	NewNetwork bool
+}
+
+// PlanRule plans the edit that gives host pattern norm (normalised and
+// valid, see policy.ParsePattern) the permission perm in the domains table
+// of the network table at path ("network", or "permissions", NAME,
+// "network"); perm PermInvalid removes every rule for the host instead.
+// The network table is created when it is missing (with enabled = true);
+// a profile table must exist. Rules are matched by their normalised fixed
+// pattern, so `"REGISTRY.npmjs.org."` is the rule for registry.npmjs.org.
+//
+// An existing rule with the other permission is rewritten in place (other
+// rules for the same host are removed, so one rule is left); when the
+// host is both allowed and denied, deny wins and an allow removes the deny
+// rules.
+func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission) (*RuleChange, error) {
+	if f.Doc == nil {
+		return nil, errors.New("not valid TOML")
+	}
+	b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
+	t := b.tableAt(path)
+	if t == nil && b.doc.Root.Get(path[0]) != nil && len(path) == 1 {
+		return nil, fmt.Errorf("%s is not a table", policy.JoinKey(path))
+	}
+	var dom *policy.Entry
+	if t != nil {
+		dom = t.Get("domains")
+		if dom != nil && dom.Value.Kind != policy.KindTable {
+			return nil, fmt.Errorf("%s.domains is not a table", policy.JoinKey(path))
+		}
+	}
+	var same, other []*policy.Entry
+	if dom != nil {
+		for _, r := range dom.Value.Table.Entries {
+			if r.Value.Kind != policy.KindString {
+				continue
+			}
+			p, ok := policy.ParseDomainPermission(r.Value.Str)
+			if !ok {
+				continue
+			}
+			fixed, _ := FixedPattern(r.Key)
+			if ruleGroup(r.Key, fixed) != norm {
+				continue
+			}
+			if p == perm {
+				same = append(same, r)
+			} else {
+				other = append(other, r)
+			}
+		}
+	}
+	ch := &RuleChange{}
+	found := func(r *policy.Entry) {
+		ch.Line, ch.Found = r.KeySpan.Start.Line, r.Key
+	}
+	fb := &fixBuilder{}
+	switch {
+	case perm == policy.PermInvalid:
+		if len(other) == 0 {
+			return &RuleChange{Op: RuleUnchanged}, nil
+		}
+		found(other[0])
+		ch.Op = RuleRemoved
+		if err := b.removeEntries(fb, other); err != nil {
+			return nil, err
+		}
+	case len(same) > 0 && (len(other) == 0 || perm == policy.Deny):
+		found(same[0])
+		ch.Op = RuleUnchanged
+		return ch, nil
+	case len(other) > 0:
+		ch.Op = RuleReplaced
+		rm := other
+		if len(same) > 0 {
+			found(same[0])
+		} else {
+			found(other[0])
+			v := other[0].Value.Span
+			val := policy.QuoteString(perm.String())
+			if f.Src[v.Start.Offset] == '\'' {
+				val = "'" + perm.String() + "'" // keep a literal string literal
+			}
+			fb.replace(v.Start.Offset, v.End.Offset, val)
+			rm = other[1:]
+		}
+		if err := b.removeEntries(fb, rm); err != nil {
+			return nil, err
+		}
+	default:
+		ch.Op = RuleAdded
+		var err error
+		if ch.NewNetwork, err = b.addRule(fb, path, t, dom, norm, perm); err != nil {
+			return nil, err
+		}
+	}
+	ch.Fix = fb.fix(ruleMessage(ch.Op, norm, perm))
+	if ch.Fix == nil {
+		return nil, fmt.Errorf("the edit of %s would overlap itself", policy.JoinKey(path))
+	}
+	return ch, nil
+}
+
+func ruleMessage(op RuleOp, norm string, perm policy.Permission) string {
+	switch op {
+	case RuleRemoved:
+		return "remove the rules for " + policy.QuoteString(norm)
+	case RuleReplaced:
+		return fmt.Sprintf("make %s %s", policy.QuoteString(norm), perm)
+	}
+	return fmt.Sprintf("add %s = %s", policy.QuoteString(norm), policy.QuoteString(perm.String()))
+}
+
+// removeEntries deletes rule entries; entries of one inline table go in
+// one deletion, so that their separators do not overlap.
+func (b *planner) removeEntries(fb *fixBuilder, es []*policy.Entry) error {
+	inline := map[*policy.Table][]*policy.Entry{}
+	for _, e := range es {
+		if e.InInline {
+			c := b.containerInline(e)
+			if c == nil {
+				return fmt.Errorf("cannot find the inline table holding %s", policy.QuoteString(e.Key))
+			}
+			inline[c] = append(inline[c], e)
+			continue
+		}
+		if e.KV.End.Offset <= e.KV.Start.Offset {
+			return fmt.Errorf("cannot remove %s", policy.QuoteString(e.Key))
+		}
+		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
+	}
+	for c, es := range inline {
+		b.deleteInline(fb, c, es)
+	}
+	return nil
+}
+
+// tableStyle is how a file writes its domains tables.
+type tableStyle uint8
+
+const (
+	styleHeader tableStyle = iota // [x.domains] then "a" = "allow"
+	styleDotted                   // domains."a" = "allow" in [x]
+	styleInline                   // domains = { "a" = "allow" }
+)
+
+// fileStyle is the form most of the file's domains tables are written in;
+// a file without any gets header tables, the form of the documentation.
+func (b *planner) fileStyle() tableStyle {
+	count := map[tableStyle]int{}
+	for _, n := range networkTables(b.f) {
+		e := n.DomainsEntry
+		if e == nil || e.Value.Kind != policy.KindTable {
+			continue
+		}
+		switch e.Value.Table.Form {
+		case policy.FormHeader:
+			count[styleHeader]++
+		case policy.FormDotted:
+			count[styleDotted]++
+		case policy.FormInline:
+			count[styleInline]++
+		}
+	}
+	best := styleHeader
+	for _, s := range []tableStyle{styleDotted, styleInline} {
+		if count[s] > count[best] {
+			best = s
+		}
+	}
+	return best
+}
+
+// addRule writes a new rule: into the domains table dom when there is one,
+// else into a new domains table of t, else into a new network table t at
+// path (reported by the result).
+func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *policy.Entry, norm string, perm policy.Permission) (bool, error) {
+	key := policy.QuoteString(norm)
+	val := policy.QuoteString(perm.String())
+	rule := key + " = " + val
+	where := policy.JoinKey(path)
+	if dom != nil {
+		dt := dom.Value.Table
+		switch dt.Form {
+		case policy.FormHeader:
+			anchor := dt.Header
+			for _, e := range b.doc.Exprs {
+				if e.Kind == policy.ExprKeyValue && e.Table == dt {
+					anchor = e
+				}
+			}
+			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rule})
+		case policy.FormInline:
+			b.intoInline(fb, dt, rule)
+		case policy.FormDotted:
+			var last *policy.Entry
+			for _, r := range dt.Entries {
+				if r.KV.End.Offset > r.KV.Start.Offset && (last == nil || r.KV.End.Offset > last.KV.End.Offset) {
+					last = r
+				}
+			}
+			if last == nil {
+				return false, fmt.Errorf("cannot add to %s.domains: write the rule by hand", where)
+			}
+			if last.InInline {
+				fb.insert(last.KV.End.Offset, ", "+b.prefixOf(last)+rule)
+			} else {
+				b.linesAfter(fb, last.Expr.Line, []string{b.indentOf(last.Expr) + b.prefixOf(last) + rule})
+			}
+		default:
+			// Only deeper headers name it; a header of its own is still
+			// allowed, at the end where it captures nothing.
+			b.atEnd(fb, []string{"[" + policy.JoinKey(append(append([]string(nil), path...), "domains")) + "]", rule})
+		}
+		return false, nil
+	}
+	style := b.fileStyle()
+	// The body of a new domains table in the file's style, relative to
+	// its network table.
+	body := func(header string) []string {
+		switch style {
+		case styleDotted:
+			return []string{"domains." + rule}
+		case styleInline:
+			return []string{"domains = { " + rule + " }"}
+		}
+		return []string{"", "[" + header + "]", rule}
+	}
+	domPath := policy.JoinKey(append(append([]string(nil), path...), "domains"))
+	if t != nil {
+		switch t.Form {
+		case policy.FormHeader:
+			anchor := t.Header
+			for _, e := range b.doc.Exprs {
+				if e.Kind == policy.ExprKeyValue && e.Table == t {
+					anchor = e
+				}
+			}
+			lines := body(domPath)
+			if style != styleHeader {
+				lines[0] = b.indentOf(anchor) + lines[0]
+			}
+			b.linesAfter(fb, anchor.Line, lines)
+		case policy.FormInline:
+			b.intoInline(fb, t, "domains = { "+rule+" }")
+		case policy.FormDotted:
+			if t.Value != nil && b.inInline(t) {
+				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
+			}
+			var anchor *policy.Expr
+			for _, e := range b.doc.Exprs {
+				if e.Kind == policy.ExprKeyValue && e.Table != nil && hasPrefix(t.Path, e.Table.Path) &&
+					hasPrefix(append(append([]string(nil), e.Table.Path...), e.Key...), t.Path) {
+					anchor = e
+				}
+			}
+			if anchor == nil {
+				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
+			}
+			rel := policy.JoinKey(t.Path[len(anchor.Table.Path):])
+			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rel + ".domains." + rule})
+		default:
+			// Named only by deeper headers: a [x.domains] header at the end.
+			b.atEnd(fb, []string{"[" + domPath + "]", rule})
+		}
+		return false, nil
+	}
+	// A new network table, under the root or a profile.
+	parent := b.tableAt(path[:len(path)-1])
+	if parent == nil {
+		return false, fmt.Errorf("cannot create %s: its parent table does not exist", where)
+	}
+	if parent.Form == policy.FormInline {
+		b.intoInline(fb, parent, policy.QuoteKey(path[len(path)-1])+" = { enabled = true, domains = { "+rule+" } }")
+		return true, nil
+	}
+	if parent.Form == policy.FormDotted && b.inInline(parent) {
+		return false, fmt.Errorf("cannot create %s: write the rule by hand", where)
+	}
+	lines := []string{"[" + where + "]", "enabled = true"}
+	b.atEnd(fb, append(lines, body(domPath)...))
+	return true, nil
+}
+
+// inInline reports whether a dotted table is written inside an inline table.
+func (b *planner) inInline(t *policy.Table) bool {
+	for p := t; p != nil && len(p.Path) > 0; p = b.tableAt(p.Path[:len(p.Path)-1]) {
+		if p.Form == policy.FormInline {
+			return true
+		}
+		if p.Form != policy.FormDotted {
+			return false
+		}
+	}
+	return false
+}
+
+// intoInline adds one item to inline table t.
+func (b *planner) intoInline(fb *fixBuilder, t *policy.Table, item string) {
+	var items []policy.Span
+	inlineLeaves(t, &items)
+	if len(items) == 0 {
+		fb.replace(t.Value.Span.Start.Offset, t.Value.Span.End.Offset, "{ "+item+" }")
+		return
+	}
+	fb.insert(items[len(items)-1].End.Offset, ", "+item)
+}
+
+// atEnd appends lines at the end of the document, after a blank line,
+// keeping a missing final newline missing. An empty document gets the
+// lines alone, with a final newline.
+func (b *planner) atEnd(fb *fixBuilder, lines []string) {
+	eol := "\n"
+	if b.doc.CRLF {
+		eol = "\r\n"
+	}
+	n := len(b.src)
+	if strings.TrimSpace(string(b.src)) == "" {
+		fb.replace(0, n, strings.Join(trimBlank(lines), eol)+eol)
+		return
+	}
+	text := strings.Join(trimBlank(lines), eol)
+	switch {
+	case b.src[n-1] != '\n':
+		fb.insert(n, eol+eol+text)
+	case n >= 2 && b.src[n-2] == '\n' || n >= 3 && b.src[n-2] == '\r' && b.src[n-3] == '\n':
+		fb.insert(n, text+eol)
+	default:
+		fb.insert(n, eol+text+eol)
+	}
+}
+
+// trimBlank drops leading empty lines.
+func trimBlank(lines []string) []string {
+	for len(lines) > 0 && lines[0] == "" {
+		lines = lines[1:]
+	}
+	return lines
+}
+
+func hasPrefix(path, prefix []string) bool {
+	if len(path) < len(prefix) {
+		return false
+	}
+	for i := range prefix {
+		if path[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
