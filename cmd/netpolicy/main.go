@@ -8,6 +8,7 @@
 //	netpolicy effective [source flags] [--format toml|json] [--explain]
 //	netpolicy check [source flags] [--method M] TARGET...
 //	netpolicy serve [source flags] [flags]
+//	netpolicy allow|deny|unset [source flags] [--dry-run] PATTERN...
 //
 // Run `netpolicy help COMMAND` for the flags of each command.
 package main

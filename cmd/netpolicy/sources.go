@@ -55,6 +55,19 @@ func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
 	s.Mode = mode
 	s.Profile = c.String("profile")
 
+	var err error
+	if s.RequirementsPath, err = sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath); err != nil {
+		return s, err
+	}
+	if s.ConfigPath, err = sourcePath(c, e, "config", "NETPOLICY_CONFIG", defaultConfigPath(e)); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// defaultConfigPath is $CODEX_HOME/config.toml, else ~/.codex/config.toml
+// ("" when there is no home directory), whether it exists or not.
+func defaultConfigPath(e *env) string {
 	home := e.getenv("CODEX_HOME")
 	if home == "" {
 		if h := e.getenv("HOME"); h != "" {
@@ -63,18 +76,10 @@ func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
 			home = filepath.Join(h, ".codex")
 		}
 	}
-	defConfig := ""
-	if home != "" {
-		defConfig = filepath.Join(home, "config.toml")
+	if home == "" {
+		return ""
 	}
-	var err error
-	if s.RequirementsPath, err = sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath); err != nil {
-		return s, err
-	}
-	if s.ConfigPath, err = sourcePath(c, e, "config", "NETPOLICY_CONFIG", defConfig); err != nil {
-		return s, err
-	}
-	return s, nil
+	return filepath.Join(home, "config.toml")
 }
 
 // sourcePath picks one source: the flag, else the variable, else the

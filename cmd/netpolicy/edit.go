@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/lint"
+	"github.com/netpolicy/netpolicy/merge"
+	"github.com/netpolicy/netpolicy/migrate"
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// editVerb is one of the commands that change a rule of the user's config.
+type editVerb struct {
+	name, usage string
+	perm        policy.Permission // PermInvalid for unset
+	done        string            // past tense for the report: "allowed"
+}
+
+var editVerbs = []editVerb{
+	{"allow", "add allow rules to the user's config", policy.Allow, "allowed"},
+	{"deny", "add deny rules to the user's config", policy.Deny, "denied"},
+	{"unset", "remove rules from the user's config", policy.PermInvalid, "removed"},
+}
+
+func init() {
+	for _, v := range editVerbs {
+		v := v
+		registerCommand(func(e *env) *cli.Command {
+			return &cli.Command{
+				Name:        v.name,
+				Usage:       v.usage,
+				ArgsUsage:   "PATTERN...",
+				Description: editDescription(v),
+				Flags: append(sourceFlags(),
+					&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the unified diff instead of writing the file"},
+				),
+				Action: func(c *cli.Context) error { return runEdit(c, e, v) },
+			}
+		})
+	}
+}
+
+func editDescription(v editVerb) string {
+	what := fmt.Sprintf("writes each PATTERN as one line \"PATTERN\" = %q", v.perm.String())
+	if v.perm == policy.PermInvalid {
+		what = "removes the rules of each PATTERN (in any spelling of the same host)"
+	}
+	return "The " + v.name + " command " + what + " in the domains table of the\n" +
+		"user's network table: the table of --profile, else the table the session\n" +
+		"would use (default_permissions, else [network]), in --config (default\n" +
+		"$CODEX_HOME/config.toml or ~/.codex/config.toml). Patterns are written\n" +
+		"normalised: lower case, punycode, no port, no trailing dot. Every other\n" +
+		"byte of the file is kept; the file, the network table and its domains\n" +
+		"table are created when missing (a new network table gets enabled = true).\n\n" +
+		"The same host already there with the same permission writes nothing; with\n" +
+		"the other permission it is replaced in place. Before anything is written\n" +
+		"the result must parse, lint without new findings and differ from the old\n" +
+		"file by exactly the edit; the file is replaced atomically, keeping its\n" +
+		"permissions and symlinks. The managed requirements (--requirements) say\n" +
+		"whether the rule can take effect.\n\n" +
+		"Exit status: 0 written or nothing to do, 1 written but without effect (a\n" +
+		"managed deny, managed_allowed_domains_only, or a network that is off),\n" +
+		"2 refused (invalid pattern, file with lint errors, undefined profile, a\n" +
+		"rule that lives in a parent profile, failed verification): the file is\n" +
+		"untouched."
+}
+
+// editTarget is the file and table an edit goes to.
+type editTarget struct {
+	path    string
+	exists  bool
+	file    *policy.File
+	profile string   // the profile whose table it is; "" for [network]
+	table   []string // path of the network table
+	managed *policy.File
+	mode    policy.SessionMode
+}
+
+// label names the domains table for messages: "[network.domains]".
+func (t *editTarget) label() string {
+	return "[" + policy.JoinKey(append(append([]string(nil), t.table...), "domains")) + "]"
+}
+
+func runEdit(c *cli.Context, e *env, v editVerb) error {
+	name := c.Command.Name
+	if c.Args().Len() == 0 {
+		return exitCode(exitUsage, "netpolicy %s: no PATTERN given\nusage: netpolicy %s [--config FILE] [--profile P] [--dry-run] PATTERN...", name, name)
+	}
+	t, err := editTargetFromFlags(c, e)
+	if err != nil {
+		return err
+	}
+	var norms []string
+	for _, raw := range c.Args().Slice() {
+		norm, err := migrate.NormalizePattern(raw, v.perm)
+		if err != nil {
+			return exitCode(exitUsage, "netpolicy %s: invalid pattern %s: %v (nothing written)", name, policy.QuoteString(raw), err)
+		}
+		norms = append(norms, norm)
+	}
+	out, reports, err := t.apply(v, norms)
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy %s: %s: %v (nothing written)", name, t.path, err)
+	}
+	changed := !bytes.Equal(out, t.file.Src) || !t.exists && len(out) > 0
+	noEffect := false
+	if v.perm != policy.PermInvalid {
+		eff, err := t.effective(out)
+		if err != nil {
+			return exitCode(exitUsage, "netpolicy %s: %v (nothing written)", name, err)
+		}
+		for i, norm := range norms {
+			if why := merge.NoEffect(eff, norm, v.perm); why != "" {
+				reports[i] += ", but it has no effect: " + why
+				noEffect = true
+			}
+		}
+	}
+	if c.Bool("dry-run") {
+		if changed {
+			printDiff(e, false, migrate.Diff(t.path, t.file.Src, out))
+		}
+		for _, r := range reports {
+			fmt.Fprintln(e.stderr, "dry run: "+r)
+		}
+	} else {
+		if changed {
+			if t.exists {
+				err = migrate.WriteFile(t.path, out)
+			} else {
+				err = migrate.CreateFile(t.path, out, 0o600)
+			}
+			if err != nil {
+				return exitCode(exitUsage, "netpolicy %s: %s: %v (the file is unchanged)", name, t.path, err)
+			}
+		}
+		for _, r := range reports {
+			fmt.Fprintln(e.stderr, r)
+		}
+	}
+	if noEffect {
+		return exitCode(exitFindings, "")
+	}
+	return nil
+}
+
+// editTargetFromFlags finds the config file (which may not exist yet), the
+// managed file, and the table of the edit; it refuses sources with lint
+// errors and profiles the file does not define.
+func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
+	name := c.Command.Name
+	mode, ok := policy.ParseSessionMode(c.String("mode"))
+	if !ok {
+		return nil, exitCode(exitUsage, "netpolicy %s: invalid --mode %q: want read-only, workspace-write, full-access or danger-full-access", name, c.String("mode"))
+	}
+	t := &editTarget{mode: mode}
+	switch {
+	case c.IsSet("config"):
+		t.path = c.String("config")
+	case e.getenv("NETPOLICY_CONFIG") != "":
+		t.path = e.getenv("NETPOLICY_CONFIG")
+	default:
+		if _, set := lookupEnv("NETPOLICY_CONFIG"); set {
+			return nil, exitCode(exitUsage, "netpolicy %s: NETPOLICY_CONFIG is empty (no config file): give --config FILE", name)
+		}
+		t.path = defaultConfigPath(e)
+	}
+	if t.path == "" {
+		return nil, exitCode(exitUsage, "netpolicy %s: no config file to edit: give --config FILE", name)
+	}
+	f, err := policy.LoadFile(t.path, policy.KindConfig)
+	switch {
+	case err == nil:
+		t.exists = true
+	case errors.Is(err, fs.ErrNotExist):
+		if _, lerr := os.Lstat(t.path); lerr == nil {
+			return nil, exitCode(exitUsage, "netpolicy %s: %s is a symlink to a missing file", name, t.path)
+		}
+		f = policy.Load(t.path, nil, policy.KindConfig)
+	default:
+		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
+	}
+	t.file = f
+	req, err := sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath)
+	if err != nil {
+		return nil, err
+	}
+	files := []*policy.File{f}
+	if req != "" {
+		if t.managed, err = policy.LoadFile(req, policy.KindRequirements); err != nil {
+			return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
+		}
+		files = append(files, t.managed)
+	}
+	var errs []lint.Diagnostic
+	for _, d := range lint.SortDiagnostics(lint.Check(files...)) {
+		if d.Severity() == lint.SevError {
+			errs = append(errs, d)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, exitCode(exitUsage, "netpolicy %s: %v\n(nothing written: fix these first, `netpolicy migrate` fixes legacy forms)", name, &refusedError{Diags: errs})
+	}
+	t.profile = c.String("profile")
+	if t.profile == "" && f.DefaultPermissions != nil {
+		t.profile = f.DefaultPermissions.Value
+	}
+	switch {
+	case t.profile == "" || policy.IsBuiltinProfile(t.profile):
+		t.table = []string{"network"}
+	case f.Profile(t.profile) == nil:
+		return nil, exitCode(exitUsage, "netpolicy %s: profile %s is not defined in %s (nothing written)", name, policy.QuoteString(t.profile), t.path)
+	default:
+		t.table = []string{"permissions", t.profile, "network"}
+	}
+	return t, nil
+}
+
+// apply makes the edits one pattern after another, each verified, and
+// returns the final document with one report line per pattern.
+func (t *editTarget) apply(v editVerb, norms []string) ([]byte, []string, error) {
+	cur := t.file
+	where := t.path + " " + t.label()
+	var reports []string
+	for _, norm := range norms {
+		q := policy.QuoteString(norm)
+		out, ch, err := migrate.EditRule(cur, t.table, norm, v.perm)
+		if err != nil {
+			return nil, nil, err
+		}
+		var r string
+		switch ch.Op {
+		case lint.RuleUnchanged:
+			if v.perm == policy.PermInvalid {
+				if err := t.inParent(norm); err != nil {
+					return nil, nil, err
+				}
+				r = fmt.Sprintf("nothing to unset: no rule for %s in %s", q, where)
+				break
+			}
+			r = fmt.Sprintf("already %s: %s in %s (line %d", v.done, q, where, ch.Line)
+			if ch.Found != norm {
+				r += ", written " + policy.QuoteString(ch.Found)
+			}
+			r += ")"
+		case lint.RuleAdded:
+			r = fmt.Sprintf("%s %s in %s", v.done, q, where)
+		case lint.RuleReplaced:
+			r = fmt.Sprintf("%s %s in %s (replacing the %s rule on line %d)", v.done, q, where, opposite(v.perm), ch.Line)
+		case lint.RuleRemoved:
+			r = fmt.Sprintf("removed %s from %s", q, where)
+		}
+		reports = append(reports, r)
+		cur = policy.Load(t.path, out, policy.KindConfig)
+	}
+	return cur.Src, reports, nil
+}
+
+func opposite(p policy.Permission) string {
+	if p == policy.Allow {
+		return "deny"
+	}
+	return "allow"
+}
+
+// inParent refuses to unset a rule the profile inherits: it lives in a
+// parent's table, and removing it there changes every profile extending
+// that parent.
+func (t *editTarget) inParent(norm string) error {
+	if t.profile == "" || policy.IsBuiltinProfile(t.profile) {
+		return nil
+	}
+	chain, err := t.file.ProfileChain(t.profile)
+	if err != nil {
+		return err
+	}
+	for _, p := range chain[1:] {
+		if p.Network == nil {
+			continue
+		}
+		for _, r := range p.Network.Domains {
+			fixed, _ := lint.FixedPattern(r.Pattern)
+			if policy.NormalizeHost(fixed) == norm {
+				return fmt.Errorf("%s is not set in profile %s: it is %s in profile %s (%s:%d), which %s extends; "+
+					"unset it there with --profile %s, or deny it in %s",
+					policy.QuoteString(norm), policy.QuoteString(t.profile), policy.QuoteString(r.Perm.String()),
+					policy.QuoteString(p.Name), r.Source.File, r.Source.Line, policy.QuoteString(t.profile), p.Name, policy.QuoteString(t.profile))
+			}
+		}
+	}
+	return nil
+}
+
+// effective merges the managed file with the edited config for the
+// profile and mode of the edit.
+func (t *editTarget) effective(out []byte) (*policy.Effective, error) {
+	u := policy.Load(t.path, out, policy.KindConfig)
+	return merge.Effective(t.managed, u, t.profile, t.mode)
+}
+
+// printDiff writes a unified diff, coloured on request.
+func printDiff(e *env, color bool, d string) {
+	m := &migration{e: e, color: color}
+	m.printDiff(d)
+}

@@ -1,0 +1,1 @@
+allow pypi.org

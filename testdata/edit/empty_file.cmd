@@ -1,0 +1,1 @@
+allow api.example.com

@@ -1,0 +1,1 @@
+allow API.Example.com.

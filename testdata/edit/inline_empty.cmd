@@ -1,0 +1,1 @@
+deny tracker.example

@@ -1,0 +1,1 @@
+deny evil.example --profile ci

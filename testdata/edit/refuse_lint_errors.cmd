@@ -1,0 +1,1 @@
+allow a.example

@@ -1,0 +1,1 @@
+allow registry.npmjs.org
