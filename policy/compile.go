@@ -27,6 +27,7 @@ type Compiled struct {
 
 	enabled    bool
 	limited    bool
+	mitm       bool // intercept CONNECT / SOCKS5 in limited mode
 	allowLocal bool
 	allowAll   bool // dangerously_allow_all_unix_sockets
 	askOnMiss  bool
@@ -68,6 +69,7 @@ func Compile(e *Effective) (*Compiled, error) {
 		eff:        &cp,
 		enabled:    cp.Enabled.Value,
 		limited:    cp.Mode.Value == "limited",
+		mitm:       cp.MITM.Value,
 		allowLocal: cp.AllowLocalBinding.Value,
 		allowAll:   cp.DangerouslyAllowAllUnixSockets.Value,
 		askOnMiss:  cp.OnMiss == MissAsk,

@@ -68,11 +68,15 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 		return c.miss(d)
 	}
 	d.Rule = rule
+	if g, blocked := c.nameGuard(ctx, d, req); blocked {
+		return g
+	}
 	if g, blocked := c.modeGuard(d, req); blocked {
 		return g
 	}
 
 	d.Verdict, d.Reason = VerdictAllow, ReasonAllowed
+	d.Intercept = c.intercepts(req.Protocol)
 	switch {
 	case h.isIP:
 		d.Addrs = []netip.Addr{h.ip}
@@ -176,19 +180,80 @@ func (c *Compiled) lookup(ctx context.Context, r Resolver, host string) ([]netip
 	}
 }
 
+// intercepts reports whether an allowed tunnel of protocol p is
+// intercepted: CONNECT and SOCKS5 in limited mode with mitm = true (§6).
+// Full mode never intercepts.
+func (c *Compiled) intercepts(p Protocol) bool {
+	return c.limited && c.mitm && (p == ProtoHTTPSConnect || p == ProtoSOCKS5TCP)
+}
+
+// Intercepts reports whether an allowed CONNECT or SOCKS5 tunnel is
+// intercepted under this policy (limited mode with mitm = true).
+func (c *Compiled) Intercepts() bool { return c.intercepts(ProtoHTTPSConnect) }
+
+// nameGuard checks that a request names no other host than the one whose
+// rules allowed it (POLICY §5, §6), before the mode guard:
+//
+//   - a tunnel's TLS server name (req.SNI) must normalise to the CONNECT
+//     host. A tunnel to an IP literal that is not intercepted may carry
+//     any name the rules allow by themselves (decided without DNS); an
+//     intercepted one, whose certificate is minted for the CONNECT host,
+//     may not.
+//   - an intercepted request's authority (req.Authority) must name the
+//     CONNECT host, and its port, when given, the CONNECT port.
+//
+// Either failure is host_mismatch, source mode_guard.
+func (c *Compiled) nameGuard(ctx context.Context, d Decision, req Request) (Decision, bool) {
+	ok := true
+	switch req.Protocol {
+	case ProtoHTTPS:
+		ok = authorityNames(req.Authority, d.Host, req.Port)
+	case ProtoHTTPSConnect, ProtoSOCKS5TCP:
+		if req.SNI == "" {
+			return d, false
+		}
+		sni := NormalizeHost(req.SNI)
+		switch _, literal := ParseHostIP(d.Host); {
+		case sni == d.Host:
+		case !ValidHost(sni), !literal, c.intercepts(req.Protocol):
+			ok = false
+		default:
+			named := c.Decide(ctx, Request{Host: sni, Port: req.Port, Protocol: ProtoHTTP, Method: "GET", NoResolve: true}, nil)
+			ok = named.Allowed()
+		}
+	}
+	if ok {
+		return d, false
+	}
+	d.Verdict, d.Reason, d.Source = VerdictDeny, ReasonHostMismatch, SourceModeGuard
+	return d, true
+}
+
+// authorityNames reports whether an authority ("host", "host:port") names
+// host (normalised) and, when it has a port, port.
+func authorityNames(authority, host string, port int) bool {
+	h, p, hasPort, err := SplitHostPort(authority)
+	if err != nil || NormalizeHost(h) != host {
+		return false
+	}
+	return !hasPort || p == port
+}
+
 // modeGuard applies mode = "limited" to a request whose host (or socket) is
-// allowed: plain HTTP keeps GET, HEAD and OPTIONS (an empty method counts as
-// GET, for `check` without --method); CONNECT, SOCKS5 and anything else
-// cannot be inspected and needs interception, which is not implemented.
-// d carries the allow rule (or socket entry) that matched; a block keeps
-// it, so the answer says which rule let the host through (POLICY §5).
+// allowed: plain HTTP and requests inside an intercepted tunnel keep GET,
+// HEAD and OPTIONS (an empty method counts as GET, for `check` without
+// --method); CONNECT and SOCKS5 cannot be inspected and need interception
+// (mitm = true, then they pass here and the proxy intercepts them); anything
+// else is blocked as mitm_required. d carries the allow rule (or socket
+// entry) that matched; a block keeps it, so the answer says which rule let
+// the host through (POLICY §5).
 func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
-	if !c.limited {
+	if !c.limited || c.intercepts(req.Protocol) {
 		return d, false
 	}
 	d.Verdict, d.Source = VerdictDeny, SourceModeGuard
 	switch req.Protocol {
-	case ProtoHTTP, "":
+	case ProtoHTTP, ProtoHTTPS, "":
 		switch req.Method {
 		case "GET", "HEAD", "OPTIONS", "":
 			return d, false
@@ -296,6 +361,8 @@ func BlockInfo(reason Reason) (proxyError, message string) {
 		return "blocked-by-method-policy", "Method not allowed in limited mode."
 	case ReasonMITMRequired:
 		return "blocked-by-mitm-required", "HTTPS interception required in limited mode."
+	case ReasonHostMismatch:
+		return "blocked-by-policy", "Request host does not match the CONNECT target."
 	}
 	return "blocked-by-policy", "Request blocked by network policy."
 }

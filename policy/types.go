@@ -170,6 +170,10 @@ type Effective struct {
 	HTTPAddr                         Setting[string]
 	SocksAddr                        Setting[string]
 
+	// MITM is the user's mitm key: intercept HTTPS so that limited mode
+	// can check each request's method (POLICY §6). No effect in full mode.
+	MITM Setting[bool]
+
 	// Allow and Deny are the effective domain rules, managed entries first.
 	Allow []Rule
 	Deny  []Rule
@@ -186,6 +190,9 @@ const (
 	ProtoHTTP         Protocol = "http"
 	ProtoHTTPSConnect Protocol = "https_connect"
 	ProtoSOCKS5TCP    Protocol = "socks5_tcp"
+
+	// ProtoHTTPS is a request inside an intercepted tunnel (POLICY §6).
+	ProtoHTTPS Protocol = "https"
 )
 
 // Reason is why a decision came out as it did (POLICY.md §4.1, §5).
@@ -199,6 +206,11 @@ const (
 	ReasonMethodNotAllowed Reason = "method_not_allowed"
 	ReasonMITMRequired     Reason = "mitm_required"
 	ReasonProxyDisabled    Reason = "proxy_disabled"
+
+	// ReasonHostMismatch: a tunnel's TLS server name, or an intercepted
+	// request's Host / :authority, names another host than the CONNECT
+	// target (POLICY §5, §6).
+	ReasonHostMismatch Reason = "host_mismatch"
 )
 
 // DecisionSource is the `source` field of a decision.
@@ -234,8 +246,17 @@ type Request struct {
 	// UnixSocket, when non-empty, makes this a socket request (§5): domain
 	// rules do not apply.
 	UnixSocket string
-	// NoResolve skips step 5 (the DNS check); `check --no-resolve`.
+	// NoResolve skips step 5 (the DNS check); `check --no-resolve`, and
+	// the proxy's second look at a tunnel it has already checked.
 	NoResolve bool
+
+	// SNI is the server name of the TLS ClientHello a CONNECT or SOCKS5
+	// tunnel began with ("" when none): it must name Host (POLICY §5, §6).
+	SNI string
+	// Authority is, for ProtoHTTPS, the intercepted request's Host /
+	// :authority (or its absolute-form target's authority); Host and Port
+	// are then the CONNECT target's, which it must name (POLICY §6).
+	Authority string
 }
 
 // Decision explains itself: verdict, reason, source, the rule that decided,
@@ -264,6 +285,9 @@ type Decision struct {
 	// (POLICY §5 `detail`): "lookup x.example: no such host", "DNS timeout
 	// after 2s", "x.example resolved to 10.0.0.5 (private)". Empty otherwise.
 	Detail string
+	// Intercept is set on an allowed CONNECT or SOCKS5 request that the
+	// proxy must intercept (limited mode with mitm = true, POLICY §6).
+	Intercept bool
 	// Socket is the unix_sockets entry that decided a socket request (an
 	// allow entry, or the none entry that refused it); nil otherwise.
 	Socket *SocketRule
