@@ -22,8 +22,11 @@ type Compiled struct {
 	allow ruleSet
 	deny  ruleSet
 
-	sockAllow map[string]*SocketRule
+	sockAllow map[string]*SocketRule // by path as written and cleaned
 	sockNone  map[string]*SocketRule
+	// sockFiles are the entries with an absolute path, none entries first,
+	// one per cleaned path: the ones a socket file is compared with.
+	sockFiles []*SocketRule
 
 	enabled    bool
 	limited    bool
@@ -99,12 +102,24 @@ func Compile(e *Effective) (*Compiled, error) {
 		case Allow:
 			if validSocketPath(s.Path) {
 				putFirst(&c.sockAllow, s.Path, s)
+				putFirst(&c.sockAllow, filepath.Clean(s.Path), s)
 			}
 		case None, Deny:
 			putFirst(&c.sockNone, s.Path, s)
 			if validSocketPath(s.Path) {
 				putFirst(&c.sockNone, filepath.Clean(s.Path), s)
 			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, perm := range []Permission{None, Allow} {
+		for i := range cp.Sockets {
+			s := &cp.Sockets[i]
+			if (s.Perm == Allow) != (perm == Allow) || !validSocketPath(s.Path) || seen[filepath.Clean(s.Path)] {
+				continue
+			}
+			seen[filepath.Clean(s.Path)] = true
+			c.sockFiles = append(c.sockFiles, s)
 		}
 	}
 	return c, nil
@@ -314,4 +329,11 @@ func isDottedQuad(s string) bool {
 
 func validSocketPath(p string) bool {
 	return strings.HasPrefix(p, "/") && strings.IndexByte(p, 0) < 0
+}
+
+// underProc reports whether a cleaned absolute path is /proc or below it:
+// /proc/<pid>/root, /proc/self/fd and the like name files by another route
+// than their path, so no socket request may go through them.
+func underProc(clean string) bool {
+	return clean == "/proc" || strings.HasPrefix(clean, "/proc/")
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -266,13 +268,22 @@ func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
 }
 
 // DecideSocket answers a unix socket request (req.UnixSocket set; POLICY §5).
-// Domain rules do not apply. A relative path or one holding NUL is always
-// refused. A "none" entry for the path refuses it, even with
-// dangerously_allow_all_unix_sockets. Otherwise an "allow" entry for exactly
-// that path, or allow-all, lets it through; the limited-mode method guard
-// then applies as for plain HTTP. A refused socket is a deny with reason
-// not_allowed (header blocked-by-allowlist); it is never an ask, because
-// socket requests are not domain rule evaluations.
+// Domain rules do not apply. A relative path, one holding NUL, and one that
+// is /proc or under it once cleaned lexically (/proc/<pid>/root/…,
+// /proc/self/fd/…) are always refused. A "none" entry for the cleaned path
+// refuses it, even with dangerously_allow_all_unix_sockets. Otherwise an
+// "allow" entry for the path, or allow-all, lets it through; the
+// limited-mode method guard then applies as for plain HTTP. A refused socket
+// is a deny with reason not_allowed (header blocked-by-allowlist); it is
+// never an ask, because socket requests are not domain rule evaluations.
+//
+// With req.SocketFile set (the proxy always sets it), sockets are compared
+// as files, not strings: the file must be a socket; a "none" entry refuses
+// it when the entry's path names the same file (device and inode, symlinks
+// followed), however the request spelled it (a symlink, a hard link); an
+// "allow" entry admits it only when the entry names the same file. Without
+// SocketFile (`check`, which connects to nothing) paths are compared as
+// cleaned strings.
 func (c *Compiled) DecideSocket(req Request) Decision {
 	host := NormalizeHost(req.Host)
 	if !c.enabled {
@@ -287,13 +298,36 @@ func (c *Compiled) DecideSocket(req Request) Decision {
 	if !validSocketPath(p) {
 		return refuse(nil)
 	}
+	clean := filepath.Clean(p)
+	if underProc(filepath.ToSlash(clean)) {
+		return refuse(nil)
+	}
 	if s := c.sockNone[p]; s != nil {
 		return refuse(s)
 	}
-	if s := c.sockNone[filepath.Clean(p)]; s != nil {
+	if s := c.sockNone[clean]; s != nil {
 		return refuse(s)
 	}
-	s := c.sockAllow[p]
+	var s *SocketRule
+	if req.SocketFile != nil {
+		fi, err := req.SocketFile.Stat()
+		if err != nil || fi.Mode().Type() != fs.ModeSocket {
+			return refuse(nil) // no such file, or not a socket
+		}
+		for _, e := range c.sockFiles {
+			if !sameFile(e.Path, fi) {
+				continue
+			}
+			if e.Perm != Allow {
+				return refuse(e)
+			}
+			if s == nil {
+				s = e
+			}
+		}
+	} else {
+		s = c.sockAllow[clean]
+	}
 	if s == nil && !c.allowAll {
 		return refuse(nil)
 	}
@@ -303,6 +337,13 @@ func (c *Compiled) DecideSocket(req Request) Decision {
 	}
 	d.Verdict, d.Reason, d.Socket = VerdictAllow, ReasonAllowed, s
 	return d
+}
+
+// sameFile reports whether path names the file fi describes (symlinks
+// followed). A path that does not exist names nothing.
+func sameFile(path string, fi fs.FileInfo) bool {
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(pi, fi)
 }
 
 func disabled(host string) Decision {

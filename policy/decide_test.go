@@ -524,7 +524,15 @@ func TestDecideSocket(t *testing.T) {
 		{"none-beats-allow-all", pol(allowAllSockets, sockets(app, "none")), app, "GET", ReasonNotAllowed, SourceBaseline},
 		{"none-beats-allow-all-cleaned", pol(allowAllSockets, sockets(app, "none")), "/tmp/t/../t//app.sock", "GET", ReasonNotAllowed, SourceBaseline},
 		{"none-beats-allow", pol(sockets(app, "allow", app, "none")), app, "GET", ReasonNotAllowed, SourceBaseline},
-		{"exact-path-only", pol(sockets(app, "allow")), "/tmp/t/./app.sock", "GET", ReasonNotAllowed, SourceBaseline},
+		{"cleaned-path", pol(sockets(app, "allow")), "/tmp/t/./x/../app.sock", "GET", ReasonAllowed, SourceBaseline},
+		{"cleaned-rule", pol(sockets("/tmp/t//app.sock", "allow")), app, "GET", ReasonAllowed, SourceBaseline},
+		{"other-name", pol(sockets(app, "allow")), "/tmp/t/app2.sock", "GET", ReasonNotAllowed, SourceBaseline},
+		{"proc-root", pol(allowAllSockets), "/proc/self/root" + app, "GET", ReasonNotAllowed, SourceBaseline},
+		{"proc-pid-root", pol(allowAllSockets), "/proc/1/root" + app, "GET", ReasonNotAllowed, SourceBaseline},
+		{"proc-cleaned", pol(allowAllSockets), "//proc/./self/../self/root" + app, "GET", ReasonNotAllowed, SourceBaseline},
+		{"proc-allowed-by-rule", pol(sockets("/proc/self/root"+app, "allow")), "/proc/self/root" + app, "GET", ReasonNotAllowed, SourceBaseline},
+		{"proc-itself", pol(allowAllSockets), "/proc", "GET", ReasonNotAllowed, SourceBaseline},
+		{"procfs-lookalike", pol(allowAllSockets), "/procx/app.sock", "GET", ReasonAllowed, SourceBaseline},
 		{"limited-refused-socket", pol(limitedMode), app, "POST", ReasonNotAllowed, SourceBaseline},
 	}
 	for _, r := range rows {

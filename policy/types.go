@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"io/fs"
 	"net/netip"
 	"time"
 )
@@ -246,6 +247,10 @@ type Request struct {
 	// UnixSocket, when non-empty, makes this a socket request (§5): domain
 	// rules do not apply.
 	UnixSocket string
+	// SocketFile is the file UnixSocket resolved to, as the proxy opened
+	// it to connect through: the decision compares it with the entries'
+	// files (DecideSocket). Nil compares paths as cleaned strings.
+	SocketFile SocketFile
 	// NoResolve skips step 5 (the DNS check); `check --no-resolve`, and
 	// the proxy's second look at a tunnel it has already checked.
 	NoResolve bool
@@ -257,6 +262,12 @@ type Request struct {
 	// :authority (or its absolute-form target's authority); Host and Port
 	// are then the CONNECT target's, which it must name (POLICY §6).
 	Authority string
+}
+
+// SocketFile is an opened file whose identity a socket decision checks;
+// *os.File is one. Stat follows nothing: it describes the file itself.
+type SocketFile interface {
+	Stat() (fs.FileInfo, error)
 }
 
 // Decision explains itself: verdict, reason, source, the rule that decided,

@@ -209,8 +209,13 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method}
 	socket, isSocket := unixSocket(r.Header)
 	var d policy.Decision
+	var sh *socketHandle
 	if isSocket {
-		req.UnixSocket = socket
+		// The decision checks the file this handle holds, and the dial
+		// connects through it (POLICY §5: sockets are files).
+		sh = openSocket(socket)
+		defer sh.Close()
+		req.UnixSocket, req.SocketFile = socket, sh
 		d = pol.DecideSocket(req)
 	} else {
 		d = pol.Decide(r.Context(), req, s.Resolver)
@@ -228,7 +233,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 	}
 	var p *dialPlan
 	if isSocket {
-		p = &dialPlan{socket: socket}
+		p = &dialPlan{socket: sh.dialPath}
 	} else {
 		var err error
 		if p, err = s.plan(pol, d, port, r.URL.Scheme); err != nil {

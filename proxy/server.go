@@ -40,8 +40,10 @@ type Server struct {
 	// Dial connects to a checked address ("ip:port", network "tcp") and to
 	// an upstream proxy. If nil, a net.Dialer is used.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// DialUnix connects to an allowed unix socket path. If nil, a net.Dialer
-	// with network "unix" is used.
+	// DialUnix connects to an allowed unix socket. path is the file the
+	// decision checked: on Linux /proc/self/fd/N of the handle the proxy
+	// opened (so it reaches that very inode), elsewhere the cleaned path.
+	// If nil, a net.Dialer with network "unix" is used.
 	DialUnix func(ctx context.Context, path string) (net.Conn, error)
 	// Upstream returns the upstream proxy for a target URL ("http://host:port"
 	// for plain HTTP, "https://host:port" for tunnels), or nil for none; it is
