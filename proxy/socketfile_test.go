@@ -46,8 +46,8 @@ func TestUnixSocketComparedAsFiles(t *testing.T) {
 		for name, p := range spellings {
 			resp, body := h.do(t, "GET", "http://localhost/_ping", "X-Unix-Socket: "+p)
 			b := wantBlock(t, resp, body, "blocked-by-allowlist", "not_allowed", "deny")
-			if b.Host != "localhost" || b.Port != 80 {
-				t.Errorf("%s: block body host %q port %d", name, b.Host, b.Port)
+			if b.Host != "unix-socket" || b.Port != 0 || b.Path != p {
+				t.Errorf("%s: block body host %q port %d path %q", name, b.Host, b.Port, b.Path)
 			}
 		}
 		if n := appOrigin.count(); n != 0 {
