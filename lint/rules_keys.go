@@ -125,7 +125,7 @@ func checkType(p *Pass, n *policy.Network, e *policy.Entry, spec *policy.KeySpec
 	}
 	switch spec.Type {
 	case policy.TypeString:
-		if e.Key == "mode" && v.Str != "full" && v.Str != "limited" {
+		if _, ok := policy.ParseNetworkMode(v.Str); e.Key == "mode" && !ok {
 			p.Reportf(f, v.Span, nil, `mode must be "full" or "limited", not %q`, v.Str)
 		}
 	case policy.TypeStringList:

@@ -97,14 +97,15 @@ func (b *builder) settings() {
 		}
 	}
 
-	e.Mode = policy.Setting[string]{Value: "full", Source: defaultSource}
-	if b.u != nil && b.u.Mode != nil {
-		e.Mode = *b.u.Mode
-		if v := e.Mode.Value; v != "full" && v != "limited" {
+	e.Mode = policy.Setting[policy.NetworkMode]{Value: policy.ModeFull, Source: defaultSource}
+	if u := b.u; u != nil && u.Mode != nil {
+		m, ok := policy.ParseNetworkMode(u.Mode.Value)
+		e.Mode = policy.Setting[policy.NetworkMode]{Value: m, Source: u.Mode.Source}
+		if !ok {
 			// Lint refuses this (NP002); should a caller merge anyway, fail
 			// closed: limited lets less through than full.
-			e.Mode.Value = "limited"
-			e.Mode.Note = fmt.Sprintf("unknown mode %s treated as \"limited\"", policy.QuoteString(v))
+			e.Mode.Value = policy.ModeLimited
+			e.Mode.Note = fmt.Sprintf("unknown mode %s treated as \"limited\"", policy.QuoteString(u.Mode.Value))
 		}
 	}
 

@@ -71,7 +71,7 @@ func Compile(e *Effective) (*Compiled, error) {
 	c := &Compiled{
 		eff:        &cp,
 		enabled:    cp.Enabled.Value,
-		limited:    cp.Mode.Value == "limited",
+		limited:    cp.Mode.Value == ModeLimited,
 		mitm:       cp.MITM.Value,
 		allowLocal: cp.AllowLocalBinding.Value,
 		allowAll:   cp.DangerouslyAllowAllUnixSockets.Value,

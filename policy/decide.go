@@ -244,11 +244,12 @@ func authorityNames(authority, host string, port int) bool {
 // modeGuard applies mode = "limited" to a request whose host (or socket) is
 // allowed: plain HTTP and requests inside an intercepted tunnel keep GET,
 // HEAD and OPTIONS (an empty method counts as GET, for `check` without
-// --method); CONNECT and SOCKS5 cannot be inspected and need interception
-// (mitm = true, then they pass here and the proxy intercepts them); anything
-// else is blocked as mitm_required. d carries the allow rule (or socket
-// entry) that matched; a block keeps it, so the answer says which rule let
-// the host through (POLICY §5).
+// --method) unless they ask for an Upgrade, whose byte stream the guard
+// cannot see into; CONNECT and SOCKS5 cannot be inspected and need
+// interception (mitm = true, then they pass here and the proxy intercepts
+// them); anything else is blocked as mitm_required. d carries the allow rule
+// (or socket entry) that matched; a block keeps it, so the answer says which
+// rule let the host through (POLICY §5).
 func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
 	if !c.limited || c.intercepts(req.Protocol) {
 		return d, false
@@ -258,7 +259,9 @@ func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
 	case ProtoHTTP, ProtoHTTPS, "":
 		switch req.Method {
 		case "GET", "HEAD", "OPTIONS", "":
-			return d, false
+			if !req.Upgrade {
+				return d, false
+			}
 		}
 		d.Reason = ReasonMethodNotAllowed
 	default:
@@ -361,19 +364,9 @@ func local(d Decision) Decision {
 }
 
 // blockAfterRule blocks a request whose host an allow rule matched, keeping
-// that rule in the decision (step 5, the upgrade guard).
+// that rule in the decision (step 5).
 func blockAfterRule(d Decision, reason Reason) Decision {
 	d.Verdict, d.Reason, d.Addrs = VerdictDeny, reason, nil
-	return d
-}
-
-// BlockAfterRule turns an allowed decision into a block for reason, decided
-// by source, keeping the allow rule that matched the host (POLICY §5: the
-// rule of a block decided after the allowlist). The proxy uses it for the
-// guards it applies to what only it can see (an Upgrade in limited mode).
-func BlockAfterRule(d Decision, reason Reason, source DecisionSource) Decision {
-	d = blockAfterRule(d, reason)
-	d.Source = source
 	return d
 }
 

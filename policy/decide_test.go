@@ -76,7 +76,7 @@ func pol(opts ...func(*Effective)) *Effective {
 		SessionMode: ModeWorkspaceWrite,
 		OnMiss:      MissAsk,
 		Enabled:     Setting[bool]{Value: true},
-		Mode:        Setting[string]{Value: "full"},
+		Mode:        Setting[NetworkMode]{Value: ModeFull},
 	}
 	for _, o := range opts {
 		o(e)
@@ -493,6 +493,42 @@ func TestDecideModeGuard(t *testing.T) {
 	d := full.Decide(context.Background(), Request{Host: "example.com", Protocol: ProtoHTTP, Method: "POST"}, newStub(t, dnsOf("example.com", pub)))
 	if d.Reason != ReasonAllowed {
 		t.Errorf("full mode POST: %s, want allowed", d.Reason)
+	}
+}
+
+// TestDecideUpgrade: in limited mode an Upgrade request is refused by the
+// mode guard, before any lookup, keeping the allow rule; a socket request
+// too. In full mode the flag changes nothing.
+func TestDecideUpgrade(t *testing.T) {
+	limited := mustCompile(t, pol(limitedMode, domains("example.com", "allow"), func(e *Effective) {
+		e.Sockets = []SocketRule{{Path: "/run/app.sock", Perm: Allow}}
+	}))
+	full := mustCompile(t, pol(domains("example.com", "allow")))
+	for _, r := range []struct {
+		id     string
+		c      *Compiled
+		req    Request
+		dns    map[string]string
+		reason Reason
+		source DecisionSource
+	}{
+		{"limited/GET", limited, Request{Host: "example.com", Protocol: ProtoHTTP, Method: "GET", Upgrade: true}, nil, ReasonMethodNotAllowed, SourceModeGuard},
+		{"limited/no method", limited, Request{Host: "example.com", Upgrade: true}, nil, ReasonMethodNotAllowed, SourceModeGuard},
+		{"limited/socket", limited, Request{Host: "localhost", UnixSocket: "/run/app.sock", Protocol: ProtoHTTP, Method: "GET", Upgrade: true}, nil, ReasonMethodNotAllowed, SourceModeGuard},
+		{"limited/unlisted", limited, Request{Host: "other.example", Protocol: ProtoHTTP, Method: "GET", Upgrade: true}, nil, ReasonNotAllowed, SourceBaseline},
+		{"full/GET", full, Request{Host: "example.com", Protocol: ProtoHTTP, Method: "GET", Upgrade: true}, dnsOf("example.com", pub), ReasonAllowed, SourceBaseline},
+	} {
+		stub := newStub(t, r.dns)
+		d := r.c.Decide(context.Background(), r.req, stub)
+		if d.Reason != r.reason || d.Source != r.source {
+			t.Errorf("%s: %s/%s, want %s/%s", r.id, d.Reason, d.Source, r.reason, r.source)
+		}
+		if r.reason == ReasonMethodNotAllowed && (d.Rule == nil && d.Socket == nil || d.Resolved) {
+			t.Errorf("%s: the block must keep the allow entry and look nothing up: rule %v socket %v resolved %v", r.id, d.Rule, d.Socket, d.Resolved)
+		}
+		if got := len(stub.Calls()); got != len(r.dns) {
+			t.Errorf("%s: %d lookups, want %d", r.id, got, len(r.dns))
+		}
 	}
 }
 

@@ -209,7 +209,7 @@ func (k *KeySpec) Effective(e *Effective) (SettingView, bool) {
 	switch p := k.effective(e).(type) {
 	case *Setting[bool]:
 		return p.View(), true
-	case *Setting[string]:
+	case *Setting[NetworkMode]:
 		return p.View(), true
 	}
 	return SettingView{}, false

@@ -126,6 +126,25 @@ func ParseSessionMode(s string) (SessionMode, bool) {
 	return "", false
 }
 
+// NetworkMode is the network table's mode (POLICY.md §1.1): full access,
+// or limited to what the proxy can inspect.
+type NetworkMode string
+
+// The network modes.
+const (
+	ModeFull    NetworkMode = "full"
+	ModeLimited NetworkMode = "limited"
+)
+
+// ParseNetworkMode accepts "full" and "limited".
+func ParseNetworkMode(s string) (NetworkMode, bool) {
+	switch m := NetworkMode(s); m {
+	case ModeFull, ModeLimited:
+		return m, true
+	}
+	return "", false
+}
+
 // OnMiss is what an allowlist miss (reason not_allowed) becomes.
 type OnMiss string
 
@@ -158,7 +177,7 @@ type Effective struct {
 	OnMiss      OnMiss
 
 	Enabled                          Setting[bool]
-	Mode                             Setting[string] // "full" or "limited"
+	Mode                             Setting[NetworkMode]
 	AllowLocalBinding                Setting[bool]
 	AllowUpstreamProxy               Setting[bool]
 	DangerouslyAllowNonLoopbackProxy Setting[bool]
@@ -251,6 +270,10 @@ type Request struct {
 	// it to connect through: the decision compares it with the entries'
 	// files (DecideSocket). Nil compares paths as cleaned strings.
 	SocketFile SocketFile
+	// Upgrade marks a request asking to switch protocols (an Upgrade
+	// header with Connection: upgrade, e.g. WebSocket); limited mode
+	// refuses it, as the bytes after the switch cannot be inspected.
+	Upgrade bool
 	// NoResolve skips step 5 (the DNS check); `check --no-resolve`, and
 	// the proxy's second look at a tunnel it has already checked.
 	NoResolve bool

@@ -25,7 +25,7 @@ func TestValidHost(t *testing.T) {
 // never looked up: check and the proxy agree that it goes nowhere.
 func TestDecideInvalidHost(t *testing.T) {
 	c, err := Compile(&Effective{SessionMode: ModeFullAccess, OnMiss: MissDeny,
-		Enabled: Setting[bool]{Value: true}, Mode: Setting[string]{Value: "full"},
+		Enabled: Setting[bool]{Value: true}, Mode: Setting[NetworkMode]{Value: ModeFull},
 		AllowLocalBinding: Setting[bool]{Value: true},
 		Allow:             []Rule{{Pattern: "*", Perm: Allow}}})
 	if err != nil {

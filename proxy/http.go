@@ -206,7 +206,8 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		plainError(w, http.StatusBadRequest, problem)
 		return
 	}
-	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method}
+	upgrade := isUpgrade(r.Header)
+	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method, Upgrade: upgrade}
 	socket, isSocket := unixSocket(r.Header)
 	var d policy.Decision
 	var sh *socketHandle
@@ -219,12 +220,6 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		d = pol.DecideSocket(req)
 	} else {
 		d = pol.Decide(r.Context(), req, s.Resolver)
-	}
-	upgrade := isUpgrade(r.Header)
-	if upgrade && d.Allowed() && pol.Effective().Mode.Value == "limited" {
-		// An upgraded connection is a byte stream the method guard cannot
-		// see into: in limited mode it is refused like a write method.
-		d = policy.BlockAfterRule(d, policy.ReasonMethodNotAllowed, policy.SourceModeGuard)
 	}
 	s.audit(d, req, r.Method, r.RemoteAddr)
 	if !d.Allowed() {

@@ -38,6 +38,7 @@ func init() {
 			Flags: append(sourceFlags(),
 				&cli.StringFlag{Name: "method", Usage: "HTTP `METHOD` of a plain http request (matters in limited mode; default GET)"},
 				&cli.StringFlag{Name: "protocol", Usage: "request protocol `PROTO`: http, https_connect or socks5_tcp (default: from the URL scheme, else http)"},
+				&cli.BoolFlag{Name: "upgrade", Usage: "ask about a plain http request for a protocol Upgrade such as WebSocket (refused in limited mode)"},
 				&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (POLICY §4.1 step 5)"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
 			),
@@ -59,6 +60,8 @@ type checkTarget struct {
 	Port     int
 	Protocol policy.Protocol
 	Socket   string // absolute path for a unix socket target
+	// Upgrade asks about a request for a protocol Upgrade (--upgrade).
+	Upgrade bool
 }
 
 // parseProtocol reads a --protocol value.
@@ -208,6 +211,7 @@ func runCheck(c *cli.Context, e *env) error {
 			code = exitUsage
 			continue
 		}
+		t.Upgrade = c.Bool("upgrade")
 		res := decideTarget(c.Context, compiled, t, method, noResolve, resolver)
 		if format == "json" {
 			b, err := json.Marshal(res)
@@ -231,7 +235,7 @@ func runCheck(c *cli.Context, e *env) error {
 // decideTarget asks the compiled policy — the proxy's own decision code —
 // about one target.
 func decideTarget(ctx context.Context, c *policy.Compiled, t checkTarget, method string, noResolve bool, r policy.Resolver) checkResult {
-	req := policy.Request{Host: t.Host, Port: t.Port, Protocol: t.Protocol, NoResolve: noResolve}
+	req := policy.Request{Host: t.Host, Port: t.Port, Protocol: t.Protocol, NoResolve: noResolve, Upgrade: t.Upgrade}
 	var m *string
 	switch {
 	case t.Socket != "":

@@ -318,7 +318,7 @@ func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 	j := &effectiveJSON{
 		SessionMode: string(eff.SessionMode),
 		OnMiss:      string(eff.OnMiss),
-		NetworkMode: eff.Mode.Value,
+		NetworkMode: string(eff.Mode.Value),
 		HTTPPort:    listenerPort(eff.HTTPAddr.Value),
 		SocksPort:   listenerPort(eff.SocksAddr.Value),
 		Domains:     map[string]string{},
