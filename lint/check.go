@@ -114,11 +114,12 @@ var (
 type suppression struct {
 	span   policy.Span
 	ids    []string
+	spans  []policy.Span // of each id inside the comment
 	reason string
 	// line is the line it silences: its own for a trailing comment, else
 	// the next line that is not only a comment.
 	line int
-	used bool
+	used map[string]bool // ids that silenced something
 }
 
 // suppress drops the diagnostics silenced by suppression comments and adds
@@ -151,10 +152,7 @@ func suppress(files []*policy.File, ds []Diagnostic, crossRan map[string]bool) [
 			continue
 		}
 		for _, s := range byPath[f.Path] {
-			if s.reason != "" && !s.used && knownSuppressible(s.ids) && allRan(s.ids, crossRan[f.Path]) {
-				meta = append(meta, Diagnostic{File: f.Path, Pos: s.span.Start, End: s.span.End, Rule: ruleNP090,
-					Message: "suppression ignore[" + strings.Join(s.ids, ",") + "] suppresses nothing on line " + strconv.Itoa(s.line)})
-			}
+			meta = append(meta, s.stale(f.Path, crossRan[f.Path])...)
 		}
 		delete(byPath, f.Path)
 	}
@@ -172,7 +170,7 @@ func silenced(sups []*suppression, d Diagnostic) bool {
 		}
 		for _, id := range s.ids {
 			if id == d.Rule.ID {
-				s.used = true
+				s.used[id] = true
 				return true
 			}
 		}
@@ -180,27 +178,40 @@ func silenced(sups []*suppression, d Diagnostic) bool {
 	return false
 }
 
-// knownSuppressible reports whether every id names a rule that can be
-// silenced; other suppressions already got their own NP090.
-func knownSuppressible(ids []string) bool {
-	for _, id := range ids {
+// stale reports NP090 for what a valid suppression named but did not
+// silence. A suppression of one rule that silenced nothing is reported as a
+// whole; in a suppression of several rules each unused one is reported on its
+// own, at its code (like ruff's RUF100), so the others can stay. Codes that
+// are unknown or cannot be suppressed already got their own NP090, and a
+// cross-file rule is not called unused in a file that met no managed file
+// (cross false): it did not run there.
+func (s *suppression) stale(path string, cross bool) []Diagnostic {
+	if s.reason == "" {
+		return nil
+	}
+	var unused []int
+	for i, id := range s.ids {
 		r := Lookup(id)
-		if r == nil || r.NotSuppressible || r.Scope == ScopeMeta {
-			return false
+		switch {
+		case r == nil || r.NotSuppressible || r.Scope == ScopeMeta:
+		case r.Scope == ScopeCross && !cross:
+		case !s.used[id]:
+			unused = append(unused, i)
 		}
 	}
-	return true
-}
-
-// allRan reports whether every rule named ran on the file: file rules
-// always do, cross-file rules only when the file met a managed file.
-func allRan(ids []string, cross bool) bool {
-	for _, id := range ids {
-		if r := Lookup(id); r != nil && r.Scope == ScopeCross && !cross {
-			return false
-		}
+	all := "ignore[" + strings.Join(s.ids, ",") + "]"
+	line := strconv.Itoa(s.line)
+	if len(s.ids) == 1 && len(unused) == 1 {
+		return []Diagnostic{{File: path, Pos: s.span.Start, End: s.span.End, Rule: ruleNP090,
+			Message: "suppression " + all + " suppresses nothing on line " + line}}
 	}
-	return true
+	var out []Diagnostic
+	for _, i := range unused {
+		sp := s.spans[i]
+		out = append(out, Diagnostic{File: path, Pos: sp.Start, End: sp.End, Rule: ruleNP090,
+			Message: s.ids[i] + " in suppression " + all + " suppresses nothing on line " + line})
+	}
+	return out
 }
 
 // suppressions reads the suppression comments of f and reports the
@@ -227,13 +238,19 @@ func suppressions(f *policy.File) ([]*suppression, []Diagnostic) {
 			report(sp, "malformed suppression comment; write # netpolicy: ignore[NPxxx] reason")
 			continue
 		}
-		s := &suppression{span: sp, reason: strings.TrimSpace(m[2]), line: suppressedLine(f, sp)}
-		for _, id := range strings.Split(m[1], ",") {
-			id = strings.ToUpper(strings.TrimSpace(id))
+		s := &suppression{span: sp, reason: strings.TrimSpace(m[2]), line: suppressedLine(f, sp), used: map[string]bool{}}
+		idx := directiveRe.FindStringSubmatchIndex(text)
+		off := idx[2] // where the codes start inside the comment
+		for _, raw := range strings.Split(m[1], ",") {
+			start := off + len(raw) - len(strings.TrimLeft(raw, " \t"))
+			off += len(raw) + 1
+			id := strings.ToUpper(strings.TrimSpace(raw))
 			if id == "" {
 				continue
 			}
 			s.ids = append(s.ids, id)
+			// Codes are ASCII; the comment is on one line.
+			s.spans = append(s.spans, f.Doc.Span(sp.Start.Offset+start, sp.Start.Offset+start+len(id)))
 			switch r := Lookup(id); {
 			case r == nil:
 				report(sp, "suppression names unknown rule "+id)

@@ -29,7 +29,8 @@ func TestSuppression(t *testing.T) {
 		{"end of line", []src{C(covered + "\"api.example.com\" = \"allow\" # netpolicy: ignore[NP026] documented\n")}, nil},
 		{"lower-case id and spaces", []src{C(covered + "#netpolicy:ignore[ np026 ] documented\n\"api.example.com\" = \"allow\"\n")}, nil},
 		{"stacked above one line", []src{C(covered + "# netpolicy: ignore[NP026] a\n# netpolicy: ignore[NP024] b\n\"api.example.com\" = \"allow\"\n\"API.example.com\" = \"deny\"\n")}, []string{"NP090"}},
-		{"list, one rule used", []src{C(covered + "# netpolicy: ignore[NP024,NP026] either\n\"api.example.com\" = \"allow\"\n")}, nil},
+		// Each unused code of a list is reported on its own (ruff's RUF100).
+		{"list, one rule used", []src{C(covered + "# netpolicy: ignore[NP024,NP026] either\n\"api.example.com\" = \"allow\"\n")}, []string{"NP090"}},
 		{"a blank line breaks it", []src{C(covered + "# netpolicy: ignore[NP026] documented\n\n\"api.example.com\" = \"allow\"\n")}, []string{"NP026", "NP090"}},
 		{"only the named rule", []src{C(covered + "# netpolicy: ignore[NP024] wrong rule\n\"api.example.com\" = \"allow\"\n")}, []string{"NP026", "NP090"}},
 		{"no reason does not silence", []src{C(covered + "# netpolicy: ignore[NP026]\n\"api.example.com\" = \"allow\"\n")}, []string{"NP026", "NP090"}},
@@ -198,5 +199,21 @@ func TestPositions(t *testing.T) {
 				t.Fatalf("no %s in %v", tc.rule, strings.Join(ruleIDs(lint.Check(f)), ","))
 			}
 		})
+	}
+}
+
+// TestSuppressionUnusedCode pins the position and message of NP090 for one
+// unused code in a list: at the code itself, naming it.
+func TestSuppressionUnusedCode(t *testing.T) {
+	f := policy.Load("config.toml", []byte("[network.domains]\n\"*.example.com\" = \"deny\"\n"+
+		"\"api.example.com\" = \"allow\" # netpolicy: ignore[NP026, np024] documented\n"), policy.KindConfig)
+	ds := lint.Check(f)
+	if len(ds) != 1 {
+		t.Fatalf("want one diagnostic, got%s", dump(ds))
+	}
+	d := ds[0]
+	if d.Rule.ID != "NP090" || d.Pos.Line != 3 || d.Pos.Column != 56 || d.End.Column != 61 ||
+		d.Message != "NP024 in suppression ignore[NP026,NP024] suppresses nothing on line 3" {
+		t.Errorf("got %s (end col %d)", d.String(), d.End.Column)
 	}
 }
