@@ -18,12 +18,17 @@ const (
 	FormatJSON   Format = "json"
 	FormatSARIF  Format = "sarif"
 	FormatGitHub Format = "github"
+	// FormatFull is the text format with the source line and a caret under
+	// the span after each finding (what text means on a terminal).
+	FormatFull Format = "full"
+	// FormatConcise is the one-line text format, also on a terminal.
+	FormatConcise Format = "concise"
 )
 
 // ParseFormat reads a --format value.
 func ParseFormat(s string) (Format, bool) {
 	switch f := Format(s); f {
-	case FormatText, FormatJSON, FormatSARIF, FormatGitHub:
+	case FormatText, FormatJSON, FormatSARIF, FormatGitHub, FormatFull, FormatConcise:
 		return f, true
 	}
 	return "", false
@@ -36,6 +41,9 @@ type WriteOptions struct {
 	Color bool
 	// ToolVersion is the netpolicy version written into SARIF.
 	ToolVersion string
+	// Sources are the files' contents by path: with them the full format
+	// shows the source line under each finding.
+	Sources map[string][]byte
 }
 
 // Write writes sorted diagnostics in the given format.
@@ -47,6 +55,8 @@ func Write(w io.Writer, f Format, ds []Diagnostic, o WriteOptions) error {
 		return WriteSARIF(w, ds, o.ToolVersion)
 	case FormatGitHub:
 		return WriteGitHub(w, ds)
+	case FormatFull:
+		return WriteFull(w, ds, o.Sources, o.Color)
 	}
 	return WriteText(w, ds, o.Color)
 }
@@ -151,9 +161,23 @@ type (
 		Runs    []sarifRun `json:"runs"`
 	}
 	sarifRun struct {
-		Tool       sarifTool     `json:"tool"`
-		ColumnKind string        `json:"columnKind"`
-		Results    []sarifResult `json:"results"`
+		Tool        sarifTool         `json:"tool"`
+		Invocations []sarifInvocation `json:"invocations"`
+		ColumnKind  string            `json:"columnKind"`
+		Results     []sarifResult     `json:"results"`
+	}
+	sarifInvocation struct {
+		ExecutionSuccessful        bool                `json:"executionSuccessful"`
+		ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications"`
+	}
+	sarifNotification struct {
+		Level      string          `json:"level"`
+		Message    sarifText       `json:"message"`
+		Locations  []sarifLocation `json:"locations,omitempty"`
+		Descriptor sarifRef        `json:"descriptor"`
+	}
+	sarifRef struct {
+		ID string `json:"id"`
 	}
 	sarifTool struct {
 		Driver sarifDriver `json:"driver"`
@@ -199,7 +223,7 @@ type (
 	}
 	sarifPhysical struct {
 		ArtifactLocation sarifArtifact `json:"artifactLocation"`
-		Region           sarifRegion   `json:"region"`
+		Region           *sarifRegion  `json:"region,omitempty"`
 	}
 	sarifArtifact struct {
 		URI string `json:"uri"`
@@ -236,18 +260,35 @@ const (
 
 // WriteSARIF writes a SARIF 2.1.0 log with one run. rules[] holds one entry
 // per rule used, in ID order; columns count Unicode code points, as the
-// text and JSON formats do.
+// text and JSON formats do. Files that could not be read (NP000) are not
+// results: they are tool execution notifications of the run's invocation,
+// whose executionSuccessful is then false.
 func WriteSARIF(w io.Writer, ds []Diagnostic, version string) error {
 	if version == "" {
 		version = "dev"
 	}
+	inv := sarifInvocation{ExecutionSuccessful: true, ToolExecutionNotifications: []sarifNotification{}}
+	var results []Diagnostic
+	for _, d := range ds {
+		if d.Rule.ID != ruleNP000.ID {
+			results = append(results, d)
+			continue
+		}
+		inv.ExecutionSuccessful = false
+		n := sarifNotification{Level: "error", Message: sarifText{Text: d.Message}, Descriptor: sarifRef{ID: d.Rule.ID}}
+		if d.File != "" {
+			n.Locations = []sarifLocation{{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: fileURI(d.File)}}}}
+		}
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, n)
+	}
+	ds = results
 	index := map[string]int{}
 	driver := sarifDriver{Name: "netpolicy", Version: version, InformationURI: InformationURI, Rules: []sarifRule{}}
 	for _, r := range usedRules(ds) {
 		index[r.ID] = len(driver.Rules)
 		driver.Rules = append(driver.Rules, sarifRuleOf(r))
 	}
-	run := sarifRun{Tool: sarifTool{Driver: driver}, ColumnKind: "unicodeCodePoints", Results: []sarifResult{}}
+	run := sarifRun{Tool: sarifTool{Driver: driver}, Invocations: []sarifInvocation{inv}, ColumnKind: "unicodeCodePoints", Results: []sarifResult{}}
 	for _, d := range ds {
 		uri := fileURI(d.File)
 		res := sarifResult{
@@ -257,7 +298,7 @@ func WriteSARIF(w io.Writer, ds []Diagnostic, version string) error {
 			Message:   sarifText{Text: d.Message},
 			Locations: []sarifLocation{{PhysicalLocation: sarifPhysical{
 				ArtifactLocation: sarifArtifact{URI: uri},
-				Region:           sarifRegion{StartLine: d.Pos.Line, StartColumn: d.Pos.Column, EndLine: d.End.Line, EndColumn: d.End.Column},
+				Region:           &sarifRegion{StartLine: d.Pos.Line, StartColumn: d.Pos.Column, EndLine: d.End.Line, EndColumn: d.End.Column},
 			}}},
 		}
 		if d.Fixable() {

@@ -272,3 +272,80 @@ func TestReadmeRulesTable(t *testing.T) {
 	t.Errorf("README rules table is out of date; run go test ./lint -run TestReadmeRulesTable -update\n(-want +got):\n%s",
 		cmp.Diff(want, body))
 }
+
+func TestWriteFull(t *testing.T) {
+	src := []byte("[network]\n\tallowed_domains = [\"b.example\"]\nalow_local_binding = true\n")
+	f := policy.Load("config.toml", src, policy.KindConfig)
+	ds := lint.Check(f)
+	ds = append(ds, lint.Unreadable("gone.toml", os.ErrNotExist))
+	var buf bytes.Buffer
+	if err := lint.WriteFull(&buf, ds, map[string][]byte{"config.toml": src}, false); err != nil {
+		t.Fatal(err)
+	}
+	want := `config.toml:2:2: error NP010 allowed_domains is a legacy list, rejected in [network]; write the domains table
+  |
+2 |     allowed_domains = ["b.example"]
+  |     ^^^^^^^^^^^^^^^
+  = fix: ` + ds[0].Fix.Message + ` (netpolicy migrate --write config.toml)
+
+config.toml:3:1: warning NP003 unknown key "alow_local_binding" in [network] (did you mean "allow_local_binding"?)
+  |
+3 | alow_local_binding = true
+  | ^^^^^^^^^^^^^^^^^^
+
+gone.toml:1:1: error NP000 file does not exist
+`
+	if diff := cmp.Diff(want, buf.String()); diff != "" {
+		t.Errorf("full (-want +got):\n%s", diff)
+	}
+}
+
+// TestSARIFUnreadable: a file that could not be read is a tool execution
+// notification, not a result, and the run is not successful.
+func TestSARIFUnreadable(t *testing.T) {
+	ds := append(sample(t), lint.Unreadable("gone.toml", os.ErrNotExist))
+	var buf bytes.Buffer
+	if err := lint.WriteSARIF(&buf, ds, "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Runs []struct {
+			Invocations []struct {
+				ExecutionSuccessful        bool `json:"executionSuccessful"`
+				ToolExecutionNotifications []struct {
+					Level      string
+					Message    struct{ Text string }
+					Descriptor struct{ ID string }
+					Locations  []struct {
+						PhysicalLocation struct {
+							ArtifactLocation struct{ URI string }
+						}
+					}
+				} `json:"toolExecutionNotifications"`
+			}
+			Results []struct{ RuleID string }
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &log); err != nil {
+		t.Fatal(err)
+	}
+	run := log.Runs[0]
+	if len(run.Results) != 3 {
+		t.Errorf("%d results, want the 3 findings only", len(run.Results))
+	}
+	inv := run.Invocations[0]
+	if inv.ExecutionSuccessful || len(inv.ToolExecutionNotifications) != 1 {
+		t.Fatalf("invocation = %+v, want one notification and not successful", inv)
+	}
+	n := inv.ToolExecutionNotifications[0]
+	if n.Level != "error" || n.Descriptor.ID != "NP000" || n.Message.Text != "file does not exist" ||
+		len(n.Locations) != 1 || n.Locations[0].PhysicalLocation.ArtifactLocation.URI != "gone.toml" {
+		t.Errorf("notification = %+v", n)
+	}
+
+	buf.Reset()
+	lint.WriteSARIF(&buf, sample(t), "1.0")
+	if !strings.Contains(buf.String(), `"executionSuccessful": true`) {
+		t.Errorf("a clean read must be a successful execution:\n%s", buf.String())
+	}
+}

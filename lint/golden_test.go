@@ -137,6 +137,9 @@ func TestEveryRuleHasFixtures(t *testing.T) {
 		}
 	}
 	for _, r := range lint.Rules() {
+		if r.ID == "NP000" {
+			continue // an unreadable file cannot be a fixture; cmd/netpolicy's scripts cover it
+		}
 		for _, kind := range []string{"bad", "ok"} {
 			if !have[r.ID+" "+kind] {
 				t.Errorf("%s has no %s fixture in %s", r.ID, kind, fixtureDir)

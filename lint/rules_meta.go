@@ -1,9 +1,28 @@
 package lint
 
+import "github.com/netpolicy/netpolicy/policy"
+
 // The meta rules are produced by the driver (Check) itself, not by a Run
 // function: NP001 when a file does not parse, NP090 for suppression
-// comments that are wrong or stale.
+// comments that are wrong or stale; NP000 by the caller (Unreadable) for a
+// file it could not read.
 var (
+	ruleNP000 = &Rule{
+		ID:       "NP000",
+		Title:    "file could not be read",
+		Severity: SevError,
+		Scope:    ScopeMeta,
+		Doc: `The file (or directory) named on the command line, or found in a directory
+walk, could not be read: it does not exist, permissions forbid it, or reading
+failed. Nothing in it was checked, so the run fails (exit status 2) whatever
+--fail-on says.
+
+The JSON and GitHub formats report it as a finding with rule NP000 at line 1;
+SARIF reports it as a tool execution notification and marks the run as not
+successful; the text format prints it on stderr after the findings.`,
+		Example: `$ netpolicy lint --format json missing.toml`,
+	}
+
 	ruleNP001 = &Rule{
 		ID:       "NP001",
 		Title:    "not valid TOML (position of the syntax error)",
@@ -50,4 +69,10 @@ comment as ignore[NP022,NP024].`,
 	}
 )
 
-func init() { Register(ruleNP001, ruleNP090) }
+func init() { Register(ruleNP000, ruleNP001, ruleNP090) }
+
+// Unreadable is the NP000 diagnostic of a file that could not be read.
+func Unreadable(path string, err error) Diagnostic {
+	pos := policy.Pos{Line: 1, Column: 1}
+	return Diagnostic{File: path, Pos: pos, End: pos, Rule: ruleNP000, Message: err.Error()}
+}

@@ -11,9 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
-
 // Exit codes, for every command (CLI.md).
 const (
 	exitOK       = 0
@@ -56,7 +53,7 @@ func runApp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	app := &cli.App{
 		Name:                 "netpolicy",
 		Usage:                "lint, migrate, explain and enforce network permission policy",
-		Version:              version,
+		Version:              versionString(),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,

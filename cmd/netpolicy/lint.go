@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -40,8 +41,12 @@ func init() {
 				"Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or\n" +
 				"unreadable file. Run lint --explain NPxxx for a rule's documentation.",
 			Flags: append([]cli.Flag{
-				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, json, sarif or github"},
-				&cli.StringFlag{Name: "fail-on", Value: "warning", Usage: "lowest `SEVERITY` that makes the exit status 1: error, warning or info"},
+				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text (with the source line on a terminal), full (always with it), concise (never), json, sarif or github"},
+				&cli.StringFlag{Name: "fail-on", Value: "warning", Usage: "lowest `SEVERITY` that makes the exit status 1: error, warning or info (default: the project config's, else warning)"},
+				&cli.StringFlag{Name: "severity", Value: "info", Usage: "report only findings of `SEVERITY` or above: error, warning or info"},
+				&cli.StringSliceFlag{Name: "select", Usage: "report only the rules matching `CODES` (IDs or prefixes such as NP02, or ALL; comma-separated or repeated)"},
+				&cli.StringSliceFlag{Name: "ignore", Usage: "do not report the rules matching `CODES` (IDs or prefixes; comma-separated or repeated)"},
+				&cli.BoolFlag{Name: "no-project-config", Usage: "do not read .netpolicy.toml"},
 				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
 				&cli.StringFlag{Name: "explain", Usage: "print the documentation of `RULE` (NPxxx) and exit"},
 				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the text output `WHEN`: auto (on a terminal), always or never; NO_COLOR set turns it off"},
@@ -57,39 +62,89 @@ const stdinName = "<stdin>"
 
 func runLint(c *cli.Context, e *env) error {
 	if id := c.String("explain"); c.IsSet("explain") {
+		if strings.EqualFold(strings.TrimSpace(id), "all") {
+			return writeRules(e.stdout, "text")
+		}
 		r := lint.Lookup(strings.TrimSpace(id))
 		if r == nil {
-			return exitCode(exitUsage, "netpolicy lint: unknown rule %q (rules are NP001–NP090; see the README)", id)
+			return exitCode(exitUsage, "netpolicy lint: unknown rule %q (netpolicy rules lists them)", id)
 		}
 		_, err := io.WriteString(e.stdout, lint.Explain(r))
 		return err
 	}
 	format, ok := lint.ParseFormat(c.String("format"))
 	if !ok {
-		return exitCode(exitUsage, "netpolicy lint: invalid --format %q: want text, json, sarif or github", c.String("format"))
+		return exitCode(exitUsage, "netpolicy lint: invalid --format %q: want text, full, concise, json, sarif or github", c.String("format"))
 	}
-	failOn, ok := lint.ParseSeverity(c.String("fail-on"))
+	proj, err := projectConfigFor(c.Bool("no-project-config"), "lint")
+	if err != nil {
+		return err
+	}
+	failOn := lint.SevWarning
+	if proj != nil && proj.failOn != 0 {
+		failOn = proj.failOn
+	}
+	if c.IsSet("fail-on") {
+		if failOn, ok = lint.ParseSeverity(c.String("fail-on")); !ok {
+			return exitCode(exitUsage, "netpolicy lint: invalid --fail-on %q: want error, warning or info", c.String("fail-on"))
+		}
+	}
+	minSev, ok := lint.ParseSeverity(c.String("severity"))
 	if !ok {
-		return exitCode(exitUsage, "netpolicy lint: invalid --fail-on %q: want error, warning or info", c.String("fail-on"))
+		return exitCode(exitUsage, "netpolicy lint: invalid --severity %q: want error, warning or info", c.String("severity"))
+	}
+	var sel lint.Selection
+	if proj != nil {
+		sel = proj.sel
+	}
+	if c.IsSet("select") {
+		if sel.Select, err = lint.ParseCodes(c.StringSlice("select")); err != nil {
+			return exitCode(exitUsage, "netpolicy lint: invalid --select: %v", err)
+		}
+	}
+	if c.IsSet("ignore") {
+		if sel.Ignore, err = lint.ParseCodes(c.StringSlice("ignore")); err != nil {
+			return exitCode(exitUsage, "netpolicy lint: invalid --ignore: %v", err)
+		}
 	}
 	kind, ok := policy.ParseFileKind(c.String("kind"))
 	if !ok {
 		return exitCode(exitUsage, "netpolicy lint: invalid --kind %q: want auto, requirements or config", c.String("kind"))
 	}
-	color, err := useColor("lint", c.String("color"), format == lint.FormatText, e)
+	text := format == lint.FormatText || format == lint.FormatFull || format == lint.FormatConcise
+	color, err := useColor("lint", c.String("color"), text, e)
 	if err != nil {
 		return err
+	}
+	switch format {
+	case lint.FormatText:
+		// The source snippet on a terminal; one line per finding in a pipe.
+		if isTerminal(e.stdout) {
+			format = lint.FormatFull
+		}
+	case lint.FormatConcise:
+		format = lint.FormatText
 	}
 	if c.Args().Len() == 0 {
 		return exitCode(exitUsage, "netpolicy lint: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy lint [flags] PATH...")
 	}
 
-	files, fileErrs, err := loadLintFiles(c, kind, e)
+	files, fileErrs, err := loadLintFiles(c, kind, e, proj)
 	if err != nil {
 		return err
 	}
-	ds := lint.Check(files...)
-	if err := lint.Write(e.stdout, format, ds, lint.WriteOptions{Color: color, ToolVersion: version}); err != nil {
+	ds := sel.Filter(lint.Check(files...), minSev)
+	out := ds
+	if fileErrs != nil && format != lint.FormatText && format != lint.FormatFull {
+		// Machine formats carry unreadable files too (NP000): a CI job
+		// reading only stdout must see them.
+		out = append(append([]lint.Diagnostic(nil), ds...), unreadableDiagnostics(fileErrs)...)
+	}
+	sources := map[string][]byte{}
+	for _, f := range files {
+		sources[f.Path] = f.Src
+	}
+	if err := lint.Write(e.stdout, format, out, lint.WriteOptions{Color: color, ToolVersion: versionString(), Sources: sources}); err != nil {
 		return exitCode(exitUsage, "netpolicy lint: %v", err)
 	}
 	fmt.Fprintln(e.stderr, summary(ds, len(files)))
@@ -104,15 +159,50 @@ func runLint(c *cli.Context, e *env) error {
 	return nil
 }
 
+// unreadableDiagnostics turns the per-file errors of a run into NP000
+// diagnostics, one per file.
+func unreadableDiagnostics(err error) []lint.Diagnostic {
+	var errs []error
+	var merr *multierror.Error
+	if errors.As(err, &merr) {
+		errs = merr.Errors
+	} else {
+		errs = []error{err}
+	}
+	var out []lint.Diagnostic
+	for _, e := range errs {
+		path := ""
+		var pe *fs.PathError
+		if errors.As(e, &pe) {
+			path = pe.Path
+		}
+		var se *stdinError
+		if errors.As(e, &se) {
+			path = se.name
+		}
+		out = append(out, lint.Unreadable(path, e))
+	}
+	return out
+}
+
+// stdinError is a failure to read stdin, named as the run names stdin.
+type stdinError struct {
+	name string
+	err  error
+}
+
+func (e *stdinError) Error() string { return "reading stdin: " + e.err.Error() }
+func (e *stdinError) Unwrap() error { return e.err }
+
 // loadLintFiles expands the PATH arguments and loads every file. Files that
 // cannot be read are skipped and their errors gathered (nil when none); the
 // rest are linted. A run whose directory walks find no policy file at all is
 // a usage error.
-func loadLintFiles(c *cli.Context, kind policy.FileKind, e *env) ([]*policy.File, error, error) {
+func loadLintFiles(c *cli.Context, kind policy.FileKind, e *env, proj *projectConfig) ([]*policy.File, error, error) {
 	var files []*policy.File
 	var errs *multierror.Error
 	fail := func(err error) { errs = multierror.Append(errs, err) }
-	w, err := newWalker(c, "lint", e, nil, func(path string, src []byte) {
+	w, err := newWalker(c, "lint", e, proj, func(path string, src []byte) {
 		files = append(files, policy.Load(path, src, kind))
 	}, fail)
 	if err != nil {
@@ -122,14 +212,14 @@ func loadLintFiles(c *cli.Context, kind policy.FileKind, e *env) ([]*policy.File
 	for _, arg := range c.Args().Slice() {
 		if arg == "-" {
 			stdin = true
-			src, err := io.ReadAll(e.stdin)
-			if err != nil {
-				fail(fmt.Errorf("reading stdin: %w", err))
-				continue
-			}
 			name := c.String("stdin-filename")
 			if name == "" {
 				name = stdinName
+			}
+			src, err := io.ReadAll(e.stdin)
+			if err != nil {
+				fail(&stdinError{name, err})
+				continue
 			}
 			files = append(files, policy.Load(name, src, kind))
 			continue

@@ -33,12 +33,16 @@ func init() {
 				"By default migrate prints a unified diff (git apply and patch -p1 accept\n" +
 				"it). PATH is a file, a directory (walked for policy files exactly as lint\n" +
 				"does: another tool's TOML is never touched; --exclude and .gitignore are\n" +
-				"respected), or - to read stdin and write the migrated document to stdout.\n\n" +
+				"respected), or - to read stdin and write the migrated document to stdout.\n" +
+				"With -l (--list) only the names of the files that would change are printed,\n" +
+				"one per line, as gofmt -l does.\n\n" +
 				"Exit status: 0 done, 1 with --check when a file would change, 2 usage\n" +
 				"error, unreadable file or refused migration.",
 			Flags: append([]cli.Flag{
 				&cli.BoolFlag{Name: "check", Usage: "print the diff and exit 1 if any file would change"},
 				&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "rewrite the files in place (safely: temporary file, fsync, rename)"},
+				&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print only the names of the files that would change (with --write: that changed), one per line, instead of the diff"},
+				&cli.BoolFlag{Name: "no-project-config", Usage: "do not read .netpolicy.toml (its lint.exclude applies to migrate's walks too)"},
 				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
 				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the diff (`MODE`): auto (on a terminal), always or never; NO_COLOR turns it off"},
 				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
@@ -63,8 +67,12 @@ func runMigrate(c *cli.Context, e *env) error {
 	if c.Args().Len() == 0 {
 		return exitCode(exitUsage, "netpolicy migrate: no PATH given (a file, a directory, or - for stdin)\nusage: netpolicy migrate [--check|--write] PATH...")
 	}
-	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), color: color}
-	w, err := newWalker(c, "migrate", e, nil, m.file, m.fail)
+	proj, err := projectConfigFor(c.Bool("no-project-config"), "migrate")
+	if err != nil {
+		return err
+	}
+	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), list: c.Bool("list"), color: color}
+	w, err := newWalker(c, "migrate", e, proj, m.file, m.fail)
 	if err != nil {
 		return err
 	}
@@ -95,6 +103,7 @@ type migration struct {
 	e                   *env
 	kind                policy.FileKind
 	check, write, color bool
+	list                bool              // names only
 	errs                *multierror.Error // per-file errors: unreadable, refused
 	changed             bool              // some file would change
 }
@@ -118,7 +127,14 @@ func (m *migration) file(path string, src []byte) {
 			m.fail(fmt.Errorf("%s: %v (the file is unchanged)", path, err))
 			return
 		}
+		if m.list {
+			fmt.Fprintln(m.e.stdout, path)
+		}
 		fmt.Fprintf(m.e.stderr, "migrated %s\n", path)
+		return
+	}
+	if m.list {
+		fmt.Fprintln(m.e.stdout, path)
 		return
 	}
 	m.printDiff(migrate.Diff(path, f.Src, out))
