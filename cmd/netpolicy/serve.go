@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +43,9 @@ func init() {
 				"{\"http\":\"ADDR\",\"socks\":\"ADDR\"} once both accept connections.\n\n" +
 				"Audit events (one JSON object per line) go to --audit-log: stderr by\n" +
 				"default, - for stdout. SIGHUP reopens the audit log and reloads the\n" +
-				"policy; a change of either policy file reloads it too. A reload that\n" +
+				"policy; a change of either policy file reloads it too. A reload waits\n" +
+				"until both files have kept their size, mtime and content for 200ms, so\n" +
+				"a file being written is never read half-way. A reload that\n" +
 				"fails keeps the previous policy. SIGINT or SIGTERM stops accepting, lets\n" +
 				"open requests finish for up to --grace, and exits 0.\n\n" +
 				"Sources with lint errors are refused: serve does not start (exit 2).",
@@ -288,13 +288,21 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	w := newWatcher(s.src.RequirementsPath, s.src.ConfigPath)
+	// Every reload, on SIGHUP or on a change, waits until the files have
+	// been stable for the settle time and reads what was seen then
+	// (POLICY §5.2). While they are not, a timer polls again.
+	w := newWatcher(nil, s.src.RequirementsPath, s.src.ConfigPath)
 	var tick <-chan time.Time
 	if every > 0 {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		tick = t.C
 	}
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	var settleC <-chan time.Time
+	hupPending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -304,8 +312,21 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 			s.log("listener failed: %v", err)
 			return exitUsage
 		case <-hup:
-			w.changed() // take in the current state: no second reload for it
-			s.reload(eff, "SIGHUP")
+			hupPending = true
+		case <-tick:
+		case <-settleC:
+			settleC = nil
+		}
+		settled, changed, wait := w.poll()
+		switch {
+		case !settled:
+			if settleC == nil {
+				settle.Reset(wait)
+				settleC = settle.C
+			}
+		case hupPending:
+			hupPending = false
+			s.reload(eff, "SIGHUP", w.take())
 			// Reopen after the reload: a rotated log reappearing tells
 			// whoever sent the signal that it has been handled.
 			if s.audit != nil {
@@ -313,10 +334,8 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 					s.log("reopening the audit log: %v", err)
 				}
 			}
-		case <-tick:
-			if w.changed() {
-				s.reload(eff, "policy file changed")
-			}
+		case changed:
+			s.reload(eff, "policy file changed", w.take())
 		}
 	}
 }
@@ -324,8 +343,8 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 // reload re-reads, lints and merges the sources and swaps the compiled
 // policy in; on any failure the previous policy keeps serving. first is
 // the policy serve started with, whose listeners are the ones in use.
-func (s *server) reload(first *policy.Effective, why string) {
-	eff, diags, err := s.src.Load()
+func (s *server) reload(first *policy.Effective, why string, read func(string) ([]byte, error)) {
+	eff, diags, err := s.src.loadWith(read)
 	if err == nil {
 		var c *policy.Compiled
 		if c, err = policy.Compile(eff); err == nil {
@@ -473,66 +492,6 @@ func upstreamFromEnv(e *env) func(*url.URL) (*url.URL, error) {
 		return nil
 	}
 	return cfg.ProxyFunc()
-}
-
-// watcher notices a change of the policy files: a changed size, mtime or
-// inode, confirmed by a changed content hash (so a touch does not reload).
-type watcher struct {
-	paths []string
-	state []fileState
-}
-
-type fileState struct {
-	size  int64
-	mtime time.Time
-	ino   uint64
-	exist bool
-	sum   [sha256.Size]byte
-}
-
-func newWatcher(paths ...string) *watcher {
-	w := &watcher{}
-	for _, p := range paths {
-		if p != "" {
-			w.paths = append(w.paths, p)
-		}
-	}
-	w.state = make([]fileState, len(w.paths))
-	for i, p := range w.paths {
-		w.state[i] = statFile(p, nil)
-	}
-	return w
-}
-
-func statFile(path string, prev *fileState) fileState {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileState{}
-	}
-	st := fileState{size: fi.Size(), mtime: fi.ModTime(), exist: true}
-	st.ino = fileInode(fi)
-	if prev != nil && prev.exist && prev.size == st.size && prev.mtime.Equal(st.mtime) && prev.ino == st.ino {
-		st.sum = prev.sum
-		return st
-	}
-	if b, err := os.ReadFile(path); err == nil {
-		st.sum = sha256.Sum256(b)
-	}
-	return st
-}
-
-// changed reports whether any file's content (or existence) changed since
-// the last call, and takes in the new state.
-func (w *watcher) changed() bool {
-	diff := false
-	for i, p := range w.paths {
-		st := statFile(p, &w.state[i])
-		if st.exist != w.state[i].exist || !bytes.Equal(st.sum[:], w.state[i].sum[:]) {
-			diff = true
-		}
-		w.state[i] = st
-	}
-	return diff
 }
 
 // lockedWriter serialises writes of log lines and audit events that share

@@ -60,25 +60,3 @@ func TestClampListenerRejects(t *testing.T) {
 		}
 	}
 }
-
-func TestWatcherIgnoresTouch(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "config.toml")
-	os.WriteFile(p, []byte("a"), 0o600)
-	w := newWatcher(p, "")
-	if w.changed() {
-		t.Error("changed with no change")
-	}
-	os.WriteFile(p, []byte("a"), 0o600) // same content, new mtime
-	if w.changed() {
-		t.Error("a rewrite with the same content counted as a change")
-	}
-	os.WriteFile(p, []byte("b"), 0o600)
-	if !w.changed() {
-		t.Error("new content not noticed")
-	}
-	os.Remove(p)
-	if !w.changed() {
-		t.Error("removal not noticed")
-	}
-}

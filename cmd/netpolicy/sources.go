@@ -131,23 +131,29 @@ func (e *refusedError) Error() string {
 // listing them), and merges them. The diagnostics are returned in every case
 // so callers can show warnings.
 func (s policySources) Load() (*policy.Effective, []lint.Diagnostic, error) {
+	return s.loadWith(os.ReadFile)
+}
+
+// loadWith is Load with the files' bytes coming from read: serve's reloads
+// use the bytes its watcher saw to be stable, not a second read.
+func (s policySources) loadWith(read func(path string) ([]byte, error)) (*policy.Effective, []lint.Diagnostic, error) {
 	var managed, user *policy.File
 	var files []*policy.File
 	if s.RequirementsPath != "" {
-		f, err := policy.LoadFile(s.RequirementsPath, policy.KindRequirements)
+		src, err := read(s.RequirementsPath)
 		if err != nil {
 			return nil, nil, err
 		}
-		managed = f
-		files = append(files, f)
+		managed = policy.Load(s.RequirementsPath, src, policy.KindRequirements)
+		files = append(files, managed)
 	}
 	if s.ConfigPath != "" {
-		f, err := policy.LoadFile(s.ConfigPath, policy.KindConfig)
+		src, err := read(s.ConfigPath)
 		if err != nil {
 			return nil, nil, err
 		}
-		user = f
-		files = append(files, f)
+		user = policy.Load(s.ConfigPath, src, policy.KindConfig)
+		files = append(files, user)
 	}
 	var diags []lint.Diagnostic
 	if len(files) > 0 {
