@@ -55,7 +55,26 @@ enable_socks5_udp = false`,
 	Run: runNP042,
 }
 
-func init() { Register(ruleNP040, ruleNP041, ruleNP042) }
+var ruleNP043 = &Rule{
+	ID:       "NP043",
+	Title:    "`mitm = true` in a table whose `mode` is not `limited`: interception only happens in limited mode",
+	Severity: SevInfo,
+	Scope:    ScopeFile,
+	Doc: `mitm = true asks serve to intercept HTTPS so that limited mode can check
+the method of each request inside a CONNECT or SOCKS5 tunnel. In full mode
+every method is allowed anyway, so serve never intercepts there: the key
+has no effect unless the table's mode (for a profile, after extends) is
+"limited".`,
+	Example: `[network]
+mode = "full"
+mitm = true`,
+	Fixed: `[network]
+mode = "limited"
+mitm = true`,
+	Run: runNP043,
+}
+
+func init() { Register(ruleNP040, ruleNP041, ruleNP042, ruleNP043) }
 
 // listenerKeys are the user listener settings.
 var listenerKeys = []string{"proxy_url", "socks_url"}
@@ -142,5 +161,31 @@ func runNP042(p *Pass) {
 			sp, _ := keySpan(n.Table, "enable_socks5_udp")
 			p.Reportf(p.File, sp, nil, "enable_socks5_udp = true has no effect: serve answers SOCKS5 UDP ASSOCIATE with 0x07 (not supported)")
 		}
+	}
+}
+
+func runNP043(p *Pass) {
+	f := p.File
+	check := func(n, resolved *policy.Network) {
+		if n == nil || n.MITM == nil || !n.MITM.Value || isManaged(n) {
+			return
+		}
+		mode := "full"
+		if resolved != nil && resolved.Mode != nil {
+			mode = resolved.Mode.Value
+		}
+		if mode == "limited" {
+			return
+		}
+		sp, _ := keySpan(n.Table, "mitm")
+		p.Reportf(f, sp, nil, "mitm = true has no effect: %s has mode %q, and only limited mode intercepts HTTPS", tableLabel(n), mode)
+	}
+	check(f.Network, f.Network)
+	for _, pr := range f.Profiles {
+		resolved := pr.Network
+		if r, err := f.UserNetwork(pr.Name); err == nil && r != nil {
+			resolved = r
+		}
+		check(pr.Network, resolved)
 	}
 }

@@ -66,6 +66,7 @@ type Network struct {
 	SocksURL                         *Setting[string]
 	EnableSocks5                     *Setting[bool]
 	EnableSocks5UDP                  *Setting[bool]
+	MITM                             *Setting[bool]
 	HTTPPort                         *Setting[int]
 	SocksPort                        *Setting[int]
 	AllowUpstreamProxy               *Setting[bool]

@@ -89,6 +89,8 @@ var NetworkKeys = []KeySpec{
 		network: func(n *Network) any { return &n.EnableSocks5 }, effective: func(e *Effective) any { return &e.EnableSocks5 }},
 	{Name: "enable_socks5_udp", JSON: "enableSocks5Udp", Type: TypeBool, User: true,
 		network: func(n *Network) any { return &n.EnableSocks5UDP }, effective: func(e *Effective) any { return &e.EnableSocks5UDP }},
+	{Name: "mitm", JSON: "mitm", Type: TypeBool, User: true,
+		network: func(n *Network) any { return &n.MITM }, effective: func(e *Effective) any { return &e.MITM }},
 	{Name: "http_port", JSON: "httpPort", Type: TypePort, Managed: true, Requirement: 2,
 		network: func(n *Network) any { return &n.HTTPPort }},
 	{Name: "socks_port", JSON: "socksPort", Type: TypePort, Managed: true, Requirement: 3,

@@ -149,8 +149,10 @@ type checkResult struct {
 	Rule       *ruleJSON `json:"rule"`
 	Resolved   bool      `json:"resolved"`
 	Detail     *string   `json:"detail"`
-	decision   policy.Decision
-	target     checkTarget
+	// Intercept: an allowed HTTPS target would be intercepted (POLICY §6).
+	Intercept bool `json:"intercept"`
+	decision  policy.Decision
+	target    checkTarget
 }
 
 type ruleJSON struct {
@@ -253,15 +255,16 @@ func decideTarget(ctx context.Context, c *policy.Compiled, t checkTarget, method
 	}
 	d := c.Decide(ctx, req, r)
 	res := checkResult{
-		Target:   t.Raw,
-		Protocol: string(t.Protocol),
-		Method:   m,
-		Decision: string(d.Verdict),
-		Reason:   string(d.Reason),
-		Source:   string(d.Source),
-		Resolved: d.Resolved,
-		decision: d,
-		target:   t,
+		Target:    t.Raw,
+		Protocol:  string(t.Protocol),
+		Method:    m,
+		Decision:  string(d.Verdict),
+		Reason:    string(d.Reason),
+		Source:    string(d.Source),
+		Resolved:  d.Resolved,
+		Intercept: d.Intercept,
+		decision:  d,
+		target:    t,
 	}
 	if t.Socket == "" {
 		host, port := d.Host, t.Port
@@ -309,6 +312,9 @@ func writeCheckText(w io.Writer, r checkResult) {
 	}
 	if r.Detail != nil {
 		sb.WriteString(" detail=" + policy.QuoteString(*r.Detail))
+	}
+	if r.Intercept {
+		sb.WriteString(" intercept")
 	}
 	sb.WriteByte('\n')
 	io.WriteString(w, sb.String())

@@ -219,7 +219,7 @@ var effectiveKeys = []string{
 	"sessionMode", "onMiss", "networkMode", "enabled", "httpPort", "socksPort",
 	"allowUpstreamProxy", "dangerouslyAllowNonLoopbackProxy", "dangerouslyAllowAllUnixSockets",
 	"allowLocalBinding", "managedAllowedDomainsOnly", "domains", "unixSockets",
-	"allowedDomains", "deniedDomains", "allowUnixSockets", "enableSocks5", "enableSocks5Udp",
+	"allowedDomains", "deniedDomains", "allowUnixSockets", "enableSocks5", "enableSocks5Udp", "mitm",
 	"http", "socks",
 }
 
@@ -272,7 +272,7 @@ func TestEffectiveJSONSchema(t *testing.T) {
 			"sessionMode": `"workspace-write"`, "onMiss": `"ask"`, "networkMode": `"full"`, "enabled": "false",
 			"httpPort": "3128", "socksPort": "8081", "http": `"127.0.0.1:3128"`, "socks": `"127.0.0.1:8081"`,
 			"domains": "{}", "unixSockets": "{}", "allowedDomains": "null", "deniedDomains": "null", "allowUnixSockets": "null",
-			"enableSocks5": "true", "enableSocks5Udp": "false", "allowUpstreamProxy": "false", "managedAllowedDomainsOnly": "false",
+			"enableSocks5": "true", "enableSocks5Udp": "false", "mitm": "false", "allowUpstreamProxy": "false", "managedAllowedDomainsOnly": "false",
 		}},
 		{id: "V091a", user: "[network]\ndomains = { \"b.example\" = \"allow\", \"a.example\" = \"allow\", \"z.example\" = \"deny\" }\nunix_sockets = { \"/run/y.sock\" = \"none\", \"/run/x.sock\" = \"allow\" }\n", mode: "workspace-write", want: map[string]string{
 			"sessionMode": `"workspace-write"`, "onMiss": `"ask"`, "networkMode": `"full"`,
