@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Compiled is an immutable, ready-to-match form of an Effective policy. It is
@@ -14,10 +13,6 @@ import (
 // host costs a few hash lookups per label of the host, whatever the number of
 // rules.
 type Compiled struct {
-	// LookupTimeout bounds the step-5 DNS lookup of Decide; zero means
-	// DefaultLookupTimeout. Set it before the first Decide, never after.
-	LookupTimeout time.Duration
-
 	eff   *Effective
 	allow ruleSet
 	deny  ruleSet

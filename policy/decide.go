@@ -29,7 +29,7 @@ var (
 //   - the mode guard, only for a host the rules allow; it is applied before
 //     any lookup, so a request it blocks never leaks a DNS query;
 //   - for an allowed name, one lookup through r (nil: net.DefaultResolver)
-//     bounded by LookupTimeout, whose answers must all be public unless
+//     bounded by DefaultLookupTimeout (or ctx's deadline, when sooner), whose answers must all be public unless
 //     allow_local_binding is set. Decision.Addrs are the checked addresses
 //     the proxy must dial.
 //
@@ -95,14 +95,15 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 // every answer; any bad answer blocks the whole request. A block keeps the
 // allow rule that matched the name and says in Detail what happened.
 func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver) Decision {
-	addrs, err := c.lookup(ctx, r, d.Host)
+	budget := lookupBudget(ctx)
+	addrs, err := lookup(ctx, r, d.Host)
 	d.Resolved = true
 	if err == nil && len(addrs) == 0 {
 		err = &net.DNSError{Err: errNoAddresses.Error(), Name: d.Host, IsNotFound: true}
 	}
 	if err != nil {
 		d.ResolveErr = err
-		d.Detail = lookupDetail(d.Host, err, c.lookupTimeout())
+		d.Detail = lookupDetail(d.Host, err, budget)
 		if c.allowLocal {
 			return d // allowed, nothing to dial: the proxy answers 502
 		}
@@ -149,21 +150,28 @@ func lookupDetail(host string, err error, budget time.Duration) string {
 	return "lookup " + host + ": " + err.Error()
 }
 
-func (c *Compiled) lookupTimeout() time.Duration {
-	if c.LookupTimeout <= 0 {
-		return DefaultLookupTimeout
+// lookupBudget is how long a lookup starting now may take: the
+// DefaultLookupTimeout, or what is left of ctx when its deadline comes
+// sooner (rounded to 10 ms, so that a block's detail reads as the timeout
+// the caller set).
+func lookupBudget(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < DefaultLookupTimeout {
+			return max(left, 0).Round(10 * time.Millisecond)
+		}
 	}
-	return c.LookupTimeout
+	return DefaultLookupTimeout
 }
 
-// lookup resolves host within the lookup timeout. It stops waiting when the
-// timeout fires even if the resolver ignores its context: a hung resolver
-// must fail closed, not hang the request.
-func (c *Compiled) lookup(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
+// lookup resolves host within DefaultLookupTimeout (or ctx's earlier
+// deadline). It stops waiting when the time is up even if the resolver
+// ignores its context: a hung resolver must fail closed, not hang the
+// request.
+func lookup(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.lookupTimeout())
+	ctx, cancel := context.WithTimeout(ctx, DefaultLookupTimeout)
 	defer cancel()
 	type result struct {
 		addrs []netip.Addr

@@ -310,13 +310,14 @@ func extraDecisionCases() []decideCase {
 func runDecideCase(t *testing.T, tt decideCase) {
 	t.Helper()
 	c := mustCompile(t, tt.policy)
-	c.LookupTimeout = 50 * time.Millisecond
 	stub := newStub(t, tt.dns)
 	req := Request{Host: tt.host, Port: 443, Protocol: ProtoHTTPSConnect}
 	if tt.req != nil {
 		tt.req(&req)
 	}
-	d := c.Decide(context.Background(), req, stub)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	d := c.Decide(ctx, req, stub)
 
 	if d.Reason != tt.want {
 		t.Errorf("%s: Decide(%q).Reason = %s, want %s (decision %+v)", tt.id, tt.host, d.Reason, tt.want, d)
@@ -395,10 +396,11 @@ func TestDecideExtras(t *testing.T) {
 func TestDecideLookupTimeout(t *testing.T) {
 	for _, mode := range []string{"hang", "ignore-ctx"} {
 		c := mustCompile(t, pol(domains("slow.example", "allow")))
-		c.LookupTimeout = 50 * time.Millisecond
 		stub := newStub(t, dnsOf("slow.example", mode))
 		start := time.Now()
-		d := c.Decide(context.Background(), Request{Host: "slow.example", Protocol: ProtoHTTP, Method: "GET"}, stub)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		d := c.Decide(ctx, Request{Host: "slow.example", Protocol: ProtoHTTP, Method: "GET"}, stub)
+		cancel()
 		el := time.Since(start)
 		if d.Reason != ReasonNotAllowedLocal || d.Verdict != VerdictDeny || d.ResolveErr == nil {
 			t.Errorf("V034b/%s: decision %+v, want deny not_allowed_local with ResolveErr", mode, d)
@@ -410,9 +412,13 @@ func TestDecideLookupTimeout(t *testing.T) {
 			t.Errorf("V034b/%s: took %v, want about the 50ms timeout", mode, el)
 		}
 	}
-	c := mustCompile(t, pol())
-	if c.LookupTimeout != 0 {
-		t.Errorf("default LookupTimeout = %v, want 0 (meaning %v)", c.LookupTimeout, DefaultLookupTimeout)
+	if b := lookupBudget(context.Background()); b != DefaultLookupTimeout {
+		t.Errorf("budget without a deadline = %v, want %v", b, DefaultLookupTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if b := lookupBudget(ctx); b != DefaultLookupTimeout {
+		t.Errorf("budget under a later deadline = %v, want %v", b, DefaultLookupTimeout)
 	}
 }
 

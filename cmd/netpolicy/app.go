@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/policy"
 )
 
 // Exit codes, for every command (CLI.md).
@@ -41,6 +43,15 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// resolver answers the DNS lookups of check and serve's decisions. If
+	// nil, the system resolver. The test harness injects one so that
+	// scripts never reach a real DNS server.
+	resolver policy.Resolver
+}
+
+// newEnv is the environment of the real process.
+func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
+	return &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 }
 
 // commandFactories are filled by the init functions of the per-command files.
@@ -48,8 +59,10 @@ var commandFactories []func(*env) *cli.Command
 
 func registerCommand(f func(*env) *cli.Command) { commandFactories = append(commandFactories, f) }
 
-func runApp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+// runApp runs the command line args in the environment e and returns the
+// exit code.
+func runApp(ctx context.Context, e *env, args []string) int {
+	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
 	app := &cli.App{
 		Name:                 "netpolicy",
 		Usage:                "lint, migrate, explain and enforce network permission policy",

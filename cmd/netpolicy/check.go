@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -46,12 +45,6 @@ func init() {
 		}
 	})
 }
-
-// testResolverEnv is a test hook: when set, check answers DNS from it
-// instead of the system resolver, so scripts can exercise every resolver
-// outcome without the network. Syntax: "name=ip,ip;name2=error;name3=timeout";
-// a name not listed fails to resolve. Not for production use.
-const testResolverEnv = "NETPOLICY_TEST_RESOLVER"
 
 // checkTarget is one parsed TARGET.
 type checkTarget struct {
@@ -191,14 +184,7 @@ func runCheck(c *cli.Context, e *env) error {
 	if err != nil {
 		return exitCode(exitUsage, "netpolicy check: %v", err)
 	}
-	var resolver policy.Resolver // nil: the system resolver, as the proxy uses
-	if spec := e.getenv(testResolverEnv); spec != "" {
-		r, err := parseTestResolver(spec)
-		if err != nil {
-			return exitCode(exitUsage, "netpolicy check: %s: %v", testResolverEnv, err)
-		}
-		resolver = r
-	}
+	resolver := e.resolver // nil: the system resolver, as the proxy uses
 	method := strings.ToUpper(c.String("method"))
 	noResolve := c.Bool("no-resolve")
 	if noResolve {
@@ -318,47 +304,4 @@ func writeCheckText(w io.Writer, r checkResult) {
 	}
 	sb.WriteByte('\n')
 	io.WriteString(w, sb.String())
-}
-
-// testResolver answers from a fixed table (the NETPOLICY_TEST_RESOLVER hook).
-type testResolver map[string]string
-
-func parseTestResolver(spec string) (testResolver, error) {
-	r := testResolver{}
-	for _, item := range strings.Split(spec, ";") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		name, answer, ok := strings.Cut(item, "=")
-		if !ok {
-			return nil, fmt.Errorf("entry %q: want name=answer", item)
-		}
-		if answer != "error" && answer != "timeout" {
-			for _, a := range strings.Split(answer, ",") {
-				if _, err := netip.ParseAddr(strings.TrimSpace(a)); err != nil {
-					return nil, fmt.Errorf("entry %q: %v", item, err)
-				}
-			}
-		}
-		r[strings.ToLower(strings.TrimSpace(name))] = answer
-	}
-	return r, nil
-}
-
-// LookupNetIP implements policy.Resolver.
-func (r testResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	answer, ok := r[host]
-	switch {
-	case !ok || answer == "error":
-		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-	case answer == "timeout":
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	var out []netip.Addr
-	for _, a := range strings.Split(answer, ",") {
-		out = append(out, netip.MustParseAddr(strings.TrimSpace(a)))
-	}
-	return out, nil
 }

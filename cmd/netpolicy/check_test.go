@@ -113,7 +113,6 @@ unix_sockets = { "/run/ok.sock" = "allow" }
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.LookupTimeout = 50 * time.Millisecond
 	r, _ := parseTestResolver("pub.example=93.184.216.34;priv.example=10.1.2.3;mixed.example=93.184.216.34,127.0.0.1;fail.example=error;slow.example=timeout")
 	cases := []struct {
 		target, method string
@@ -145,7 +144,9 @@ unix_sockets = { "/run/ok.sock" = "allow" }
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := decideTarget(context.Background(), c, tg, tc.method, tc.noResolve, r)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		res := decideTarget(ctx, c, tg, tc.method, tc.noResolve, r)
+		cancel()
 		pe, rule, detail := "", "", ""
 		if res.ProxyError != nil {
 			pe = *res.ProxyError

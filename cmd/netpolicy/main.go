@@ -31,5 +31,5 @@ func main() {
 // run is the whole program: it returns the exit code instead of exiting, so
 // tests can call it in-process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runApp(ctx, args, stdin, stdout, stderr)
+	return runApp(ctx, newEnv(stdin, stdout, stderr), args)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
@@ -15,7 +16,16 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"netpolicy": func() {
-			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+			e := newEnv(os.Stdin, os.Stdout, os.Stderr)
+			if spec := os.Getenv(testResolverEnv); spec != "" {
+				r, err := parseTestResolver(spec)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "netpolicy: %s: %v\n", testResolverEnv, err)
+					os.Exit(exitUsage)
+				}
+				e.resolver = r
+			}
+			os.Exit(runApp(context.Background(), e, os.Args[1:]))
 		},
 	})
 }

@@ -207,12 +207,8 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 		MaxConns:              c.Int("max-conns"),
 		Upstream:              upstreamFromEnv(e),
 	}
-	if spec := e.getenv(testResolverEnv); spec != "" {
-		r, err := parseTestResolver(spec)
-		if err != nil {
-			return nil, exitCode(exitUsage, "netpolicy %s: %s: %v", name, testResolverEnv, err)
-		}
-		s.proxy.Resolver = r
+	if e.resolver != nil {
+		s.proxy.Resolver = e.resolver
 	}
 	s.proxy.SetPolicy(compiled)
 	return s, nil
