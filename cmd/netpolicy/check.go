@@ -40,6 +40,7 @@ func init() {
 				&cli.BoolFlag{Name: "upgrade", Usage: "ask about a plain http request for a protocol Upgrade such as WebSocket (refused in limited mode)"},
 				&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (POLICY §4.1 step 5)"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
+				dnsFlag(),
 			),
 			Action: func(c *cli.Context) error { return runCheck(c, e) },
 		}
@@ -184,7 +185,10 @@ func runCheck(c *cli.Context, e *env) error {
 	if err != nil {
 		return exitCode(exitUsage, "netpolicy check: %v", err)
 	}
-	resolver := e.resolver // nil: the system resolver, as the proxy uses
+	resolver, err := newResolver(c, e, nil) // the proxy's resolver
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy check: %v", err)
+	}
 	method := strings.ToUpper(c.String("method"))
 	noResolve := c.Bool("no-resolve")
 	if noResolve {

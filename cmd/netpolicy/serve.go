@@ -61,6 +61,7 @@ func init() {
 				&cli.DurationFlag{Name: "idle-timeout", Value: proxy.DefaultIdleTimeout, Usage: "close tunnels and connections idle for `DURATION` (also bounds stalled bodies and the wait for upstream response headers)"},
 				&cli.DurationFlag{Name: "socks-handshake-timeout", Value: proxy.DefaultSocksHandshakeTimeout, Usage: "limit (`DURATION`) for a SOCKS5 client's greeting and request"},
 				&cli.IntFlag{Name: "max-conns", Value: proxy.DefaultMaxConns, Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together"},
+				dnsFlag(),
 				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
 			),
 			Action: func(c *cli.Context) error { return runServe(c, e) },
@@ -207,8 +208,8 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 		MaxConns:              c.Int("max-conns"),
 		Upstream:              upstreamFromEnv(e),
 	}
-	if e.resolver != nil {
-		s.proxy.Resolver = e.resolver
+	if s.proxy.Resolver, err = newResolver(c, e, nil); err != nil {
+		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
 	}
 	s.proxy.SetPolicy(compiled)
 	return s, nil
