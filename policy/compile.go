@@ -16,6 +16,13 @@ type Compiled struct {
 	eff   *Effective
 	allow ruleSet
 	deny  ruleSet
+	// mdeny holds the managed deny rules alone: a report-only request
+	// goes past a user deny rule only when no managed one matches.
+	mdeny ruleSet
+	// missLayer is whose policy an allowlist miss is: the user's, unless
+	// only managed allow rules count (managed_allowed_domains_only, or
+	// full-access with managed allow rules, which replace the user's).
+	missLayer Origin
 
 	sockAllow map[string]*SocketRule // by path as written and cleaned
 	sockNone  map[string]*SocketRule
@@ -82,6 +89,13 @@ func Compile(e *Effective) (*Compiled, error) {
 			return nil, errors.New(GlobalDenyMessage(r.Pattern))
 		}
 		c.deny.add(p, r)
+		if r.Source.Origin == OriginManaged {
+			c.mdeny.add(p, r)
+		}
+	}
+	c.missLayer = OriginUser
+	if cp.ManagedAllowedDomainsOnly.Value {
+		c.missLayer = OriginManaged
 	}
 	for i := range cp.Allow {
 		r := &cp.Allow[i]
@@ -90,6 +104,9 @@ func Compile(e *Effective) (*Compiled, error) {
 			continue
 		}
 		c.allow.add(p, r)
+		if r.Source.Origin == OriginManaged && !cp.SessionMode.Restricted() {
+			c.missLayer = OriginManaged
+		}
 	}
 	for i := range cp.Sockets {
 		s := &cp.Sockets[i]

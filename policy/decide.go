@@ -40,7 +40,22 @@ var (
 // answer that a deny rule's IP literal names is denied, so a name cannot
 // reach an address the policy denies. req.NoResolve skips the lookup: Addrs
 // stay empty and Resolved false.
+//
+// Every block says whose policy made it (Decision.Layer). With
+// req.ReportOnly (POLICY §8 report-only rollout), a block of the user's
+// policy — an allowlist miss the user could allow, a user deny rule, the
+// user's limited mode — is decided and reported as usual but not enforced:
+// the decision goes on as if the host were allowed, through every check
+// that stays enforced (managed deny rules, the local guard, host_mismatch,
+// the DNS answers), and comes back with NotEnforced set and the addresses
+// to dial. Such a name is resolved.
 func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision {
+	d := c.decide(ctx, req, r)
+	d.ReportOnly = req.ReportOnly
+	return d
+}
+
+func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision {
 	if !c.enabled {
 		return disabled(NormalizeHost(req.Host))
 	}
@@ -51,12 +66,25 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 	d := Decision{Host: host, Source: SourceBaseline}
 	if !ValidHost(host) {
 		// Empty, or not a name any resolver could answer for (see
-		// ValidHost): no rule can speak for it.
-		return c.miss(d)
+		// ValidHost): no rule can speak for it, and nothing can let it
+		// through.
+		m := c.miss(d)
+		m.Layer = OriginDefault
+		return m
 	}
+	// would is the block of the user's policy that a report-only request
+	// goes past.
+	var would *Decision
 	h := viewHost(host)
 	if rule := c.deny.match(&h); rule != nil {
-		return denied(d, rule)
+		if m := c.mdeny.match(&h); m != nil {
+			return denied(d, m)
+		}
+		if !req.ReportOnly || rule.Source.Origin == OriginManaged {
+			return denied(d, rule)
+		}
+		w := denied(d, rule)
+		would = &w
 	}
 	if h.isIP && IsUnspecified(h.ip) {
 		return local(d)
@@ -67,14 +95,25 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 			return local(d)
 		}
 	} else if rule = c.allow.match(&h); rule == nil {
-		return c.miss(d)
+		m := c.miss(d)
+		if !req.ReportOnly || m.Layer != OriginUser {
+			return m
+		}
+		if would == nil {
+			would = &m
+		}
 	}
 	d.Rule = rule
 	if g, blocked := c.nameGuard(ctx, d, req); blocked {
 		return g
 	}
 	if g, blocked := c.modeGuard(d, req); blocked {
-		return g
+		if !req.ReportOnly {
+			return g
+		}
+		if would == nil {
+			would = &g
+		}
 	}
 
 	d.Verdict, d.Reason = VerdictAllow, ReasonAllowed
@@ -86,15 +125,30 @@ func (c *Compiled) Decide(ctx context.Context, req Request, r Resolver) Decision
 		d.Addrs = []netip.Addr{loopback4, loopback6}
 	case req.NoResolve:
 	default:
-		return c.checkAnswers(ctx, d, r)
+		d = c.checkAnswers(ctx, d, r, req.ReportOnly)
 	}
-	return d
+	if d.NotEnforced && would == nil {
+		would = &Decision{}
+		*would = d
+	}
+	if would == nil || !d.Allowed() {
+		return d
+	}
+	// Let through: what would have been decided, with what was checked.
+	w := *would
+	w.Addrs, w.Resolved, w.ResolveErr, w.Intercept = d.Addrs, d.Resolved, d.ResolveErr, d.Intercept
+	w.NotEnforced = true
+	return w
 }
 
 // checkAnswers is step 5: resolve the allowed name d.Host once and classify
 // every answer; any bad answer blocks the whole request. A block keeps the
 // allow rule that matched the name and says in Detail what happened.
-func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver) Decision {
+//
+// With report set, an answer that only a user deny rule names does not
+// block: the result is that denial with NotEnforced set and the addresses,
+// when nothing else blocks.
+func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver, report bool) Decision {
 	budget := lookupBudget(ctx)
 	addrs, err := lookup(ctx, r, d.Host)
 	d.Resolved = true
@@ -109,12 +163,23 @@ func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver) Dec
 		}
 		return blockAfterRule(d, ReasonNotAllowedLocal)
 	}
+	var would *Decision
 	for _, a := range addrs {
 		h := hostView{ip: a, isIP: true}
-		if rule := c.deny.exact(&h); rule != nil {
-			d = denied(d, rule)
-			d.Detail = fmt.Sprintf("%s resolved to %s (denied)", d.Host, a)
-			return d
+		rule := c.mdeny.exact(&h)
+		if rule == nil {
+			rule = c.deny.exact(&h)
+		}
+		if rule != nil {
+			b := denied(d, rule)
+			b.Detail = fmt.Sprintf("%s resolved to %s (denied)", d.Host, a)
+			if report && rule.Source.Origin != OriginManaged {
+				if would == nil {
+					would = &b
+				}
+				continue
+			}
+			return b
 		}
 	}
 	for _, a := range addrs {
@@ -125,6 +190,11 @@ func (c *Compiled) checkAnswers(ctx context.Context, d Decision, r Resolver) Dec
 		}
 	}
 	d.Addrs = addrs
+	if would != nil {
+		w := *would
+		w.Addrs, w.NotEnforced = addrs, true
+		return w
+	}
 	return d
 }
 
@@ -262,7 +332,7 @@ func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
 	if !c.limited || c.intercepts(req.Protocol) {
 		return d, false
 	}
-	d.Verdict, d.Source = VerdictDeny, SourceModeGuard
+	d.Verdict, d.Source, d.Layer = VerdictDeny, SourceModeGuard, OriginUser
 	switch req.Protocol {
 	case ProtoHTTP, ProtoHTTPS, "":
 		switch req.Method {
@@ -363,6 +433,7 @@ func disabled(host string) Decision {
 
 func denied(d Decision, rule *Rule) Decision {
 	d.Verdict, d.Reason, d.Rule, d.Addrs = VerdictDeny, ReasonDenied, rule, nil
+	d.Layer = rule.Source.Origin
 	return d
 }
 
@@ -380,7 +451,7 @@ func blockAfterRule(d Decision, reason Reason) Decision {
 
 // miss is step 4's not_allowed: ask or deny per the merge table.
 func (c *Compiled) miss(d Decision) Decision {
-	d.Reason, d.Rule = ReasonNotAllowed, nil
+	d.Reason, d.Rule, d.Layer = ReasonNotAllowed, nil, c.missLayer
 	if c.askOnMiss {
 		d.Verdict = VerdictAsk
 	} else {

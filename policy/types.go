@@ -274,6 +274,10 @@ type Request struct {
 	// header with Connection: upgrade, e.g. WebSocket); limited mode
 	// refuses it, as the bytes after the switch cannot be inspected.
 	Upgrade bool
+	// ReportOnly asks for report-only mode (POLICY §8): a block of the
+	// user's policy is decided and reported, but the request goes on (see
+	// Decision.NotEnforced). `serve --report-only` sets it.
+	ReportOnly bool
 	// NoResolve skips step 5 (the DNS check); `check --no-resolve`, and
 	// the proxy's second look at a tunnel it has already checked.
 	NoResolve bool
@@ -325,10 +329,25 @@ type Decision struct {
 	// Socket is the unix_sockets entry that decided a socket request (an
 	// allow entry, or the none entry that refused it); nil otherwise.
 	Socket *SocketRule
+	// Layer says whose policy made a block: OriginManaged (a managed deny
+	// rule; a miss when only managed allow rules count), OriginUser (a
+	// user deny rule, a miss the user could allow, the user's limited
+	// mode), or OriginDefault for the guards that belong to no file (a
+	// disabled proxy, local and private addresses, DNS answers,
+	// host_mismatch, unix sockets, invalid hosts).
+	Layer Origin
+	// ReportOnly is set when the request was decided in report-only mode
+	// (Request.ReportOnly).
+	ReportOnly bool
+	// NotEnforced marks a block of the user's policy that report-only mode
+	// lets through (POLICY §8): Verdict, Reason and Rule say what was
+	// decided; Addrs are the addresses checked as for an allowed host.
+	NotEnforced bool
 }
 
-// Allowed reports whether the request may proceed.
-func (d Decision) Allowed() bool { return d.Verdict == VerdictAllow }
+// Allowed reports whether the request may proceed: it is allowed, or it
+// is a block a report-only request lets through (NotEnforced).
+func (d Decision) Allowed() bool { return d.Verdict == VerdictAllow || d.NotEnforced }
 
 // DefaultLookupTimeout bounds the step-5 DNS lookup (fail closed).
 const DefaultLookupTimeout = 2 * time.Second

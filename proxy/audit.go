@@ -36,6 +36,9 @@ type AuditEvent struct {
 	// Rule is the domain pattern that matched the host, as in the block
 	// body; absent when none matched. Socket paths are never written.
 	Rule string `json:"network.policy.rule,omitempty"`
+	// Enforced is written in report-only mode only (POLICY §8): false when
+	// the decision was a block the proxy let through.
+	Enforced *bool `json:"network.policy.enforced,omitempty"`
 }
 
 // auditTimeFormat is RFC 3339 in UTC with milliseconds and "Z".
@@ -64,6 +67,10 @@ func newAuditEvent(now time.Time, d policy.Decision, req policy.Request, method,
 	}
 	if d.Rule != nil {
 		ev.Rule = d.Rule.Pattern
+	}
+	if d.ReportOnly {
+		enforced := !d.NotEnforced
+		ev.Enforced = &enforced
 	}
 	switch d.Source {
 	case policy.SourceModeGuard:

@@ -109,7 +109,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 		return
 	}
 	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTPSConnect}
-	d := pol.Decide(r.Context(), req, s.Resolver)
+	d := s.decide(r.Context(), pol, req)
 	s.audit(d, req, r.Method, r.RemoteAddr)
 	if !d.Allowed() {
 		s.block(w, d, req)
@@ -218,8 +218,9 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		defer sh.Close()
 		req.UnixSocket, req.SocketFile = socket, sh
 		d = pol.DecideSocket(req)
+		d.ReportOnly = s.ReportOnly // audited as such; sockets stay enforced
 	} else {
-		d = pol.Decide(r.Context(), req, s.Resolver)
+		d = s.decide(r.Context(), pol, req)
 	}
 	s.audit(d, req, r.Method, r.RemoteAddr)
 	if !d.Allowed() {

@@ -75,6 +75,11 @@ type Server struct {
 	// together; while the cap is reached no new connection is accepted. If
 	// zero, DefaultMaxConns.
 	MaxConns int
+	// ReportOnly runs the proxy in report-only mode (POLICY §8): every
+	// request is decided and audited as usual, with
+	// network.policy.enforced, but what only the user's policy blocks is
+	// let through (policy.Decision.NotEnforced).
+	ReportOnly bool
 
 	policy atomic.Pointer[policy.Compiled]
 
@@ -361,4 +366,11 @@ func (s *Server) beginClose() {
 	for l := range s.listeners {
 		l.Close()
 	}
+}
+
+// decide is the one place the proxy asks for a host decision: the request
+// carries the proxy's report-only choice, and Decide does the rest.
+func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
+	req.ReportOnly = s.ReportOnly
+	return pol.Decide(ctx, req, s.Resolver)
 }

@@ -133,7 +133,7 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 		host = a.String()
 	}
 	preq := policy.Request{Host: host, Port: dst.Port, Protocol: policy.ProtoSOCKS5TCP}
-	d := r.pol.Decide(r.ctx, preq, r.s.Resolver)
+	d := r.s.decide(r.ctx, r.pol, preq)
 	r.s.audit(d, preq, "", r.client)
 	if !d.Allowed() {
 		return ctx, false

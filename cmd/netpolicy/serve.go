@@ -63,6 +63,7 @@ func init() {
 				&cli.IntFlag{Name: "max-conns", Value: proxy.DefaultMaxConns, Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together"},
 				dnsFlag(),
 				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
+				reportOnlyFlag(),
 			),
 			Action: func(c *cli.Context) error { return runServe(c, e) },
 		}
@@ -116,6 +117,7 @@ func runServe(c *cli.Context, e *env) error {
 	}
 	s.start()
 	s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
+	s.logReportOnly()
 	if !s.eff.Enabled.Value {
 		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
 	}
@@ -207,6 +209,7 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 		SocksHandshakeTimeout: c.Duration("socks-handshake-timeout"),
 		MaxConns:              c.Int("max-conns"),
 		Upstream:              upstreamFromEnv(e),
+		ReportOnly:            c.Bool("report-only"),
 	}
 	if s.proxy.Resolver, err = newResolver(c, e, nil); err != nil {
 		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
@@ -502,4 +505,17 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// reportOnlyFlag is --report-only of serve (and exec).
+func reportOnlyFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "report-only", Usage: "let through what only the user's policy blocks, auditing it with network.policy.enforced = false (managed rules and the proxy's guards stay enforced)"}
+}
+
+// logReportOnly says at start, in one line, that the proxy does not enforce
+// the user's policy.
+func (s *server) logReportOnly() {
+	if s.proxy.ReportOnly {
+		s.log("report-only: blocks of the user's policy are audited with network.policy.enforced = false and let through; managed rules, local addresses and the proxy's guards stay enforced")
+	}
 }
