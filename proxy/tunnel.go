@@ -9,11 +9,10 @@ import (
 	"time"
 )
 
-// tunnelChunk is how many bytes one direction of a tunnel moves between two
+// tunnelChunk is the most one direction of a tunnel moves between two
 // updates of its idle deadlines. Each chunk is one call of the kernel's
-// splice path (TCPConn.ReadFrom of an io.LimitedReader over a TCPConn), so
-// a larger chunk costs nothing in throughput; it only has to be small next to
-// what a busy tunnel moves in one idle period.
+// splice path (TCPConn.ReadFrom of an io.LimitedReader over a TCPConn); it
+// only has to be small next to what a busy tunnel moves in one idle period.
 const tunnelChunk = 4 << 20
 
 // errIdle ends a tunnel in which no byte moved either way for the idle
@@ -46,11 +45,20 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 // conns), io.Copy reaches TCPConn.ReadFrom with an io.LimitedReader of the
 // source, which the runtime turns into splice(2); no byte is copied through
 // user space. The idle clock costs no system call per read: each round of
-// the loop moves up to tunnelChunk bytes or waits at most half the idle
-// timeout (a read deadline), and only then notes the activity and checks
-// the clock. The activity mark is never earlier than the last byte really
-// moved, so an active tunnel is never cut; an idle one is cut between 1 and
-// 1.5 idle timeouts after its last byte.
+// the loop moves what is there or waits at most half the idle timeout (a
+// read deadline), and only then notes the activity and checks the clock.
+// The activity mark is never earlier than the last byte really moved, so an
+// active tunnel is never cut; an idle one is cut between 1 and 1.5 idle
+// timeouts after its last byte.
+//
+// An idle tunnel holds no splice pipe (POLICY §5: its two sockets, nothing
+// more). The runtime's splice takes a pipe (two descriptors) for a call and
+// keeps it for as long as the call waits for the rest of its limit, so a
+// round never asks for more than is already queued on src (FIONREAD): it
+// waits without a pipe (waitReadable), then splices exactly the queued
+// bytes, which the kernel hands over without waiting, and the pipe goes
+// back to the runtime's pool. Where the queue cannot be measured, a round
+// waits the same way and then moves up to tunnelChunk.
 //
 // A read deadline that fires loses nothing (no byte was taken from src).
 // A write deadline that fires may strand bytes inside the splice pipe, so it
@@ -59,26 +67,32 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
 	var total int64
 	lr := &io.LimitedReader{R: src}
-	busy := false // the last round moved a whole chunk: more is likely waiting
 	for {
 		now := time.Now()
 		writeBy := now.Add(2 * t.idle)
 		_ = src.SetReadDeadline(now.Add(t.idle / 2))
 		_ = dst.SetWriteDeadline(writeBy)
-		// Wait for data before copying: splice holds a pipe (two file
-		// descriptors) for as long as it waits, and most tunnels are idle
-		// most of the time. A tunnel that just moved a whole chunk is
-		// not idle: it skips the wait (a system call per chunk).
 		var n int64
 		var err error
-		if !busy {
-			err = waitReadable(src)
+		queued := queuedBytes(src)
+		if queued <= 0 {
+			if err = waitReadable(src); err == nil {
+				queued = queuedBytes(src)
+			}
 		}
 		if err == nil {
-			lr.N = tunnelChunk
+			switch {
+			case queued > 0:
+				lr.N = int64(min(queued, tunnelChunk))
+			case queued == 0:
+				// Readable with nothing queued: EOF or an error,
+				// which a one-byte read reports at once.
+				lr.N = 1
+			default:
+				lr.N = tunnelChunk
+			}
 			n, err = io.Copy(dst, lr)
 		}
-		busy = err == nil && lr.N == 0
 		total += n
 		if n > 0 {
 			t.touch()
