@@ -127,6 +127,7 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 	default:
 		d = c.checkAnswers(ctx, d, r, req.ReportOnly)
 	}
+	d = loopGuard(d, req)
 	if d.NotEnforced && would == nil {
 		would = &Decision{}
 		*would = d
@@ -139,6 +140,26 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 	w.Addrs, w.Resolved, w.ResolveErr, w.Intercept = d.Addrs, d.Resolved, d.ResolveErr, d.Intercept
 	w.NotEnforced = true
 	return w
+}
+
+// loopGuard refuses an allowed decision of which any checked address is one
+// of the proxy's own listeners (req.Own): dialling it would nest the proxy
+// into itself, one hop per request, until its descriptors run out. It is
+// the proxy's state, not the user's policy: report-only never lets it pass.
+func loopGuard(d Decision, req Request) Decision {
+	if !d.Allowed() || req.Own == nil || req.Port < 1 || req.Port > 65535 {
+		return d
+	}
+	for _, a := range d.Addrs {
+		ap := netip.AddrPortFrom(a.Unmap(), uint16(req.Port))
+		if req.Own(ap) {
+			d = blockAfterRule(d, ReasonLoopDetected)
+			d.Source, d.NotEnforced = SourceProxyState, false
+			d.Detail = ap.String() + " is a listener of this proxy"
+			return d
+		}
+	}
+	return d
 }
 
 // checkAnswers is step 5: resolve the allowed name d.Host once and classify
@@ -476,6 +497,8 @@ func BlockInfo(reason Reason) (proxyError, message string) {
 		return "blocked-by-mitm-required", "HTTPS interception required in limited mode."
 	case ReasonHostMismatch:
 		return "blocked-by-policy", "Request host does not match the CONNECT target."
+	case ReasonLoopDetected:
+		return "blocked-by-policy", "Request would loop back into the proxy."
 	}
 	return "blocked-by-policy", "Request blocked by network policy."
 }

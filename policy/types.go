@@ -231,6 +231,11 @@ const (
 	// request's Host / :authority, names another host than the CONNECT
 	// target (POLICY §5, §6).
 	ReasonHostMismatch Reason = "host_mismatch"
+
+	// ReasonLoopDetected: a checked address of the destination is one of
+	// the proxy's own listeners (POLICY §5: the proxy never connects to
+	// itself).
+	ReasonLoopDetected Reason = "loop_detected"
 )
 
 // DecisionSource is the `source` field of a decision.
@@ -278,6 +283,10 @@ type Request struct {
 	// user's policy is decided and reported, but the request goes on (see
 	// Decision.NotEnforced). `serve --report-only` sets it.
 	ReportOnly bool
+	// Own, when set, reports whether an address is one of the proxy's own
+	// listeners: an allowed destination with any checked address for which
+	// it is true is refused with loop_detected before anything is dialled.
+	Own func(netip.AddrPort) bool
 	// NoResolve skips step 5 (the DNS check); `check --no-resolve`, and
 	// the proxy's second look at a tunnel it has already checked.
 	NoResolve bool

@@ -56,6 +56,9 @@ func (s *Server) plan(pol *policy.Compiled, d policy.Decision, port int, scheme 
 	if err != nil {
 		return nil, fmt.Errorf("upstream proxy: %w", err)
 	}
+	if u != nil && s.upstreamIsOwn(u) {
+		return nil, fmt.Errorf("upstream proxy %s is this proxy's own listener", u.Host)
+	}
 	p.upstream = u
 	return p, nil
 }

@@ -134,7 +134,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// Bytes the client sent right after its request (a TLS ClientHello
 	// that did not wait for the 200) are in the server's read buffer.
 	pending := drain(brw.Reader)
-	s.startTunnel(conn, up, pending, []byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+	s.startTunnel(conn, up, pending, []byte("HTTP/1.1 200 Connection established\r\n\r\n"), true)
 }
 
 // isAuthority reports whether a CONNECT target was an authority only (RFC
@@ -152,7 +152,11 @@ func isAuthority(u *url.URL) bool {
 // toClient starts with the answer that opens the tunnel (200, 101): it is
 // written only once the conn is tracked, so that a Shutdown that begins
 // after the client saw it waits for the tunnel.
-func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte) {
+//
+// awaitAnswer bounds the wait for the upstream's first byte by the
+// handshake timeout (tunnel.awaitAnswer); an upgraded connection has had
+// its answer (the 101) already.
+func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte, awaitAnswer bool) {
 	if !s.track(client) {
 		client.Close()
 		up.Close()
@@ -162,7 +166,11 @@ func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte) {
 	go func() {
 		defer s.release()
 		defer s.untrack(client)
-		newTunnel(s.idleTimeout()).run(client, up, toUp, toClient)
+		t := newTunnel(s.idleTimeout())
+		if awaitAnswer {
+			t.awaitAnswer(client, up, s.handshakeTimeout())
+		}
+		t.run(client, up, toUp, toClient)
 	}()
 }
 
@@ -504,5 +512,5 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, p *dialPla
 	_ = h.Write(&head)
 	head.WriteString("\r\n")
 	_ = up.SetDeadline(time.Time{})
-	s.startTunnel(conn, up, toUp, append(head.Bytes(), drain(br)...))
+	s.startTunnel(conn, up, toUp, append(head.Bytes(), drain(br)...), false)
 }

@@ -69,7 +69,11 @@ type Server struct {
 	// If zero, DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// SocksHandshakeTimeout bounds a SOCKS5 client's greeting, request and
-	// the reply to it. If zero, DefaultSocksHandshakeTimeout.
+	// the reply to it, and the wait for a tunnel's upstream to send its
+	// first byte once the client has sent something (CONNECT and SOCKS5):
+	// a tunnel into something that never answers — a chain of proxies —
+	// ends then, not after IdleTimeout. If zero,
+	// DefaultSocksHandshakeTimeout.
 	SocksHandshakeTimeout time.Duration
 	// MaxConns caps the client connections open at once, HTTP and SOCKS5
 	// together; while the cap is reached no new connection is accepted. If
@@ -82,6 +86,7 @@ type Server struct {
 	ReportOnly bool
 
 	policy atomic.Pointer[policy.Compiled]
+	own    ownAddrs
 
 	initOnce sync.Once
 	hs       *http.Server
@@ -173,6 +178,7 @@ func (w logfWriter) Write(p []byte) (int, error) {
 // returns ErrServerClosed.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
+	s.addOwn(l)
 	err := s.hs.Serve(&limitListener{Listener: l, s: s})
 	if errors.Is(err, http.ErrServerClosed) || s.closing.Load() {
 		return ErrServerClosed
@@ -245,6 +251,7 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 // deadlines.
 func (s *Server) ServeSOCKS(l net.Listener) error {
 	s.init()
+	s.addOwn(l)
 	if !s.trackListener(l) {
 		return ErrServerClosed
 	}
@@ -372,5 +379,6 @@ func (s *Server) beginClose() {
 // carries the proxy's report-only choice, and Decide does the rest.
 func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
 	req.ReportOnly = s.ReportOnly
+	req.Own = s.isOwn
 	return pol.Decide(ctx, req, s.Resolver)
 }

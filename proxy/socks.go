@@ -83,6 +83,7 @@ func (s *Server) serveSOCKSConn(raw net.Conn) {
 				s.logf("socks5: upstream failure: %v", err)
 				return nil, err
 			}
+			t.awaitAnswer(raw, up, s.handshakeTimeout())
 			return &socksTarget{raw: up, t: t}, nil
 		},
 		Logger: log.New(io.Discard, "", 0),

@@ -25,6 +25,16 @@ var errIdle = errors.New("tunnel idle timeout")
 type tunnel struct {
 	idle time.Duration
 	last atomic.Int64 // UnixNano of the last byte moved in either direction
+
+	// With awaitAnswer set, the upstream must send its first byte within
+	// answerIn of the client's first byte, or both conns are closed: a
+	// chain of proxies (the proxy tunnelled into itself through an address
+	// it did not know as its own, or into a peer that never accepts) then
+	// unwinds within the handshake timeout, not the idle timeout.
+	client, up net.Conn
+	answerIn   time.Duration
+	asked      atomic.Bool
+	answered   atomic.Bool
 }
 
 func newTunnel(idle time.Duration) *tunnel {
@@ -34,6 +44,31 @@ func newTunnel(idle time.Duration) *tunnel {
 }
 
 func (t *tunnel) touch() { t.last.Store(time.Now().UnixNano()) }
+
+// awaitAnswer bounds the wait for up's first byte (see tunnel.answerIn).
+func (t *tunnel) awaitAnswer(client, up net.Conn, within time.Duration) {
+	t.client, t.up, t.answerIn = client, up, within
+}
+
+// moved notes that bytes went (or are about to go) from src to dst, for
+// awaitAnswer.
+func (t *tunnel) moved(dst, src net.Conn) {
+	if t.up == nil {
+		return
+	}
+	if src == t.up {
+		t.answered.Store(true)
+		return
+	}
+	if dst == t.up && !t.asked.Swap(true) {
+		time.AfterFunc(t.answerIn, func() {
+			if !t.answered.Load() {
+				t.client.Close()
+				t.up.Close()
+			}
+		})
+	}
+}
 
 func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixNano() - t.last.Load()) }
 
@@ -96,6 +131,7 @@ func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
 		total += n
 		if n > 0 {
 			t.touch()
+			t.moved(dst, src)
 		}
 		switch {
 		case err == nil && lr.N > 0:
@@ -122,6 +158,7 @@ func (t *tunnel) writeAll(dst net.Conn, p []byte) error {
 	_ = dst.SetWriteDeadline(time.Now().Add(2 * t.idle))
 	_, err := dst.Write(p)
 	t.touch()
+	t.moved(dst, nil)
 	return err
 }
 

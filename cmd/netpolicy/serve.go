@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -232,9 +233,56 @@ func (s *server) bind(httpAddr, socksAddr string) error {
 		}
 	}
 	s.hl, s.sl = hl, sl
+	if err := s.refuseUpstreamLoop(); err != nil {
+		s.hl, s.sl = nil, nil
+		hl.Close()
+		if sl != nil {
+			sl.Close()
+		}
+		return err
+	}
 	s.listen.http, s.listen.socks = hl.Addr().String(), "off"
 	if sl != nil {
 		s.listen.socks = sl.Addr().String()
+	}
+	return nil
+}
+
+// refuseUpstreamLoop registers the bound listeners as the proxy's own and,
+// when the policy lets requests go through an upstream proxy, refuses one
+// that is this proxy itself (POLICY §5): every request would come back in.
+func (s *server) refuseUpstreamLoop() error {
+	for _, l := range []net.Listener{s.hl, s.sl} {
+		if l != nil {
+			if err := s.proxy.AddOwnListener(l.Addr().String()); err != nil {
+				return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
+			}
+		}
+	}
+	if !s.eff.AllowUpstreamProxy.Value {
+		return nil
+	}
+	for _, name := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"} {
+		v := s.e.getenv(name)
+		if v == "" {
+			continue
+		}
+		raw := v
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue // the proxy function reports it on use
+		}
+		loops, err := s.proxy.UpstreamLoops(context.Background(), u)
+		if err != nil {
+			s.log("upstream proxy %s=%s: %v", name, v, err)
+			continue
+		}
+		if loops {
+			return exitCode(exitUsage, "netpolicy %s: upstream proxy %s=%s is this proxy's own listener: every request would loop back into it", s.name, name, v)
+		}
 	}
 	return nil
 }
