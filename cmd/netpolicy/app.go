@@ -62,31 +62,18 @@ func registerCommand(f func(*env) *cli.Command) { commandFactories = append(comm
 // runApp runs the command line args in the environment e and returns the
 // exit code.
 func runApp(ctx context.Context, e *env, args []string) int {
-	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
-	app := &cli.App{
-		Name:                 "netpolicy",
-		Usage:                "lint, migrate, explain and enforce network permission policy",
-		Version:              versionString(),
-		Reader:               stdin,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		EnableBashCompletion: false,
-		ExitErrHandler:       func(*cli.Context, error) {}, // exit codes are decided below, never by os.Exit
-		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
-			return exitCode(exitUsage, "%v", err)
-		},
+	stderr := e.stderr
+	app := newApp(e)
+	notFound := ""
+	app.CommandNotFound = func(c *cli.Context, name string) { notFound = name }
+	if !completionRequest(args) {
+		args = permuteArgs(app.Commands, args)
 	}
-	for _, f := range commandFactories {
-		cmd := f(e)
-		if cmd.OnUsageError == nil {
-			cmd.OnUsageError = func(c *cli.Context, err error, isSub bool) error {
-				return exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
-			}
-		}
-		app.Commands = append(app.Commands, cmd)
+	err := app.RunContext(ctx, append([]string{"netpolicy"}, args...))
+	if notFound != "" {
+		fmt.Fprintln(stderr, commandNotFound(app, notFound))
+		return exitUsage
 	}
-	argv := append([]string{"netpolicy"}, permuteArgs(app.Commands, args)...)
-	err := app.RunContext(ctx, argv)
 	if err == nil {
 		return exitOK
 	}
@@ -99,6 +86,34 @@ func runApp(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(stderr, "netpolicy: %v\n", err)
 	return exitUsage
+}
+
+// newApp builds the command-line application with every registered command,
+// for runApp and for the generated documentation (man page, docs/cli.md).
+func newApp(e *env) *cli.App {
+	app := &cli.App{
+		Name:                 "netpolicy",
+		Usage:                "lint, migrate, explain and enforce network permission policy",
+		Version:              versionString(),
+		Reader:               e.stdin,
+		Writer:               e.stdout,
+		ErrWriter:            e.stderr,
+		EnableBashCompletion: true,                         // for `netpolicy completion` (clikit.go)
+		ExitErrHandler:       func(*cli.Context, error) {}, // exit codes are decided below, never by os.Exit
+	}
+	app.OnUsageError = func(c *cli.Context, err error, isSub bool) error {
+		return exitCode(exitUsage, "netpolicy: %s", usageMessage(app.VisibleFlags(), err))
+	}
+	for _, f := range commandFactories {
+		cmd := f(e)
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = func(c *cli.Context, err error, isSub bool) error {
+				return exitCode(exitUsage, "netpolicy %s: %s", c.Command.Name, usageMessage(c.Command.VisibleFlags(), err))
+			}
+		}
+		app.Commands = append(app.Commands, cmd)
+	}
+	return app
 }
 
 // permuteArgs moves a command's flags in front of its positional arguments:
@@ -138,6 +153,7 @@ func permuteArgs(cmds []*cli.Command, args []string) []string {
 	}
 	rest := args[ci+1:]
 	var flags, pos []string
+	dangling := false // the last flag needs a value and has none
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		if a == "--" {
@@ -156,6 +172,8 @@ func permuteArgs(cmds []*cli.Command, args []string) []string {
 		if takesValue[name] && i+1 < len(rest) {
 			flags = append(flags, rest[i+1])
 			i++
+		} else if takesValue[name] {
+			dangling = true
 		}
 	}
 	out := append([]string{}, args[:ci+1]...)
@@ -165,6 +183,11 @@ func permuteArgs(cmds []*cli.Command, args []string) []string {
 			// `lint a.toml --help` asks for lint's help, not a topic "a.toml".
 			return out
 		}
+	}
+	if dangling {
+		// `lint a.toml --format` lacks the value: leave the flag last so the
+		// parser says so, rather than taking "--" or a path as its value.
+		return out
 	}
 	if len(pos) > 0 {
 		out = append(out, "--")

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// updating reports whether the test binary runs with -update (the flag is
+// shared with the other golden tests of this package).
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// TestGeneratedDocs checks that the committed man page and the generated
+// part of docs/cli.md are what the current commands and flags produce.
+// After changing a command, a flag or its help text, run
+//
+//	go test ./cmd/netpolicy -run TestGeneratedDocs -update
+func TestGeneratedDocs(t *testing.T) {
+	app := newApp(&env{getenv: func(string) string { return "" }})
+	man, err := manPage(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const manPath = "../../docs/netpolicy.1"
+	checkGenerated(t, manPath, man)
+
+	const cliPath = "../../docs/cli.md"
+	doc, err := os.ReadFile(cliPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, rest, ok1 := strings.Cut(string(doc), cliRefBegin)
+	_, after, ok2 := strings.Cut(rest, cliRefEnd)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s lacks the markers %q and %q", cliPath, cliRefBegin, cliRefEnd)
+	}
+	checkGenerated(t, cliPath, before+cliRefBegin+"\n\n"+cliReference(app)+cliRefEnd+after)
+}
+
+func checkGenerated(t *testing.T, path, want string) {
+	t.Helper()
+	if updating() {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (generate it: go test ./cmd/netpolicy -run TestGeneratedDocs -update)", err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("%s is not what the current commands generate; run\n\tgo test ./cmd/netpolicy -run TestGeneratedDocs -update\n(-generated +committed):\n%s", path, diff)
+	}
+}
