@@ -137,7 +137,7 @@ func runNP041(p *Pass) {
 				if e == nil || e.Value.Kind != policy.KindInteger {
 					continue
 				}
-				if v := e.Value.Int; v < 1 || v > 65535 {
+				if v := e.Value.Int; v != int64(int(v)) || !policy.ValidPort(int(v)) {
 					p.Reportf(f, e.KeySpan, nil, "%s = %s is not a port: want 1–65535", key, e.Value.Str)
 				}
 			}

@@ -87,11 +87,6 @@ func runNP060(p *Pass) {
 	p.Reportf(p.File, sp, nil, "managed_allowed_domains_only = true but %s has no allow rule: every host is blocked", tableLabel(m))
 }
 
-// managedSource says where a managed setting is, for messages.
-func managedSource(f *policy.File, s policy.Source) string {
-	return fmt.Sprintf("%s:%d", f.Path, s.Line)
-}
-
 func runNP061(p *Pass) {
 	m := p.Managed.Managed
 	if m == nil || m.ManagedAllowedDomainsOnly == nil || !m.ManagedAllowedDomainsOnly.Value {
@@ -116,7 +111,7 @@ func runNP061(p *Pass) {
 			what = fmt.Sprintf("%d allow rules of %%s are", count)
 		}
 		p.Reportf(p.User, first, nil, what+" ignored: the managed requirements set managed_allowed_domains_only = true (%s)",
-			tableLabel(n), managedSource(p.Managed, m.ManagedAllowedDomainsOnly.Source))
+			tableLabel(n), m.ManagedAllowedDomainsOnly.Source)
 	}
 }
 
@@ -134,12 +129,12 @@ func runNP062(p *Pass) {
 			sp, _ := keySpan(n.Table, key)
 			if c := m.Bool(key); c != nil && !c.Value {
 				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false by the managed %s = false (%s)",
-					key, tableLabel(n), key, managedSource(p.Managed, c.Source))
+					key, tableLabel(n), key, c.Source)
 				continue
 			}
 			if key == "dangerously_allow_all_unix_sockets" && len(m.Sockets) > 0 && m.Bool(key) == nil {
 				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false: the managed requirements have unix_sockets rules (%s)",
-					key, tableLabel(n), managedSource(p.Managed, m.Sockets[0].Source))
+					key, tableLabel(n), m.Sockets[0].Source)
 			}
 		}
 	}

@@ -26,19 +26,19 @@ func NoEffect(eff *policy.Effective, norm string, perm policy.Permission) string
 	}
 	if !eff.Enabled.Value {
 		if s := eff.Enabled.Source; s.File != "" {
-			return fmt.Sprintf("the network is off (enabled = false, %s:%d, %s)", s.File, s.Line, s.Origin)
+			return fmt.Sprintf("the network is off (enabled = false, %s, %s)", s, s.Origin)
 		}
 		return "the network is off: the table does not set enabled = true"
 	}
 	if eff.ManagedAllowedDomainsOnly.Value {
 		s := eff.ManagedAllowedDomainsOnly.Source
-		return fmt.Sprintf("managed_allowed_domains_only = true (%s:%d): only managed allow rules count", s.File, s.Line)
+		return fmt.Sprintf("managed_allowed_domains_only = true (%s): only managed allow rules count", s)
 	}
 	if findRule(eff.Allow, pat.Norm) == nil {
 		return fmt.Sprintf("in %s mode the managed allow rules replace the user's", eff.SessionMode)
 	}
 	if d := coveringDeny(eff.Deny, pat); d != nil {
-		return fmt.Sprintf("%s denies it (%s:%d, %s)", policy.QuoteString(d.Pattern), d.Source.File, d.Source.Line, d.Source.Origin)
+		return fmt.Sprintf("%s denies it (%s, %s)", policy.QuoteString(d.Pattern), d.Source, d.Source.Origin)
 	}
 	return ""
 }

@@ -63,14 +63,6 @@ type builder struct {
 
 var defaultSource = policy.Source{Origin: policy.OriginDefault}
 
-// at formats a source as file:line for notes.
-func at(s policy.Source) string {
-	if s.File == "" {
-		return "default"
-	}
-	return s.File + ":" + strconv.Itoa(s.Line)
-}
-
 func (b *builder) drop(what string, src policy.Source, format string, args ...any) {
 	b.eff.Dropped = append(b.eff.Dropped, policy.Dropped{What: what, Source: src, Why: fmt.Sprintf(format, args...)})
 }
@@ -150,9 +142,9 @@ func (b *builder) ceiling(k *policy.KeySpec) policy.Setting[bool] {
 		s := *mv
 		if uv != nil && uv.Value && !mv.Value {
 			s.Forced = true
-			s.Note = fmt.Sprintf("user %s = true (%s) forced to false by the managed ceiling (%s)", key, at(uv.Source), at(mv.Source))
+			s.Note = fmt.Sprintf("user %s = true (%s) forced to false by the managed ceiling (%s)", key, uv.Source, mv.Source)
 		} else if uv != nil && uv.Value != mv.Value {
-			s.Note = fmt.Sprintf("managed value replaces user %s = %t (%s)", key, uv.Value, at(uv.Source))
+			s.Note = fmt.Sprintf("managed value replaces user %s = %t (%s)", key, uv.Value, uv.Source)
 		}
 		return s
 	case uv != nil:
@@ -200,7 +192,7 @@ func (b *builder) domains() {
 	switch {
 	case only:
 		for _, r := range U {
-			b.drop(ruleText(r), r.Source, "managed_allowed_domains_only = true (%s): only managed allow rules count", at(e.ManagedAllowedDomainsOnly.Source))
+			b.drop(ruleText(r), r.Source, "managed_allowed_domains_only = true (%s): only managed allow rules count", e.ManagedAllowedDomainsOnly.Source)
 		}
 	case !restricted && len(A) > 0:
 		for _, r := range U {
@@ -209,7 +201,7 @@ func (b *builder) domains() {
 	default:
 		for _, r := range U {
 			if a, ok := equalPattern(A, r.Pattern); ok {
-				b.drop(ruleText(r), r.Source, "same pattern as the managed allow rule %s (%s)", policy.QuoteString(a.Pattern), at(a.Source))
+				b.drop(ruleText(r), r.Source, "same pattern as the managed allow rule %s (%s)", policy.QuoteString(a.Pattern), a.Source)
 				continue
 			}
 			e.Allow = append(e.Allow, r)
@@ -278,7 +270,7 @@ func (b *builder) sockets() {
 	if b.u != nil {
 		for _, s := range b.u.Sockets {
 			if s.Perm == policy.Allow {
-				b.drop("unix_sockets."+policy.QuoteKey(s.Path)+" = \"allow\"", s.Source, "managed unix_sockets rules (%s) replace the user's allow sockets", at(first))
+				b.drop("unix_sockets."+policy.QuoteKey(s.Path)+" = \"allow\"", s.Source, "managed unix_sockets rules (%s) replace the user's allow sockets", first)
 				continue
 			}
 			e.Sockets = append(e.Sockets, s)
@@ -290,7 +282,7 @@ func (b *builder) sockets() {
 		all.Value = false
 		all.Forced = true
 		all.Source = first
-		all.Note = fmt.Sprintf("user dangerously_allow_all_unix_sockets = true (%s) forced to false: the managed file has unix_sockets rules (%s) and does not set it", at(user), at(first))
+		all.Note = fmt.Sprintf("user dangerously_allow_all_unix_sockets = true (%s) forced to false: the managed file has unix_sockets rules (%s) and does not set it", user, first)
 	}
 }
 
@@ -333,23 +325,23 @@ func ClampReason(e *policy.Effective) string {
 // listener computes one listener address. clampWhy is non-empty when a
 // non-loopback host may not be used.
 func listener(key string, url *policy.Setting[string], port *policy.Setting[int], def int, clampWhy string) policy.Setting[string] {
-	if port != nil && validPort(port.Value) {
+	if port != nil && policy.ValidPort(port.Value) {
 		s := policy.Setting[string]{Value: net.JoinHostPort(loopbackHost, strconv.Itoa(port.Value)), Source: port.Source}
 		if url != nil {
-			s.Note = fmt.Sprintf("managed port replaces %s %s (%s)", key, policy.QuoteString(url.Value), at(url.Source))
+			s.Note = fmt.Sprintf("managed port replaces %s %s (%s)", key, policy.QuoteString(url.Value), url.Source)
 		}
 		return s
 	}
 	dflt := policy.Setting[string]{Value: net.JoinHostPort(loopbackHost, strconv.Itoa(def)), Source: defaultSource}
 	if port != nil {
-		dflt.Note = fmt.Sprintf("managed port %d (%s) is out of range and was ignored", port.Value, at(port.Source))
+		dflt.Note = fmt.Sprintf("managed port %d (%s) is out of range and was ignored", port.Value, port.Source)
 	}
 	if url == nil {
 		return dflt
 	}
 	l, err := policy.ParseListener(url.Value)
 	if err != nil {
-		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), at(url.Source))
+		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), url.Source)
 		return dflt
 	}
 	p := l.Port
@@ -366,5 +358,3 @@ func listener(key string, url *policy.Setting[string], port *policy.Setting[int]
 	s.Value = net.JoinHostPort(l.Host, strconv.Itoa(p))
 	return s
 }
-
-func validPort(p int) bool { return p >= 1 && p <= 65535 }

@@ -619,7 +619,7 @@ func TestV045SocketDenySynonym(t *testing.T) {
 		if d.Allowed() {
 			t.Errorf("%s: /run/a.sock allowed", perm)
 		}
-		if pe, _ := policy.BlockInfo(d.Reason); pe != "blocked-by-allowlist" {
+		if pe := d.Reason.ProxyError(); pe != "blocked-by-allowlist" {
 			t.Errorf("%s: x-proxy-error %q", perm, pe)
 		}
 	}

@@ -112,13 +112,13 @@ func Compile(e *Effective) (*Compiled, error) {
 		s := &cp.Sockets[i]
 		switch s.Perm {
 		case Allow:
-			if validSocketPath(s.Path) {
+			if ValidSocketPath(s.Path) {
 				putFirst(&c.sockAllow, s.Path, s)
 				putFirst(&c.sockAllow, filepath.Clean(s.Path), s)
 			}
 		case None, Deny:
 			putFirst(&c.sockNone, s.Path, s)
-			if validSocketPath(s.Path) {
+			if ValidSocketPath(s.Path) {
 				putFirst(&c.sockNone, filepath.Clean(s.Path), s)
 			}
 		}
@@ -127,7 +127,7 @@ func Compile(e *Effective) (*Compiled, error) {
 	for _, perm := range []Permission{None, Allow} {
 		for i := range cp.Sockets {
 			s := &cp.Sockets[i]
-			if (s.Perm == Allow) != (perm == Allow) || !validSocketPath(s.Path) || seen[filepath.Clean(s.Path)] {
+			if (s.Perm == Allow) != (perm == Allow) || !ValidSocketPath(s.Path) || seen[filepath.Clean(s.Path)] {
 				continue
 			}
 			seen[filepath.Clean(s.Path)] = true
@@ -339,7 +339,9 @@ func isDottedQuad(s string) bool {
 	return parts == 4 && digits > 0
 }
 
-func validSocketPath(p string) bool {
+// ValidSocketPath reports whether p can name a unix socket a request may
+// use: absolute, without NUL. Anything else is refused whatever the rules.
+func ValidSocketPath(p string) bool {
 	return strings.HasPrefix(p, "/") && strings.IndexByte(p, 0) < 0
 }
 

@@ -397,7 +397,7 @@ func (c *Compiled) DecideSocket(req Request) Decision {
 		return d
 	}
 	p := req.UnixSocket
-	if !validSocketPath(p) {
+	if !ValidSocketPath(p) {
 		return refuse(nil)
 	}
 	clean := filepath.Clean(p)
@@ -481,24 +481,39 @@ func (c *Compiled) miss(d Decision) Decision {
 	return d
 }
 
-// BlockInfo returns the x-proxy-error header value and the message of a
-// block response for reason (POLICY §5).
-func BlockInfo(reason Reason) (proxyError, message string) {
-	switch reason {
-	case ReasonNotAllowed:
-		return "blocked-by-allowlist", "Domain not in allowlist."
-	case ReasonNotAllowedLocal:
-		return "blocked-by-allowlist", "Local/private network addresses are blocked by policy."
+// ProxyError is the x-proxy-error header value of a block for reason r
+// (POLICY §5).
+func (r Reason) ProxyError() string {
+	switch r {
+	case ReasonNotAllowed, ReasonNotAllowedLocal:
+		return "blocked-by-allowlist"
 	case ReasonDenied:
-		return "blocked-by-denylist", "Domain denied by policy."
+		return "blocked-by-denylist"
 	case ReasonMethodNotAllowed:
-		return "blocked-by-method-policy", "Method not allowed in limited mode."
+		return "blocked-by-method-policy"
 	case ReasonMITMRequired:
-		return "blocked-by-mitm-required", "HTTPS interception required in limited mode."
-	case ReasonHostMismatch:
-		return "blocked-by-policy", "Request host does not match the CONNECT target."
-	case ReasonLoopDetected:
-		return "blocked-by-policy", "Request would loop back into the proxy."
+		return "blocked-by-mitm-required"
 	}
-	return "blocked-by-policy", "Request blocked by network policy."
+	return "blocked-by-policy"
+}
+
+// Message is the message of a block response for reason r (POLICY §5).
+func (r Reason) Message() string {
+	switch r {
+	case ReasonNotAllowed:
+		return "Domain not in allowlist."
+	case ReasonNotAllowedLocal:
+		return "Local/private network addresses are blocked by policy."
+	case ReasonDenied:
+		return "Domain denied by policy."
+	case ReasonMethodNotAllowed:
+		return "Method not allowed in limited mode."
+	case ReasonMITMRequired:
+		return "HTTPS interception required in limited mode."
+	case ReasonHostMismatch:
+		return "Request host does not match the CONNECT target."
+	case ReasonLoopDetected:
+		return "Request would loop back into the proxy."
+	}
+	return "Request blocked by network policy."
 }

@@ -79,7 +79,7 @@ func TestDecideInterception(t *testing.T) {
 			}
 		})
 	}
-	if perr, msg := BlockInfo(ReasonHostMismatch); perr != "blocked-by-policy" || msg != "Request host does not match the CONNECT target." {
-		t.Errorf("BlockInfo(host_mismatch) = %q, %q", perr, msg)
+	if perr, msg := ReasonHostMismatch.ProxyError(), ReasonHostMismatch.Message(); perr != "blocked-by-policy" || msg != "Request host does not match the CONNECT target." {
+		t.Errorf("host_mismatch answer = %q, %q", perr, msg)
 	}
 }

@@ -594,7 +594,7 @@ func TestDecideSocket(t *testing.T) {
 		if r.want != ReasonNotAllowed {
 			continue
 		}
-		if pe, _ := BlockInfo(d.Reason); pe != "blocked-by-allowlist" {
+		if pe := d.Reason.ProxyError(); pe != "blocked-by-allowlist" {
 			t.Errorf("%s: x-proxy-error %s, want blocked-by-allowlist", r.id, pe)
 		}
 	}
@@ -605,7 +605,7 @@ func TestDecideSocket(t *testing.T) {
 	}
 }
 
-func TestBlockInfo(t *testing.T) {
+func TestReasonBlockAnswer(t *testing.T) {
 	// V114.
 	tests := []struct {
 		reason      Reason
@@ -620,9 +620,9 @@ func TestBlockInfo(t *testing.T) {
 		{Reason("whatever"), "blocked-by-policy", "Request blocked by network policy."},
 	}
 	for _, tt := range tests {
-		h, m := BlockInfo(tt.reason)
+		h, m := tt.reason.ProxyError(), tt.reason.Message()
 		if h != tt.header || m != tt.msg {
-			t.Errorf("V114: BlockInfo(%s) = %q, %q; want %q, %q", tt.reason, h, m, tt.header, tt.msg)
+			t.Errorf("V114: ProxyError, Message of %s = %q, %q; want %q, %q", tt.reason, h, m, tt.header, tt.msg)
 		}
 	}
 }

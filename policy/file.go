@@ -408,7 +408,7 @@ func overrideByKey[T any](parent, child []T, over *[]Dropped, key func(T) string
 		*over = append(*over, Dropped{
 			What:   fmt.Sprintf("%s.%s = %s", table, QuoteKey(name), QuoteString(perm(p).String())),
 			Source: src,
-			Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(cname), QuoteString(perm(c).String()), csrc.File, csrc.Line),
+			Why:    fmt.Sprintf("replaced through extends by %s = %s (%s)", QuoteKey(cname), QuoteString(perm(c).String()), csrc),
 		})
 	}
 	return append(kept, child...)

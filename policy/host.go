@@ -135,7 +135,49 @@ func parsePort(s string) (int, bool) {
 		}
 		n = n*10 + int(c-'0')
 	}
-	return n, n >= 1 && n <= 65535
+	return n, ValidPort(n)
+}
+
+// ValidPort reports whether p is a TCP port a request or listener may name:
+// 1–65535.
+func ValidPort(p int) bool { return p >= 1 && p <= 65535 }
+
+// Errors of ParseTarget.
+var (
+	ErrMissingHost = errors.New("missing host")
+	ErrInvalidHost = errors.New("invalid host")
+	ErrMissingPort = errors.New("missing port")
+)
+
+// ParseTarget reads a request's target authority ("host", "host:port",
+// "[v6]:port") as the proxy and `check` take it: the host as written
+// (without brackets; NormalizeHost it before deciding) and the port, which
+// is defaultPort when the authority names none. defaultPort 0 makes the port
+// required (CONNECT). A host that is neither an IP literal nor an ASCII DNS
+// name (ValidHost) is refused here, before any decision: the error is then
+// ErrMissingHost or ErrInvalidHost with the host still returned; a bad port
+// or shape gives SplitHostPort's error.
+func ParseTarget(authority string, defaultPort int) (host string, port int, err error) {
+	if authority == "" {
+		return "", 0, ErrMissingHost
+	}
+	host, port, hasPort, err := SplitHostPort(authority)
+	if err != nil {
+		return "", 0, err
+	}
+	switch norm := NormalizeHost(host); {
+	case norm == "":
+		return host, 0, ErrMissingHost
+	case !ValidHost(norm):
+		return host, 0, ErrInvalidHost
+	}
+	if !hasPort {
+		if defaultPort == 0 {
+			return host, 0, ErrMissingPort
+		}
+		port = defaultPort
+	}
+	return host, port, nil
 }
 
 func portQuote(s string) string {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 )
@@ -196,6 +197,54 @@ func TestParseHostIP(t *testing.T) {
 		}
 		if !ok || a != netip.MustParseAddr(tt.want) {
 			t.Errorf("ParseHostIP(%q) = %v, %v; want %s", tt.in, a, ok, tt.want)
+		}
+	}
+}
+
+// TestParseTarget: the authority rules the proxy and check share.
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		def      int
+		host     string
+		port     int
+		err      error // nil or a sentinel; errIsAny: any other error
+		errIsAny bool
+	}{
+		{in: "example.com", def: 80, host: "example.com", port: 80},
+		{in: "example.com:8443", def: 80, host: "example.com", port: 8443},
+		{in: "[::1]:443", def: 0, host: "::1", port: 443},
+		{in: "example.com", def: 0, host: "example.com", err: ErrMissingPort},
+		{in: "", def: 80, err: ErrMissingHost},
+		{in: ":80", def: 80, host: "", err: ErrMissingHost},
+		{in: "bad host", def: 80, host: "bad host", err: ErrInvalidHost},
+		{in: "example.com:0443", def: 80, errIsAny: true},
+		{in: "example.com:+443", def: 80, errIsAny: true},
+		{in: "example.com:65536", def: 80, errIsAny: true},
+	} {
+		host, port, err := ParseTarget(tc.in, tc.def)
+		switch {
+		case tc.errIsAny:
+			if err == nil || errors.Is(err, ErrMissingHost) || errors.Is(err, ErrInvalidHost) || errors.Is(err, ErrMissingPort) {
+				t.Errorf("ParseTarget(%q): err %v, want a port or syntax error", tc.in, err)
+			}
+		case !errors.Is(err, tc.err) || tc.err == nil && err != nil:
+			t.Errorf("ParseTarget(%q, %d): err %v, want %v", tc.in, tc.def, err, tc.err)
+		case host != tc.host || port != tc.port:
+			t.Errorf("ParseTarget(%q, %d) = %q, %d; want %q, %d", tc.in, tc.def, host, port, tc.host, tc.port)
+		}
+	}
+	for p, want := range map[int]bool{0: false, 1: true, 443: true, 65535: true, 65536: false, -1: false} {
+		if ValidPort(p) != want {
+			t.Errorf("ValidPort(%d) = %v", p, !want)
+		}
+	}
+	for s, want := range map[Source]string{
+		{}: "default",
+		{File: "/etc/codex/requirements.toml", Line: 3, Origin: OriginManaged}: "/etc/codex/requirements.toml:3",
+	} {
+		if got := s.String(); got != want {
+			t.Errorf("Source%+v.String() = %q, want %q", s, got, want)
 		}
 	}
 }

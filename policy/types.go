@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -83,6 +84,15 @@ type Source struct {
 	File   string
 	Line   int
 	Origin Origin
+}
+
+// String is where s points, as file:line ("default" for a built-in value).
+// Notes, messages and explain output all locate sources so.
+func (s Source) String() string {
+	if s.File == "" {
+		return "default"
+	}
+	return s.File + ":" + strconv.Itoa(s.Line)
 }
 
 // Rule is one domain pattern with its permission, as written, and where it

@@ -466,7 +466,7 @@ func blockBodyOf(t testing.TB, resp *http.Response, body string) blockBody {
 	if b.Status != "blocked" {
 		t.Errorf("status field = %q", b.Status)
 	}
-	_, msg := policy.BlockInfo(policy.Reason(b.Reason))
+	msg := policy.Reason(b.Reason).Message()
 	if b.Message != msg {
 		t.Errorf("message = %q, want %q", b.Message, msg)
 	}

@@ -67,31 +67,17 @@ func plainError(w http.ResponseWriter, code int, msg string) {
 	http.Error(w, msg, code)
 }
 
-// parseTarget splits a request's authority into host and port; problem is
-// the 400 message when it cannot be used. A host that is neither an IP
-// literal nor an ASCII DNS name is refused here, before any decision
-// (policy.ValidHost).
+// parseTarget splits a request's authority into host and port
+// (policy.ParseTarget); problem is the 400 message when it cannot be used.
 func parseTarget(authority string, defPort int) (host string, port int, problem string) {
-	if authority == "" {
-		return "", 0, "missing host"
+	host, port, err := policy.ParseTarget(authority, defPort)
+	switch {
+	case err == nil:
+		return host, port, ""
+	case errors.Is(err, policy.ErrMissingHost), errors.Is(err, policy.ErrInvalidHost), errors.Is(err, policy.ErrMissingPort):
+		return "", 0, err.Error()
 	}
-	host, port, hasPort, err := policy.SplitHostPort(authority)
-	if err != nil {
-		return "", 0, "invalid host or port"
-	}
-	switch norm := policy.NormalizeHost(host); {
-	case norm == "":
-		return "", 0, "missing host"
-	case !policy.ValidHost(norm):
-		return "", 0, "invalid host"
-	}
-	if !hasPort {
-		if defPort == 0 {
-			return "", 0, "missing port"
-		}
-		port = defPort
-	}
-	return host, port, ""
+	return "", 0, "invalid host or port"
 }
 
 // serveConnect answers CONNECT host:port with a decision, then 200 and a
@@ -274,8 +260,7 @@ func isUpgrade(h http.Header) bool {
 // block answers a request the decision refused: 503 for a disabled proxy,
 // otherwise 403 with x-proxy-error and the JSON body of POLICY §5.
 func (s *Server) block(w http.ResponseWriter, d policy.Decision, req policy.Request) {
-	perr, msg := policy.BlockInfo(d.Reason)
-	w.Header().Set("x-proxy-error", perr)
+	w.Header().Set("x-proxy-error", d.Reason.ProxyError())
 	if d.Reason == policy.ReasonProxyDisabled {
 		plainError(w, http.StatusServiceUnavailable, "network proxy is disabled")
 		return
@@ -288,7 +273,7 @@ func (s *Server) block(w http.ResponseWriter, d policy.Decision, req policy.Requ
 		Protocol: string(req.Protocol),
 		Host:     d.Host,
 		Port:     req.Port,
-		Message:  msg,
+		Message:  d.Reason.Message(),
 		Detail:   d.Detail,
 	}
 	if d.Rule != nil {

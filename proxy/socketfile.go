@@ -4,7 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strings"
+
+	"github.com/netpolicy/netpolicy/policy"
 )
 
 // socketHandle is the file a unix socket request names, opened once: the
@@ -44,7 +45,7 @@ func (h *socketHandle) Close() {
 // symlinks; the open itself never fails the request, an error handle is
 // refused by the decision.
 func openSocket(path string) *socketHandle {
-	if !strings.HasPrefix(path, "/") || strings.IndexByte(path, 0) >= 0 {
+	if !policy.ValidSocketPath(path) {
 		return &socketHandle{err: errSocketPath}
 	}
 	return openSocketFile(path)

@@ -119,7 +119,7 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 		return ctx, true
 	}
 	dst := req.DestAddr
-	if dst == nil || dst.Port < 1 || dst.Port > 65535 {
+	if dst == nil || !policy.ValidPort(dst.Port) {
 		return ctx, false
 	}
 	host := dst.FQDN

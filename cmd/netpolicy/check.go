@@ -74,7 +74,7 @@ func parseTarget(raw string, proto policy.Protocol) (checkTarget, error) {
 		return t, errors.New("empty target")
 	}
 	if strings.HasPrefix(raw, "/") {
-		if strings.IndexByte(raw, 0) >= 0 {
+		if !policy.ValidSocketPath(raw) {
 			return t, errors.New("socket path contains NUL")
 		}
 		// Socket requests are plain HTTP with x-unix-socket (POLICY §5).
@@ -105,27 +105,24 @@ func parseTarget(raw string, proto policy.Protocol) (checkTarget, error) {
 	} else if strings.ContainsAny(raw, "/?#@ \t") {
 		return t, errors.New("not a host, host:port, URL or absolute socket path")
 	}
-	host, port, hasPort, err := policy.SplitHostPort(authority)
-	if err != nil {
-		return t, err
-	}
-	if host == "" {
-		return t, errors.New("no host")
-	}
-	if !policy.ValidHost(policy.NormalizeHost(host)) {
-		// The proxy answers such a request 400 invalid host.
-		return t, fmt.Errorf("invalid host %q: want an IP address or an ASCII DNS name (punycode for IDN)", host)
-	}
 	if t.Protocol == "" {
 		t.Protocol = policy.ProtoHTTP
 	}
-	t.Host, t.Port = host, port
-	if !hasPort {
-		t.Port = 80
-		if t.Protocol == policy.ProtoHTTPSConnect {
-			t.Port = 443
-		}
+	defPort := 80
+	if t.Protocol == policy.ProtoHTTPSConnect {
+		defPort = 443
 	}
+	host, port, err := policy.ParseTarget(authority, defPort)
+	switch {
+	case errors.Is(err, policy.ErrMissingHost) && host == "":
+		return t, errors.New("no host")
+	case errors.Is(err, policy.ErrMissingHost), errors.Is(err, policy.ErrInvalidHost):
+		// The proxy answers such a request 400 invalid host.
+		return t, fmt.Errorf("invalid host %q: want an IP address or an ASCII DNS name (punycode for IDN)", host)
+	case err != nil:
+		return t, err
+	}
+	t.Host, t.Port = host, port
 	return t, nil
 }
 
@@ -264,7 +261,7 @@ func decideTarget(ctx context.Context, c *policy.Compiled, t checkTarget, method
 		res.Host, res.Port = &host, &port
 	}
 	if !d.Allowed() {
-		pe, _ := policy.BlockInfo(d.Reason)
+		pe := d.Reason.ProxyError()
 		res.ProxyError = &pe
 	}
 	if d.Detail != "" {

@@ -287,10 +287,10 @@ func (t *editTarget) inParent(norm string) error {
 		for _, r := range p.Network.Domains {
 			fixed, _ := lint.FixedPattern(r.Pattern)
 			if policy.NormalizeHost(fixed) == norm {
-				return fmt.Errorf("%s is not set in profile %s: it is %s in profile %s (%s:%d), which %s extends; "+
+				return fmt.Errorf("%s is not set in profile %s: it is %s in profile %s (%s), which %s extends; "+
 					"unset it there with --profile %s, or deny it in %s",
 					policy.QuoteString(norm), policy.QuoteString(t.profile), policy.QuoteString(r.Perm.String()),
-					policy.QuoteString(p.Name), r.Source.File, r.Source.Line, policy.QuoteString(t.profile), p.Name, policy.QuoteString(t.profile))
+					policy.QuoteString(p.Name), r.Source, policy.QuoteString(t.profile), p.Name, policy.QuoteString(t.profile))
 			}
 		}
 	}

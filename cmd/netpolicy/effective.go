@@ -421,7 +421,7 @@ func srcText(s policy.Source) string {
 	if s.Origin == policy.OriginDefault {
 		return "default"
 	}
-	return fmt.Sprintf("%s:%d, %s", s.File, s.Line, s.Origin)
+	return s.String() + ", " + s.Origin.String()
 }
 
 func writeEffectiveJSON(w io.Writer, eff *policy.Effective, explain bool) error {
