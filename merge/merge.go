@@ -293,23 +293,22 @@ func (b *builder) sockets() {
 // socket can be reached through the proxy.
 func (b *builder) listeners() {
 	e := b.eff
-	clampWhy := ClampReason(e)
 	var proxyURL, socksURL *policy.Setting[string]
 	if b.u != nil {
 		proxyURL, socksURL = b.u.ProxyURL, b.u.SocksURL
 	}
-	e.HTTPAddr = listener("proxy_url", proxyURL, e.HTTPPort, DefaultHTTPPort, clampWhy)
+	e.HTTPAddr = listener("proxy_url", proxyURL, e.HTTPPort, DefaultHTTPPort, e)
 	if !e.EnableSocks5.Value {
 		e.SocksAddr = policy.Setting[string]{Source: e.EnableSocks5.Source, Note: "no SOCKS5 listener: enable_socks5 = false"}
 		return
 	}
-	e.SocksAddr = listener("socks_url", socksURL, e.SocksPort, DefaultSocksPort, clampWhy)
+	e.SocksAddr = listener("socks_url", socksURL, e.SocksPort, DefaultSocksPort, e)
 }
 
 // ClampReason says why a non-loopback listener may not be used under e
 // (POLICY.md §5), or "" when it may: dangerously_allow_non_loopback_proxy is
 // off, or a unix socket can be reached through the proxy. serve applies the
-// same rule to --http / --socks.
+// same rule to --http / --socks through ClampListener.
 func ClampReason(e *policy.Effective) string {
 	switch {
 	case e.DangerouslyAllowAllUnixSockets.Value:
@@ -322,9 +321,28 @@ func ClampReason(e *policy.Effective) string {
 	return ""
 }
 
-// listener computes one listener address. clampWhy is non-empty when a
-// non-loopback host may not be used.
-func listener(key string, url *policy.Setting[string], port *policy.Setting[int], def int, clampWhy string) policy.Setting[string] {
+// ClampListener applies POLICY §5 to a listener address host:port: a
+// non-loopback host becomes 127.0.0.1 when ClampReason(e) gives a reason,
+// which note then is. Port 0 (a free port) is accepted. The policy's
+// listeners and serve's --http / --socks both go through it.
+func ClampListener(addr string, e *policy.Effective) (out, note string, err error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port != 0 && !policy.ValidPort(port) || portText != strconv.Itoa(port) {
+		return "", "", fmt.Errorf("invalid port %q", portText)
+	}
+	why := ClampReason(e)
+	if why != "" && !(policy.Listener{Host: policy.NormalizeHost(host)}).Loopback() {
+		return net.JoinHostPort(loopbackHost, portText), why, nil
+	}
+	return net.JoinHostPort(host, portText), "", nil
+}
+
+// listener computes one listener address of e.
+func listener(key string, url *policy.Setting[string], port *policy.Setting[int], def int, e *policy.Effective) policy.Setting[string] {
 	if port != nil && policy.ValidPort(port.Value) {
 		s := policy.Setting[string]{Value: net.JoinHostPort(loopbackHost, strconv.Itoa(port.Value)), Source: port.Source}
 		if url != nil {
@@ -349,12 +367,15 @@ func listener(key string, url *policy.Setting[string], port *policy.Setting[int]
 		p = def
 	}
 	s := policy.Setting[string]{Source: url.Source, Note: dflt.Note}
-	if clampWhy != "" && !l.Loopback() {
-		s.Value = net.JoinHostPort(loopbackHost, strconv.Itoa(p))
-		s.Forced = true
-		s.Note = fmt.Sprintf("%s %s %s", key, policy.QuoteString(url.Value), clampWhy)
-		return s
+	addr, why, err := ClampListener(net.JoinHostPort(l.Host, strconv.Itoa(p)), e)
+	if err != nil {
+		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), url.Source)
+		return dflt
 	}
-	s.Value = net.JoinHostPort(l.Host, strconv.Itoa(p))
+	s.Value = addr
+	if why != "" {
+		s.Forced = true
+		s.Note = fmt.Sprintf("%s %s %s", key, policy.QuoteString(url.Value), why)
+	}
 	return s
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -457,7 +456,7 @@ func (s *server) listeners(c *cli.Context, eff *policy.Effective) (httpAddr, soc
 // clampFlag validates a listener flag and moves a non-loopback host to
 // 127.0.0.1 unless the policy permits it.
 func (s *server) clampFlag(name, addr string, eff *policy.Effective) (string, error) {
-	out, note, err := clampListener(addr, eff)
+	out, note, err := merge.ClampListener(addr, eff)
 	if err != nil {
 		return "", exitCode(exitUsage, "netpolicy serve: %s %q: %v", name, addr, err)
 	}
@@ -465,26 +464,6 @@ func (s *server) clampFlag(name, addr string, eff *policy.Effective) (string, er
 		s.log("%s %s: %s", name, addr, note)
 	}
 	return out, nil
-}
-
-// clampListener applies POLICY §5 to a listener address: a non-loopback
-// host becomes 127.0.0.1 unless dangerously_allow_non_loopback_proxy is
-// set, and always when a unix socket can be reached through the proxy.
-// Port 0 (a free port) is accepted.
-func clampListener(addr string, eff *policy.Effective) (out, note string, err error) {
-	host, portText, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", "", err
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535 || portText != strconv.Itoa(port) {
-		return "", "", fmt.Errorf("invalid port %q", portText)
-	}
-	why := merge.ClampReason(eff)
-	if why != "" && !(policy.Listener{Host: policy.NormalizeHost(host)}).Loopback() {
-		return net.JoinHostPort("127.0.0.1", portText), why, nil
-	}
-	return net.JoinHostPort(host, portText), "", nil
 }
 
 // writeReadyFile writes the listener addresses atomically (a temporary file

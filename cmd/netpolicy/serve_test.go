@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -39,7 +40,7 @@ func TestV113Listeners(t *testing.T) {
 			if eff.HTTPAddr.Value != tc.http || eff.SocksAddr.Value != tc.socks {
 				t.Errorf("listeners http=%q socks=%q, want %q %q", eff.HTTPAddr.Value, eff.SocksAddr.Value, tc.http, tc.socks)
 			}
-			got, _, err := clampListener(tc.flagIn, eff)
+			got, _, err := merge.ClampListener(tc.flagIn, eff)
 			if err != nil || got != tc.flagOut {
 				t.Errorf("clampListener(%q) = %q, %v; want %q", tc.flagIn, got, err, tc.flagOut)
 			}
@@ -50,12 +51,12 @@ func TestV113Listeners(t *testing.T) {
 func TestClampListenerRejects(t *testing.T) {
 	eff := &policy.Effective{}
 	for _, bad := range []string{"127.0.0.1", "127.0.0.1:65536", "127.0.0.1:+80", "127.0.0.1:080", "127.0.0.1:-1"} {
-		if _, _, err := clampListener(bad, eff); err == nil {
+		if _, _, err := merge.ClampListener(bad, eff); err == nil {
 			t.Errorf("clampListener(%q) accepted", bad)
 		}
 	}
 	for _, ok := range []string{"localhost:0", "[::1]:8080", "127.0.0.2:1"} {
-		if got, note, err := clampListener(ok, eff); err != nil || got != ok || note != "" {
+		if got, note, err := merge.ClampListener(ok, eff); err != nil || got != ok || note != "" {
 			t.Errorf("clampListener(%q) = %q %q %v", ok, got, note, err)
 		}
 	}
