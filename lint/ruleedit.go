@@ -58,9 +58,18 @@ type RuleChange struct {
 // rules for the same host are removed, so one rule is left); when the
 // host is both allowed and denied, deny wins and an allow removes the deny
 // rules.
-func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission) (*RuleChange, error) {
+//
+// A non-empty comment goes after a new rule written as a line
+// (`"a.example" = "allow"  # comment`); an inline table cannot hold it. It
+// must be one line of printable text.
+func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission, comment string) (*RuleChange, error) {
 	if f.Doc == nil {
 		return nil, errors.New("not valid TOML")
+	}
+	for _, r := range comment {
+		if r < 0x20 || r == 0x7f {
+			return nil, errors.New("a rule comment must be printable text on one line")
+		}
 	}
 	b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
 	t := b.tableAt(path)
@@ -135,7 +144,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 	default:
 		ch.Op = RuleAdded
 		var err error
-		if ch.NewNetwork, err = b.addRule(fb, path, t, dom, norm, perm); err != nil {
+		if ch.NewNetwork, err = b.addRule(fb, path, t, dom, norm, perm, comment); err != nil {
 			return nil, err
 		}
 	}
@@ -219,10 +228,14 @@ func (b *planner) fileStyle() tableStyle {
 // addRule writes a new rule: into the domains table dom when there is one,
 // else into a new domains table of t, else into a new network table t at
 // path (reported by the result).
-func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *policy.Entry, norm string, perm policy.Permission) (bool, error) {
+func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *policy.Entry, norm string, perm policy.Permission, comment string) (bool, error) {
 	key := policy.QuoteString(norm)
 	val := policy.QuoteString(perm.String())
-	rule := key + " = " + val
+	rule := key + " = " + val // in an inline table
+	line := rule              // on a line of its own
+	if comment != "" {
+		line += "  # " + comment
+	}
 	where := policy.JoinKey(path)
 	if dom != nil {
 		dt := dom.Value.Table
@@ -234,7 +247,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 					anchor = e
 				}
 			}
-			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rule})
+			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + line})
 		case policy.FormInline:
 			b.intoInline(fb, dt, rule)
 		case policy.FormDotted:
@@ -250,12 +263,12 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 			if last.InInline {
 				fb.insert(last.KV.End.Offset, ", "+b.prefixOf(last)+rule)
 			} else {
-				b.linesAfter(fb, last.Expr.Line, []string{b.indentOf(last.Expr) + b.prefixOf(last) + rule})
+				b.linesAfter(fb, last.Expr.Line, []string{b.indentOf(last.Expr) + b.prefixOf(last) + line})
 			}
 		default:
 			// Only deeper headers name it; a header of its own is still
 			// allowed, at the end where it captures nothing.
-			b.atEnd(fb, []string{"[" + policy.JoinKey(append(append([]string(nil), path...), "domains")) + "]", rule})
+			b.atEnd(fb, []string{"[" + policy.JoinKey(append(append([]string(nil), path...), "domains")) + "]", line})
 		}
 		return false, nil
 	}
@@ -265,11 +278,11 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 	body := func(header string) []string {
 		switch style {
 		case styleDotted:
-			return []string{"domains." + rule}
+			return []string{"domains." + line}
 		case styleInline:
 			return []string{"domains = { " + rule + " }"}
 		}
-		return []string{"", "[" + header + "]", rule}
+		return []string{"", "[" + header + "]", line}
 	}
 	domPath := policy.JoinKey(append(append([]string(nil), path...), "domains"))
 	if t != nil {
@@ -303,10 +316,10 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
 			}
 			rel := policy.JoinKey(t.Path[len(anchor.Table.Path):])
-			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rel + ".domains." + rule})
+			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rel + ".domains." + line})
 		default:
 			// Named only by deeper headers: a [x.domains] header at the end.
-			b.atEnd(fb, []string{"[" + domPath + "]", rule})
+			b.atEnd(fb, []string{"[" + domPath + "]", line})
 		}
 		return false, nil
 	}

@@ -45,11 +45,13 @@ func NormalizePattern(raw string, perm policy.Permission) (string, error) {
 // rules as f in every table except the one rule of the edit (and
 // enabled = true in a network table the edit created). Otherwise the error
 // says why and the file must be left alone.
-func EditRule(f *policy.File, path []string, norm string, perm policy.Permission) (out []byte, ch *lint.RuleChange, err error) {
+//
+// comment, when set, goes after a new rule line (see lint.PlanRule).
+func EditRule(f *policy.File, path []string, norm string, perm policy.Permission, comment string) (out []byte, ch *lint.RuleChange, err error) {
 	if f.SyntaxErr != nil || f.Doc == nil {
 		return nil, nil, fmt.Errorf("not valid TOML: %v", f.SyntaxErr)
 	}
-	ch, err = lint.PlanRule(f, path, norm, perm)
+	ch, err = lint.PlanRule(f, path, norm, perm, comment)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -139,7 +139,7 @@ func FuzzEditRule(f *testing.F) {
 			if err != nil {
 				t.Fatalf("NormalizePattern(%q): %v", host, err)
 			}
-			out, ch, err := EditRule(cur, path, norm, perm)
+			out, ch, err := EditRule(cur, path, norm, perm, "")
 			if err != nil {
 				if strings.Contains(err.Error(), "new lint findings") {
 					continue
@@ -151,7 +151,7 @@ func FuzzEditRule(f *testing.F) {
 				t.Fatalf("edit produced invalid TOML: %v\n%s", next.SyntaxErr, out)
 			}
 			checkOthers(t, cur, next, path, norm, perm, ch)
-			again, ch2, err := EditRule(next, path, norm, perm)
+			again, ch2, err := EditRule(next, path, norm, perm, "")
 			if err != nil || ch2.Op != lint.RuleUnchanged || string(again) != string(out) {
 				t.Fatalf("second edit not a no-op: %v %v\n%s", err, ch2, out)
 			}
