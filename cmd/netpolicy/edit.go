@@ -104,13 +104,38 @@ func runEdit(c *cli.Context, e *env, v editVerb) error {
 		}
 		norms = append(norms, norm)
 	}
-	out, reports, err := t.apply(v, norms)
+	items := make([]editItem, len(norms))
+	for i, n := range norms {
+		items[i] = editItem{norm: n}
+	}
+	out, reports, err := t.apply(v, items)
 	if err != nil {
 		return exitCode(exitUsage, "netpolicy %s: %s: %v (nothing written)", name, t.path, err)
 	}
+	mode := commitWrite
+	if c.Bool("dry-run") {
+		mode = commitDryRun
+	}
+	return t.commit(e, name, v, norms, out, reports, mode)
+}
+
+// commitMode is what commit does with an edited document.
+type commitMode uint8
+
+const (
+	commitWrite  commitMode = iota // write it, report on stderr
+	commitDryRun                   // print the diff, report on stderr as "dry run:"
+	commitDiff                     // print the diff only (suggest without --write)
+)
+
+// commit finishes an edit: it says whether each rule takes effect, then
+// writes the document atomically (creating the file if needed) or prints
+// the diff. The result is the command's exit: 1 when a written rule has
+// no effect.
+func (t *editTarget) commit(e *env, name string, v editVerb, norms []string, out []byte, reports []string, mode commitMode) error {
 	changed := !bytes.Equal(out, t.file.Src) || !t.exists && len(out) > 0
 	noEffect := false
-	if v.perm != policy.PermInvalid {
+	if v.perm != policy.PermInvalid && mode != commitDiff {
 		eff, err := t.effective(out)
 		if err != nil {
 			return exitCode(exitUsage, "netpolicy %s: %v (nothing written)", name, err)
@@ -122,15 +147,19 @@ func runEdit(c *cli.Context, e *env, v editVerb) error {
 			}
 		}
 	}
-	if c.Bool("dry-run") {
+	switch mode {
+	case commitDiff, commitDryRun:
 		if changed {
 			printDiff(e, false, migrate.Diff(t.path, t.file.Src, out))
 		}
-		for _, r := range reports {
-			fmt.Fprintln(e.stderr, "dry run: "+r)
+		if mode == commitDryRun {
+			for _, r := range reports {
+				fmt.Fprintln(e.stderr, "dry run: "+r)
+			}
 		}
-	} else {
+	default:
 		if changed {
+			var err error
 			if t.exists {
 				err = migrate.WriteFile(t.path, out)
 			} else {
@@ -222,15 +251,25 @@ func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 	return t, nil
 }
 
+// editItem is one rule to edit: the normalised pattern, and a comment for
+// a new rule line (suggest's counts), or "".
+type editItem struct {
+	norm, comment string
+	// keepOpposite leaves a rule with the other permission alone instead
+	// of replacing it (suggest never turns a deny into an allow).
+	keepOpposite bool
+}
+
 // apply makes the edits one pattern after another, each verified, and
-// returns the final document with one report line per pattern.
-func (t *editTarget) apply(v editVerb, norms []string) ([]byte, []string, error) {
+// returns the final document with one report line per item.
+func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, error) {
 	cur := t.file
 	where := t.path + " " + t.label()
 	var reports []string
-	for _, norm := range norms {
+	for _, it := range items {
+		norm := it.norm
 		q := policy.QuoteString(norm)
-		out, ch, err := migrate.EditRule(cur, t.table, norm, v.perm)
+		out, ch, err := migrate.EditRule(cur, t.table, norm, v.perm, it.comment)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -252,6 +291,11 @@ func (t *editTarget) apply(v editVerb, norms []string) ([]byte, []string, error)
 		case lint.RuleAdded:
 			r = fmt.Sprintf("%s %s in %s", v.done, q, where)
 		case lint.RuleReplaced:
+			if it.keepOpposite {
+				r = fmt.Sprintf("left alone: %s is %s in %s (line %d)", q, opposite(v.perm), where, ch.Line)
+				out = cur.Src
+				break
+			}
 			r = fmt.Sprintf("%s %s in %s (replacing the %s rule on line %d)", v.done, q, where, opposite(v.perm), ch.Line)
 		case lint.RuleRemoved:
 			r = fmt.Sprintf("removed %s from %s", q, where)

@@ -99,8 +99,10 @@ func runEditCmd(args, extra []string, dir string) (int, string) {
 	all := append(append([]string(nil), args...), extra...)
 	code := run(context.Background(), all, strings.NewReader(""), &stdout, &stderr)
 	s := stdout.String() + stderr.String()
-	s = strings.ReplaceAll(s, dir, "$DIR")
-	return code, strings.ReplaceAll(s, strings.TrimPrefix(dir, "/"), "$DIR")
+	rel := strings.TrimPrefix(dir, "/")
+	s = strings.ReplaceAll(s, "a/"+rel, "a/$DIR") // diff labels
+	s = strings.ReplaceAll(s, "b/"+rel, "b/$DIR")
+	return code, strings.ReplaceAll(s, dir, "$DIR")
 }
 
 func writeOrRemove(t *testing.T, path string, data []byte, keep bool) {
