@@ -160,4 +160,3 @@ func TestSuggestHostBound(t *testing.T) {
 		t.Fatalf("%d hosts kept, %d overflow", len(b.notAllowed), b.overflow)
 	}
 }
-
