@@ -109,6 +109,9 @@ func clientHost(addr string) string {
 
 // audit writes the event for one decision, as one Write of one line.
 func (s *Server) audit(d policy.Decision, req policy.Request, method, client string) {
+	if s.Observer != nil {
+		s.Observer.Decided(d, req.Protocol)
+	}
 	if s.Audit == nil {
 		return
 	}

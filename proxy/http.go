@@ -120,7 +120,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// Bytes the client sent right after its request (a TLS ClientHello
 	// that did not wait for the 200) are in the server's read buffer.
 	pending := drain(brw.Reader)
-	s.startTunnel(conn, up, pending, []byte("HTTP/1.1 200 Connection established\r\n\r\n"), true)
+	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte("HTTP/1.1 200 Connection established\r\n\r\n"), true)
 }
 
 // isAuthority reports whether a CONNECT target was an authority only (RFC
@@ -141,8 +141,9 @@ func isAuthority(u *url.URL) bool {
 //
 // awaitAnswer bounds the wait for the upstream's first byte by the
 // handshake timeout (tunnel.awaitAnswer); an upgraded connection has had
-// its answer (the 101) already.
-func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte, awaitAnswer bool) {
+// its answer (the 101) already. proto is the tunnel's protocol for the
+// metrics: https_connect, or http for an upgraded request.
+func (s *Server) startTunnel(proto policy.Protocol, client, up net.Conn, toUp, toClient []byte, awaitAnswer bool) {
 	if !s.track(client) {
 		client.Close()
 		up.Close()
@@ -152,7 +153,9 @@ func (s *Server) startTunnel(client, up net.Conn, toUp, toClient []byte, awaitAn
 	go func() {
 		defer s.release()
 		defer s.untrack(client)
-		t := newTunnel(s.idleTimeout())
+		s.observeConn(proto)
+		defer s.observeClose(proto)
+		t := s.newTunnel(proto)
 		if awaitAnswer {
 			t.awaitAnswer(client, up, s.handshakeTimeout())
 		}
@@ -497,5 +500,5 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, p *dialPla
 	_ = h.Write(&head)
 	head.WriteString("\r\n")
 	_ = up.SetDeadline(time.Time{})
-	s.startTunnel(conn, up, toUp, append(head.Bytes(), drain(br)...), false)
+	s.startTunnel(policy.ProtoHTTP, conn, up, toUp, append(head.Bytes(), drain(br)...), false)
 }

@@ -53,6 +53,9 @@ type Server struct {
 	// Audit receives one JSON line per decision (POLICY §5.1). If nil, no
 	// audit events are written.
 	Audit io.Writer
+	// Observer, if set, is told about decisions, connections and bytes
+	// (the metrics, POLICY §9).
+	Observer Observer
 	// Logf logs operational messages (errors, not decisions). If nil,
 	// log.Printf.
 	Logf func(format string, args ...any)
@@ -237,10 +240,14 @@ func (s *Server) release() {
 // connection (forwardPinned).
 func (s *Server) connState(c net.Conn, st http.ConnState) {
 	switch st {
+	case http.StateNew:
+		s.observeConn(policy.ProtoHTTP)
 	case http.StateClosed:
+		s.observeClose(policy.ProtoHTTP)
 		s.closeSlot(c)
 		s.release()
 	case http.StateHijacked:
+		s.observeClose(policy.ProtoHTTP)
 		s.closeSlot(c)
 	}
 }
@@ -380,5 +387,11 @@ func (s *Server) beginClose() {
 func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
 	req.ReportOnly = s.ReportOnly
 	req.Own = s.isOwn
-	return pol.Decide(ctx, req, s.Resolver)
+	if s.Observer == nil {
+		return pol.Decide(ctx, req, s.Resolver)
+	}
+	start := time.Now()
+	d := pol.Decide(ctx, req, s.Resolver)
+	s.Observer.DecisionTook(time.Since(start))
+	return d
 }

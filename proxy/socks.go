@@ -68,7 +68,9 @@ func (s *Server) serveSOCKSConn(raw net.Conn) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	t := newTunnel(s.idleTimeout())
+	s.observeConn(policy.ProtoSOCKS5TCP)
+	defer s.observeClose(policy.ProtoSOCKS5TCP)
+	t := s.newTunnel(policy.ProtoSOCKS5TCP)
 	client := &socksClient{raw: raw, br: bufio.NewReaderSize(raw, 512), t: t}
 	conf := &socks5.Config{
 		Resolver: passThroughResolver{},
@@ -174,7 +176,7 @@ func (c *socksClient) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	c.br = nil
-	return c.t.pipe(dst.raw, c.raw)
+	return c.t.pipe(dst.raw, c.raw, true)
 }
 
 func (c *socksClient) Write(p []byte) (int, error)        { return c.raw.Write(p) }
@@ -198,7 +200,7 @@ func (c *socksTarget) WriteTo(w io.Writer) (int64, error) {
 	if !ok {
 		return 0, errors.New("socks5: unexpected relay destination")
 	}
-	return c.t.pipe(dst.raw, c.raw)
+	return c.t.pipe(dst.raw, c.raw, false)
 }
 
 // LocalAddr is a *net.TCPAddr always: the library type-asserts it for the

@@ -35,6 +35,9 @@ type tunnel struct {
 	answerIn   time.Duration
 	asked      atomic.Bool
 	answered   atomic.Bool
+	// counted, if set, is told of the bytes each round of pipe moved
+	// (the metrics).
+	counted func(toUpstream bool, n int64)
 }
 
 func newTunnel(idle time.Duration) *tunnel {
@@ -99,7 +102,9 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 // A write deadline that fires may strand bytes inside the splice pipe, so it
 // always ends the tunnel; it is set later (2×idle) than any read deadline,
 // so that the two can be told apart by the clock.
-func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
+//
+// toUpstream says which way the bytes go, for the byte counters.
+func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 	var total int64
 	lr := &io.LimitedReader{R: src}
 	for {
@@ -129,6 +134,9 @@ func (t *tunnel) pipe(dst, src net.Conn) (int64, error) {
 			n, err = io.Copy(dst, lr)
 		}
 		total += n
+		if n > 0 && t.counted != nil {
+			t.counted(toUpstream, n)
+		}
 		if n > 0 {
 			t.touch()
 			t.moved(dst, src)
@@ -178,10 +186,10 @@ func closeWrite(c net.Conn) {
 func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
 	done := make(chan struct{})
 	go func() {
-		t.half(upstream, client, toUpstream)
+		t.half(upstream, client, toUpstream, true)
 		close(done)
 	}()
-	t.half(client, upstream, toClient)
+	t.half(client, upstream, toClient, false)
 	<-done
 	client.Close()
 	upstream.Close()
@@ -190,10 +198,10 @@ func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
 // half is one direction of run: the read-ahead bytes, the stream, then a
 // half-close of dst. On an error both conns are closed, which ends the other
 // direction too.
-func (t *tunnel) half(dst, src net.Conn, pending []byte) error {
+func (t *tunnel) half(dst, src net.Conn, pending []byte, up bool) error {
 	err := t.writeAll(dst, pending)
 	if err == nil {
-		_, err = t.pipe(dst, src)
+		_, err = t.pipe(dst, src, up)
 	}
 	if err != nil {
 		dst.Close()

@@ -49,7 +49,7 @@ func init() {
 				"fails keeps the previous policy. SIGINT or SIGTERM stops accepting, lets\n" +
 				"open requests finish for up to --grace, and exits 0.\n\n" +
 				"Sources with lint errors are refused: serve does not start (exit 2).",
-			Flags: append(sourceFlags(),
+			Flags: append(append(sourceFlags(),
 				&cli.StringFlag{Name: "http", Usage: "HTTP proxy listener `ADDR` (host:port; port 0 picks a free port)"},
 				&cli.StringFlag{Name: "socks", Usage: "SOCKS5 listener `ADDR` (host:port; port 0 picks a free port)"},
 				&cli.BoolFlag{Name: "no-socks", Usage: "do not run the SOCKS5 listener"},
@@ -64,7 +64,7 @@ func init() {
 				dnsFlag(),
 				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
 				reportOnlyFlag(),
-			),
+			), telemetryFlags()...),
 			Action: func(c *cli.Context) error { return runServe(c, e) },
 		}
 	})
@@ -89,6 +89,7 @@ type server struct {
 	wg       sync.WaitGroup
 	serveErr chan error
 	cleanup  []func() // run by close, last first
+	tel      telemetryRun
 }
 
 // auditDefault says where audit events go without --audit-log.
@@ -115,14 +116,22 @@ func runServe(c *cli.Context, e *env) error {
 	if err := s.bind(httpAddr, socksAddr); err != nil {
 		return err
 	}
+	if err := s.bindMetrics(); err != nil {
+		return err
+	}
 	s.start()
-	s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
+	s.startMetrics()
+	if m := s.metricsAddr(); m != "" {
+		s.log("listening http=%s socks=%s metrics=%s", s.listen.http, s.listen.socks, m)
+	} else {
+		s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
+	}
 	s.logReportOnly()
 	if !s.eff.Enabled.Value {
 		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
 	}
 	if p := c.String("ready-file"); p != "" {
-		if err := writeReadyFile(p, s.hl, s.sl); err != nil {
+		if err := writeReadyFile(p, s.hl, s.sl, s.metricsAddr()); err != nil {
 			s.proxy.Close()
 			s.wg.Wait()
 			return exitCode(exitUsage, "netpolicy serve: --ready-file: %v", err)
@@ -211,7 +220,10 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 		Upstream:              upstreamFromEnv(e),
 		ReportOnly:            c.Bool("report-only"),
 	}
-	if s.proxy.Resolver, err = newResolver(c, e, nil); err != nil {
+	if err := s.setupTelemetry(c); err != nil {
+		return nil, err
+	}
+	if s.proxy.Resolver, err = newResolver(c, e, s.dnsObserver()); err != nil {
 		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
 	}
 	s.proxy.SetPolicy(compiled)
@@ -313,6 +325,7 @@ func (s *server) stop(grace time.Duration) {
 		s.log("grace period of %v over: closed the connections still open", grace)
 	}
 	s.wg.Wait()
+	s.stopTelemetry(ctx)
 }
 
 // close releases what buildServer set up (the audit file, the standard
@@ -397,6 +410,7 @@ func (s *server) reload(first *policy.Effective, why string, read func(string) (
 		if c, err = policy.Compile(eff); err == nil {
 			s.showWarnings(diags)
 			s.proxy.SetPolicy(c)
+			s.reloaded(eff, true)
 			s.log("reloaded the policy (%s)", why)
 			if eff.HTTPAddr.Value != first.HTTPAddr.Value || eff.SocksAddr.Value != first.SocksAddr.Value {
 				s.log("listener settings changed (http=%s socks=%s): they take effect at the next start", eff.HTTPAddr.Value, orOff(eff.SocksAddr.Value))
@@ -407,6 +421,7 @@ func (s *server) reload(first *policy.Effective, why string, read func(string) (
 			return
 		}
 	}
+	s.reloaded(nil, false)
 	s.log("reload failed (%s), keeping the previous policy: %v", why, err)
 }
 
@@ -468,11 +483,13 @@ func (s *server) clampFlag(name, addr string, eff *policy.Effective) (string, er
 
 // writeReadyFile writes the listener addresses atomically (a temporary file
 // in the same directory, then rename), so a reader never sees half of it.
-func writeReadyFile(path string, hl, sl net.Listener) error {
+// metrics, when not "", is the metrics listener's address.
+func writeReadyFile(path string, hl, sl net.Listener, metrics string) error {
 	ready := struct {
-		HTTP  string  `json:"http"`
-		SOCKS *string `json:"socks"`
-	}{HTTP: hl.Addr().String()}
+		HTTP    string  `json:"http"`
+		SOCKS   *string `json:"socks"`
+		Metrics string  `json:"metrics,omitempty"`
+	}{HTTP: hl.Addr().String(), Metrics: metrics}
 	if sl != nil {
 		a := sl.Addr().String()
 		ready.SOCKS = &a

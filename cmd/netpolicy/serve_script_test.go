@@ -51,13 +51,15 @@ func init() {
 		}
 		b := waitFile(ts, ts.MkAbs(args[0]))
 		var r struct {
-			HTTP  string  `json:"http"`
-			SOCKS *string `json:"socks"`
+			HTTP    string  `json:"http"`
+			SOCKS   *string `json:"socks"`
+			Metrics string  `json:"metrics"`
 		}
 		if err := json.Unmarshal(b, &r); err != nil {
 			ts.Fatalf("ready file %q: %v", b, err)
 		}
 		ts.Setenv("NP_HTTP", r.HTTP)
+		ts.Setenv("NP_METRICS", r.Metrics)
 		if r.SOCKS != nil {
 			ts.Setenv("NP_SOCKS", *r.SOCKS)
 		}
