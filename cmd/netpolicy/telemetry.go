@@ -67,6 +67,11 @@ func (s *server) bindMetrics() error {
 	}
 	s.tel.l = l
 	s.cleanup = append(s.cleanup, func() { l.Close() })
+	// The metrics listener is one of the proxy's own: a request for it
+	// through the proxy is a loop (POLICY §5).
+	if err := s.proxy.AddOwnListener(l.Addr().String()); err != nil {
+		return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
+	}
 	return nil
 }
 
