@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pelletier/go-toml/v2"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
@@ -24,183 +22,39 @@ import (
 // (shared/spec/ConfigRequirementsReadResponse.schema.json).
 const schemaPath = "testdata/ConfigRequirementsReadResponse.schema.json"
 
-// schema is the subset of JSON Schema (draft-07) the NetworkRequirements
-// definition uses: type (incl. ["x","null"] unions), enum, properties,
-// additionalProperties, items, required, minimum, $ref, anyOf, oneOf.
-type schema struct {
-	Ref                  string             `json:"$ref"`
-	Type                 any                `json:"type"`
-	Enum                 []any              `json:"enum"`
-	Properties           map[string]*schema `json:"properties"`
-	AdditionalProperties json.RawMessage    `json:"additionalProperties"`
-	Items                *schema            `json:"items"`
-	Required             []string           `json:"required"`
-	Minimum              *float64           `json:"minimum"`
-	AnyOf                []*schema          `json:"anyOf"`
-	OneOf                []*schema          `json:"oneOf"`
-	Definitions          map[string]*schema `json:"definitions"`
-}
-
-type validator struct{ root *schema }
-
-func loadSchema(t *testing.T) *validator {
+// networkRequirements compiles the NetworkRequirements definition of the
+// app-server schema with a real JSON Schema implementation.
+func networkRequirements(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	b, err := os.ReadFile(schemaPath)
+	f, err := os.Open(schemaPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s schema
-	if err := json.Unmarshal(b, &s); err != nil {
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &validator{root: &s}
+	c := jsonschema.NewCompiler()
+	const url = "file:///ConfigRequirementsReadResponse.schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(url + "#/definitions/NetworkRequirements")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
 }
 
-// validate returns every violation of v (decoded with UseNumber) against s.
-func (vl *validator) validate(s *schema, v any, path string) []string {
-	if s.Ref != "" {
-		name, ok := strings.CutPrefix(s.Ref, "#/definitions/")
-		def := vl.root.Definitions[name]
-		if !ok || def == nil {
-			return []string{path + ": unresolved $ref " + s.Ref}
-		}
-		return vl.validate(def, v, path)
+// validateJSON validates a JSON document against sch; nil when valid.
+func validateJSON(t *testing.T, sch *jsonschema.Schema, b []byte) error {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
 	}
-	var errs []string
-	if s.Type != nil && !typeOK(s.Type, v) {
-		return []string{fmt.Sprintf("%s: %s is not of type %v", path, jsonType(v), s.Type)}
-	}
-	if s.Enum != nil {
-		found := false
-		for _, e := range s.Enum {
-			if reflect.DeepEqual(e, v) {
-				found = true
-			}
-		}
-		if !found {
-			errs = append(errs, fmt.Sprintf("%s: %v not in enum %v", path, v, s.Enum))
-		}
-	}
-	if n, ok := v.(json.Number); ok && s.Minimum != nil {
-		if f, _ := n.Float64(); f < *s.Minimum {
-			errs = append(errs, fmt.Sprintf("%s: %v below minimum %v", path, n, *s.Minimum))
-		}
-	}
-	if obj, ok := v.(map[string]any); ok {
-		for _, r := range s.Required {
-			if _, ok := obj[r]; !ok {
-				errs = append(errs, fmt.Sprintf("%s: missing required %q", path, r))
-			}
-		}
-		for k, x := range obj {
-			if ps := s.Properties[k]; ps != nil {
-				errs = append(errs, vl.validate(ps, x, path+"."+k)...)
-				continue
-			}
-			switch ap := strings.TrimSpace(string(s.AdditionalProperties)); {
-			case ap == "" || ap == "true":
-			case ap == "false":
-				errs = append(errs, fmt.Sprintf("%s: unexpected property %q", path, k))
-			default:
-				var as schema
-				if err := json.Unmarshal(s.AdditionalProperties, &as); err != nil {
-					errs = append(errs, path+": bad additionalProperties schema")
-					continue
-				}
-				errs = append(errs, vl.validate(&as, x, path+"."+k)...)
-			}
-		}
-	}
-	if arr, ok := v.([]any); ok && s.Items != nil {
-		for i, x := range arr {
-			errs = append(errs, vl.validate(s.Items, x, fmt.Sprintf("%s[%d]", path, i))...)
-		}
-	}
-	if s.AnyOf != nil {
-		ok := false
-		for _, a := range s.AnyOf {
-			if len(vl.validate(a, v, path)) == 0 {
-				ok = true
-			}
-		}
-		if !ok {
-			errs = append(errs, path+": matches no anyOf branch")
-		}
-	}
-	if s.OneOf != nil {
-		n := 0
-		for _, a := range s.OneOf {
-			if len(vl.validate(a, v, path)) == 0 {
-				n++
-			}
-		}
-		if n != 1 {
-			errs = append(errs, fmt.Sprintf("%s: matches %d oneOf branches, want 1", path, n))
-		}
-	}
-	return errs
-}
-
-func typeOK(t any, v any) bool {
-	switch t := t.(type) {
-	case string:
-		return typeIs(t, v)
-	case []any:
-		for _, x := range t {
-			if s, ok := x.(string); ok && typeIs(s, v) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func typeIs(t string, v any) bool {
-	switch t {
-	case "null":
-		return v == nil
-	case "boolean":
-		_, ok := v.(bool)
-		return ok
-	case "string":
-		_, ok := v.(string)
-		return ok
-	case "object":
-		_, ok := v.(map[string]any)
-		return ok
-	case "array":
-		_, ok := v.([]any)
-		return ok
-	case "number":
-		_, ok := v.(json.Number)
-		return ok
-	case "integer":
-		n, ok := v.(json.Number)
-		if !ok {
-			return false
-		}
-		f, err := n.Float64()
-		return err == nil && f == math.Trunc(f) && !strings.ContainsAny(n.String(), ".eE")
-	}
-	return false
-}
-
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case json.Number:
-		return "number"
-	}
-	return fmt.Sprintf("%T", v)
+	return sch.Validate(v)
 }
 
 func decodeJSON(t *testing.T, b []byte) map[string]any {
@@ -223,14 +77,13 @@ var effectiveKeys = []string{
 	"http", "socks",
 }
 
-// TestSchemaValidator makes sure the validator rejects what it should, so a
+// TestSchemaValidator makes sure the schema rejects what it should, so a
 // passing TestEffectiveJSONSchema means something.
 func TestSchemaValidator(t *testing.T) {
-	vl := loadSchema(t)
-	nr := &schema{Ref: "#/definitions/NetworkRequirements"}
+	nr := networkRequirements(t)
 	good := `{"enabled":true,"httpPort":3128,"socksPort":null,"domains":{"a":"allow"},"unixSockets":{},"allowedDomains":["a"],"deniedDomains":null}`
-	if errs := vl.validate(nr, decodeJSON(t, []byte(good)), "$"); len(errs) > 0 {
-		t.Errorf("valid document rejected: %v", errs)
+	if err := validateJSON(t, nr, []byte(good)); err != nil {
+		t.Errorf("valid document rejected: %v", err)
 	}
 	bad := []string{
 		`{"enabled":"yes"}`,
@@ -243,7 +96,7 @@ func TestSchemaValidator(t *testing.T) {
 		`{"domains":[]}`,
 	}
 	for _, b := range bad {
-		if errs := vl.validate(nr, decodeJSON(t, []byte(b)), "$"); len(errs) == 0 {
+		if err := validateJSON(t, nr, []byte(b)); err == nil {
 			t.Errorf("invalid document accepted: %s", b)
 		}
 	}
@@ -262,8 +115,7 @@ func loadPolicy(t *testing.T, path, src string, kind policy.FileKind) *policy.Fi
 // against the NetworkRequirements definition, the exact key set, and the
 // values the vectors name.
 func TestEffectiveJSONSchema(t *testing.T) {
-	vl := loadSchema(t)
-	nr := &schema{Ref: "#/definitions/NetworkRequirements"}
+	nr := networkRequirements(t)
 	cases := []struct {
 		id, managed, user, mode string
 		want                    map[string]string // key → expected JSON text
@@ -328,8 +180,8 @@ func TestEffectiveJSONSchema(t *testing.T) {
 					t.Fatal(err)
 				}
 				doc := decodeJSON(t, buf.Bytes())
-				if errs := vl.validate(nr, doc, "$"); len(errs) > 0 {
-					t.Errorf("schema violations (explain=%v):\n%s\n%s", explain, strings.Join(errs, "\n"), buf.Bytes())
+				if err := validateJSON(t, nr, buf.Bytes()); err != nil {
+					t.Errorf("schema violations (explain=%v):\n%v\n%s", explain, err, buf.Bytes())
 				}
 				want := append([]string(nil), effectiveKeys...)
 				if explain {
