@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/netpolicy/netpolicy/schema"
 )
 
 // updating reports whether the test binary runs with -update (the flag is
@@ -57,5 +60,24 @@ func checkGenerated(t *testing.T, path, want string) {
 	}
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("%s is not what the current commands generate; run\n\tgo test ./cmd/netpolicy -run TestGeneratedDocs -update\n(-generated +committed):\n%s", path, diff)
+	}
+}
+
+// TestProjectSchemaKeys keeps the keys .netpolicy.toml decodes and the keys
+// its schema documents in step.
+func TestProjectSchemaKeys(t *testing.T) {
+	got := projectFileKeys()
+	if d := cmp.Diff(schema.ProjectKeys, got); d != "" {
+		t.Errorf("[lint] keys: schema.ProjectKeys (-) and projectFile (+) differ:\n%s", d)
+	}
+	for _, k := range schema.Kinds {
+		want, err := schema.Generate(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		if code := run(context.Background(), []string{"schema", string(k)}, strings.NewReader(""), &out, &out); code != 0 || out.String() != string(want) {
+			t.Errorf("netpolicy schema %s: exit %d, output differs from schema.Generate", k, code)
+		}
 	}
 }
