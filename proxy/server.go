@@ -23,6 +23,9 @@ const (
 	DefaultIdleTimeout           = 5 * time.Minute
 	DefaultSocksHandshakeTimeout = 10 * time.Second
 	DefaultMaxConns              = 4096
+	// DefaultMaxHeaderBytes bounds a request's line and headers (POLICY
+	// §5: 64 KiB; larger ⇒ 431).
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // ErrServerClosed is returned by Serve and ServeSOCKS after Shutdown or
@@ -82,6 +85,12 @@ type Server struct {
 	// together; while the cap is reached no new connection is accepted. If
 	// zero, DefaultMaxConns.
 	MaxConns int
+	// MaxHeaderBytes bounds the request line and headers of a request;
+	// a larger head is answered 431 Request Header Fields Too Large (plain
+	// requests and CONNECT alike) and the connection closed. As with
+	// net/http, up to 4 KiB of read-ahead may be taken on top. If zero,
+	// DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
 	// ReportOnly runs the proxy in report-only mode (POLICY §8): every
 	// request is decided and audited as usual, with
 	// network.policy.enforced, but what only the user's policy blocks is
@@ -129,6 +138,7 @@ func (s *Server) init() {
 		s.forward = s.newForwarder()
 		s.hs = &http.Server{
 			Handler:           s,
+			MaxHeaderBytes:    s.maxHeaderBytes(),
 			ReadHeaderTimeout: s.readHeaderTimeout(),
 			IdleTimeout:       s.idleTimeout(),
 			ConnState:         s.connState,
@@ -143,6 +153,12 @@ func (s *Server) init() {
 
 func (s *Server) readHeaderTimeout() time.Duration {
 	return orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+}
+func (s *Server) maxHeaderBytes() int {
+	if s.MaxHeaderBytes <= 0 {
+		return DefaultMaxHeaderBytes
+	}
+	return s.MaxHeaderBytes
 }
 func (s *Server) dialTimeout() time.Duration { return orDefault(s.DialTimeout, DefaultDialTimeout) }
 func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }

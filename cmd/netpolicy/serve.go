@@ -60,6 +60,7 @@ func init() {
 				&cli.DurationFlag{Name: "dial-timeout", Value: proxy.DefaultDialTimeout, Usage: "limit (`DURATION`) for each upstream connection attempt"},
 				&cli.DurationFlag{Name: "idle-timeout", Value: proxy.DefaultIdleTimeout, Usage: "close tunnels and connections idle for `DURATION` (also bounds stalled bodies and the wait for upstream response headers)"},
 				&cli.DurationFlag{Name: "socks-handshake-timeout", Value: proxy.DefaultSocksHandshakeTimeout, Usage: "limit (`DURATION`) for a SOCKS5 client's greeting and request"},
+				&cli.IntFlag{Name: "max-header-bytes", Value: proxy.DefaultMaxHeaderBytes, Usage: "answer 431 to a request whose line and headers exceed `N` bytes"},
 				&cli.IntFlag{Name: "max-conns", Value: proxy.DefaultMaxConns, Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together"},
 				dnsFlag(),
 				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
@@ -217,6 +218,7 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 		IdleTimeout:           c.Duration("idle-timeout"),
 		SocksHandshakeTimeout: c.Duration("socks-handshake-timeout"),
 		MaxConns:              c.Int("max-conns"),
+		MaxHeaderBytes:        c.Int("max-header-bytes"),
 		Upstream:              upstreamFromEnv(e),
 		ReportOnly:            c.Bool("report-only"),
 	}

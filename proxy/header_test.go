@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMaxHeaderBytes is issue 9's defect 5: 1 MiB request heads were read
+// in full. A head beyond the limit is answered 431 on plain requests and
+// CONNECT alike, before any decision; one within it is served.
+func TestMaxHeaderBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int // Server.MaxHeaderBytes
+		size  int // bytes of one header value
+		want  int
+	}{
+		{"default-60KiB", 0, 60 << 10, 200},
+		{"default-72KiB", 0, 72 << 10, 431},
+		{"default-1MiB", 0, 1 << 20, 431},
+		{"flag-8KiB-small", 8 << 10, 4 << 10, 200},
+		{"flag-8KiB-16KiB", 8 << 10, 16 << 10, 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) { s.MaxHeaderBytes = tc.limit })
+			big := "X-Big: " + strings.Repeat("a", tc.size)
+			resp, body := h.do(t, "GET", "http://example.com/", big)
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET: status %d, want %d (%.80q)", resp.StatusCode, tc.want, body)
+			}
+			resp, _, _ = h.connect(t, "example.com:443", big)
+			if resp.StatusCode != tc.want {
+				t.Errorf("CONNECT: status %d, want %d", resp.StatusCode, tc.want)
+			}
+			if tc.want == 431 {
+				wantNoDial(t, h)
+				if evs := h.audit.events(t); len(evs) != 0 {
+					t.Errorf("a refused head was decided: %v", evs)
+				}
+			}
+		})
+	}
+}
+
+// TestUnfinishedHeadersBounded: many clients that send a head near the
+// limit and never finish it hold no more than the limit each, and are cut
+// at the header timeout; a client that keeps sending is cut at the limit
+// without waiting for the timeout.
+func TestUnfinishedHeadersBounded(t *testing.T) {
+	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
+		s.ReadHeaderTimeout = 500 * time.Millisecond
+	})
+	// A client streaming an endless header gets 431 once it passes the
+	// limit, long before the header timeout.
+	c := h.dialHTTP(t)
+	start := time.Now()
+	go func() {
+		io.WriteString(c, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nX-Big: ")
+		chunk := strings.Repeat("a", 4096)
+		for range 1024 { // 4 MiB at most
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("endless header: %v", err)
+	}
+	if resp.StatusCode != 431 {
+		t.Errorf("endless header: status %d, want 431", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("endless header answered after %v, want before the header timeout", d)
+	}
+	// Unfinished heads are cut at the header timeout.
+	var conns []net.Conn
+	for range 20 {
+		c := h.dialHTTP(t)
+		io.WriteString(c, "GET http://example.com/ HTTP/1.1\r\nX-Big: "+strings.Repeat("a", 60<<10))
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Errorf("conn %d: %v, want closed by the proxy at the header timeout", i, err)
+		}
+	}
+	wantNoDial(t, h)
+}
