@@ -57,32 +57,6 @@ func planOf(f *policy.File) *plan {
 	return planCache.p
 }
 
-// FixedPattern returns a domain pattern as the NP022 and NP023 fixes write
-// it: without its port, and with non-ASCII labels in punycode. When a label
-// has no punycode form (or it would make a valid pattern invalid), it
-// returns the pattern without its port and the error.
-func FixedPattern(raw string) (string, error) {
-	s := raw
-	if policy.HasPort(s) {
-		s = policy.StripPort(s)
-	}
-	if policy.IsASCII(s) {
-		return s, nil
-	}
-	p, err := policy.ToPunycode(s)
-	if err != nil {
-		return s, err
-	}
-	// IDNA maps some characters to nothing; a fix must not turn a pattern
-	// the proxy reads into one it skips.
-	if _, perr := policy.ParsePattern(p); perr != nil {
-		if _, rerr := policy.ParsePattern(raw); rerr == nil {
-			return s, fmt.Errorf("cannot convert %q to punycode: the result %q is not a valid pattern", s, p)
-		}
-	}
-	return p, nil
-}
-
 // invalidGroup starts the group of an invalid pattern.
 const invalidGroup = "\x00invalid:"
 
@@ -238,7 +212,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 			k.perm, _ = policy.ParseDomainPermission(r.Value.Str)
 		}
 		k.port, k.nonASCII = policy.HasPort(r.Key), !policy.IsASCII(r.Key)
-		k.final, k.punyErr = FixedPattern(r.Key)
+		k.final, k.punyErr = policy.FixedPattern(r.Key)
 		k.group = ruleGroup(r.Key, k.final)
 		if k.perm == policy.PermInvalid {
 			continue
@@ -430,7 +404,7 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 		}
 		for _, el := range l.elems {
 			it := &item{el: el, list: l, perm: perm}
-			it.el.key, it.punyErr = FixedPattern(el.v.Str)
+			it.el.key, it.punyErr = policy.FixedPattern(el.v.Str)
 			it.port, it.nonASCII = policy.HasPort(el.v.Str), !policy.IsASCII(el.v.Str)
 			it.group = ruleGroup(el.v.Str, it.el.key)
 			if perm == policy.Deny {

@@ -180,21 +180,3 @@ func TestMixedFamilies(t *testing.T) {
 		t.Errorf("(-want +got):\n%s%s", diff, dump(ds))
 	}
 }
-
-func TestFixedPattern(t *testing.T) {
-	for _, tc := range []struct{ in, want, err string }{
-		{"example.com", "example.com", ""},
-		{"example.com:8443", "example.com", ""},
-		{"[::1]:8080", "[::1]", ""},
-		{"::1", "::1", ""},
-		{"Bücher.example", "xn--bcher-kva.example", ""},
-		{"*.bücher.example:443", "*.xn--bcher-kva.example", ""},
-		{"Mixed.Case:1", "Mixed.Case", ""},
-		{"*ü.example:1", "*ü.example", "wildcard"},
-	} {
-		got, err := lint.FixedPattern(tc.in)
-		if got != tc.want || (err != nil) != (tc.err != "") || err != nil && !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("FixedPattern(%q) = %q, %v; want %q, error %q", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}

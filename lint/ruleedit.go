@@ -93,7 +93,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 			if !ok {
 				continue
 			}
-			fixed, _ := FixedPattern(r.Key)
+			fixed, _ := policy.FixedPattern(r.Key)
 			if ruleGroup(r.Key, fixed) != norm {
 				continue
 			}

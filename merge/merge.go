@@ -217,9 +217,13 @@ func (b *builder) domains() {
 		e.Deny = append(e.Deny, UD...)
 	}
 
-	e.OnMiss = policy.MissDeny
-	if restricted && !only {
-		e.OnMiss = policy.MissAsk
+	switch {
+	case only:
+		e.OnMiss, e.OnMissNote = policy.MissDeny, "managed_allowed_domains_only = true: misses are denied, never asked"
+	case restricted:
+		e.OnMiss, e.OnMissNote = policy.MissAsk, string(e.SessionMode)+" is a restricted session: misses are asked"
+	default:
+		e.OnMiss, e.OnMissNote = policy.MissDeny, "full-access session: misses are denied"
 	}
 }
 

@@ -857,3 +857,26 @@ func TestBadMode(t *testing.T) {
 		t.Fatal("no error for an unknown session mode")
 	}
 }
+
+// TestOnMissNote: merge says why misses are asked or denied, next to the
+// value it decided.
+func TestOnMissNote(t *testing.T) {
+	for _, c := range []struct {
+		managed, mode string
+		miss          policy.OnMiss
+		note          string
+	}{
+		{"", "workspace-write", policy.MissAsk, "workspace-write is a restricted session: misses are asked"},
+		{"", "full-access", policy.MissDeny, "full-access session: misses are denied"},
+		{"managed_allowed_domains_only = true\n", "read-only", policy.MissDeny, "managed_allowed_domains_only = true: misses are denied, never asked"},
+	} {
+		var m *policy.File
+		if c.managed != "" {
+			m = managedFile(t, c.managed)
+		}
+		eff := mustMerge(t, m, nil, "", c.mode)
+		if eff.OnMiss != c.miss || eff.OnMissNote != c.note {
+			t.Errorf("%s %q: on_miss %s (%q), want %s (%q)", c.mode, c.managed, eff.OnMiss, eff.OnMissNote, c.miss, c.note)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func NormalizePattern(raw string, perm policy.Permission) (string, error) {
 	if strings.TrimSpace(raw) == "" {
 		return "", errors.New("empty pattern")
 	}
-	fixed, err := lint.FixedPattern(raw)
+	fixed, err := policy.FixedPattern(raw)
 	if err != nil {
 		return "", err
 	}

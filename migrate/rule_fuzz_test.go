@@ -25,7 +25,7 @@ func genEditDoc(shape uint16, seed []byte) string {
 		seen := map[string]bool{}
 		for i := off; i < len(seed) && len(out) < 4; i += 2 {
 			h := editHosts[int(seed[i])%len(editHosts)]
-			fixed, _ := lint.FixedPattern(h)
+			fixed, _ := policy.FixedPattern(h)
 			k := policy.NormalizeHost(fixed)
 			if seen[k] {
 				continue
@@ -85,7 +85,7 @@ func tableMap(n *policy.Network) map[string]string {
 		return m
 	}
 	for _, r := range n.Domains {
-		fixed, _ := lint.FixedPattern(r.Pattern)
+		fixed, _ := policy.FixedPattern(r.Pattern)
 		k := policy.NormalizeHost(fixed)
 		if m[k] != "deny" {
 			m[k] = r.Perm.String()
@@ -193,7 +193,7 @@ func checkOthers(t *testing.T, before, after *policy.File, path []string, norm s
 	if a[target] != nil && perm != policy.PermInvalid {
 		count := 0
 		for _, r := range a[target].Domains {
-			fixed, _ := lint.FixedPattern(r.Pattern)
+			fixed, _ := policy.FixedPattern(r.Pattern)
 			if policy.NormalizeHost(fixed) == norm {
 				count++
 			}

@@ -6,13 +6,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
 // tableRules is what one network table means, as far as migrate may not
-// change it: each host (normalised pattern) with its permission after deny
-// wins, each socket path with its permission, and every setting.
+// change it: each host (normalised pattern) with its permission after the
+// "deny wins" fold (policy.FoldRules), each socket path with its permission
+// (policy.FoldSockets), and every setting.
 type tableRules struct {
 	domains map[string]policy.Permission
 	sockets map[string]policy.Permission
@@ -50,11 +50,17 @@ func sameRules(orig, migrated *policy.File) error {
 // fileRules reads the rules of every network table of f, by table name.
 func fileRules(f *policy.File) map[string]tableRules {
 	out := map[string]tableRules{}
+	nets := map[string][]*policy.Network{}
 	add := func(name string, n *policy.Network) {
 		if n != nil {
-			out[name] = merge(out[name], rulesOf(n))
+			nets[name] = append(nets[name], n)
 		}
 	}
+	defer func() {
+		for name, ns := range nets {
+			out[name] = rulesOf(ns)
+		}
+	}()
 	if f.Kind == policy.KindRequirements {
 		add("[experimental_network]", f.Managed)
 		return out
@@ -84,58 +90,48 @@ func fileRules(f *policy.File) map[string]tableRules {
 	return out
 }
 
-// rulesOf reads one table. Patterns are compared in the form the NP022 and
-// NP023 fixes write them (no port, punycode), normalised, and marked when
-// they are invalid; keys are quoted for messages.
-func rulesOf(n *policy.Network) tableRules {
+// rulesOf reads what the tables ns mean together (the obsolete shapes
+// that become one [network] are several): their rules folded as one map,
+// and the settings, a later table's replacing an earlier one's. Patterns
+// are compared in the form the NP022 and NP023 fixes write them (no port,
+// punycode), normalised, and marked when they are invalid; keys are quoted
+// for messages.
+func rulesOf(ns []*policy.Network) tableRules {
 	r := tableRules{domains: map[string]policy.Permission{}, sockets: map[string]policy.Permission{}, scalars: map[string]string{}}
-	for _, d := range n.Domains {
-		p, _ := lint.FixedPattern(d.Pattern)
-		k := strconv.Quote(policy.NormalizeHost(p))
-		if _, err := policy.ParsePattern(d.Pattern); err != nil {
-			// The proxy skips an invalid rule: a fix must not make it
-			// valid (and so start matching) behind the user's back.
-			k += " (invalid)"
-		}
-		if cur, ok := r.domains[k]; !ok || cur == policy.Allow {
-			r.domains[k] = d.Perm
-		}
-	}
-	for _, s := range n.Sockets {
-		k := strconv.Quote(s.Path)
-		if cur, ok := r.sockets[k]; !ok || cur == policy.Allow {
-			r.sockets[k] = s.Perm
+	var domains []policy.Rule
+	var sockets []policy.SocketRule
+	for _, n := range ns {
+		domains = append(domains, n.Domains...)
+		sockets = append(sockets, n.Sockets...)
+		for i := range policy.NetworkKeys {
+			k := &policy.NetworkKeys[i]
+			if v, _, ok := k.Value(n); ok {
+				r.scalars[k.Name] = v
+			}
 		}
 	}
-	for i := range policy.NetworkKeys {
-		k := &policy.NetworkKeys[i]
-		if v, _, ok := k.Value(n); ok {
-			r.scalars[k.Name] = v
-		}
+	for _, f := range policy.FoldRules(domains, domainKey) {
+		r.domains[domainKey(f.Win)] = f.Win.Perm
+	}
+	for _, f := range policy.FoldSockets(sockets, socketKey) {
+		r.sockets[socketKey(f.Win)] = f.Win.Perm
 	}
 	return r
 }
 
-// merge adds b's rules to a (deny and none win; b's settings replace a's).
-func merge(a, b tableRules) tableRules {
-	if a.domains == nil {
-		return b
+// domainKey is the key a domain rule is compared under.
+func domainKey(r policy.Rule) string {
+	p, _ := policy.FixedPattern(r.Pattern)
+	k := strconv.Quote(policy.NormalizeHost(p))
+	if _, err := policy.ParsePattern(r.Pattern); err != nil {
+		// The proxy skips an invalid rule: a fix must not make it valid
+		// (and so start matching) behind the user's back.
+		k += " (invalid)"
 	}
-	for k, p := range b.domains {
-		if cur, ok := a.domains[k]; !ok || cur == policy.Allow {
-			a.domains[k] = p
-		}
-	}
-	for k, p := range b.sockets {
-		if cur, ok := a.sockets[k]; !ok || cur == policy.Allow {
-			a.sockets[k] = p
-		}
-	}
-	for k, v := range b.scalars {
-		a.scalars[k] = v
-	}
-	return a
+	return k
 }
+
+func socketKey(s policy.SocketRule) string { return strconv.Quote(s.Path) }
 
 // compareRules lists the differences of one table, "-" meaning unset.
 func compareRules(name string, a, b tableRules) []string {

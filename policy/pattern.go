@@ -508,3 +508,29 @@ func IsASCII(s string) bool {
 	}
 	return true
 }
+
+// FixedPattern returns a domain pattern as the NP022 and NP023 fixes write
+// it: without its port, and with non-ASCII labels in punycode. When a label
+// has no punycode form (or it would make a valid pattern invalid), it
+// returns the pattern without its port and the error.
+func FixedPattern(raw string) (string, error) {
+	s := raw
+	if HasPort(s) {
+		s = StripPort(s)
+	}
+	if IsASCII(s) {
+		return s, nil
+	}
+	p, err := ToPunycode(s)
+	if err != nil {
+		return s, err
+	}
+	// IDNA maps some characters to nothing; a fix must not turn a pattern
+	// the proxy reads into one it skips.
+	if _, perr := ParsePattern(p); perr != nil {
+		if _, rerr := ParsePattern(raw); rerr == nil {
+			return s, fmt.Errorf("cannot convert %q to punycode: the result %q is not a valid pattern", s, p)
+		}
+	}
+	return p, nil
+}

@@ -185,6 +185,9 @@ type Dropped struct {
 type Effective struct {
 	SessionMode SessionMode
 	OnMiss      OnMiss
+	// OnMissNote says in words why misses are asked or denied (merge sets
+	// it with OnMiss).
+	OnMissNote string
 
 	Enabled                          Setting[bool]
 	Mode                             Setting[NetworkMode]

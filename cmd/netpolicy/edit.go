@@ -329,7 +329,7 @@ func (t *editTarget) inParent(norm string) error {
 			continue
 		}
 		for _, r := range p.Network.Domains {
-			fixed, _ := lint.FixedPattern(r.Pattern)
+			fixed, _ := policy.FixedPattern(r.Pattern)
 			if policy.NormalizeHost(fixed) == norm {
 				return fmt.Errorf("%s is not set in profile %s: it is %s in profile %s (%s), which %s extends; "+
 					"unset it there with --profile %s, or deny it in %s",

@@ -58,103 +58,6 @@ func runEffective(c *cli.Context, e *env) error {
 	return writeEffectiveTOML(e.stdout, eff, c.Bool("explain"))
 }
 
-// domainEntry is one key of the effective domains map.
-type domainEntry struct {
-	Pattern string
-	Rule    policy.Rule   // the rule that takes effect for this exact pattern
-	Shadow  []policy.Rule // other rules with the same pattern string
-}
-
-// domainMap folds the effective rules into a map keyed by the pattern as
-// written. A pattern that is both allowed and denied is "deny" (deny rules
-// are decided first, POLICY §4.1); among rules of one permission the first
-// (managed before user) is reported. Entries come managed first, then user,
-// each in file order, at the position of the rule that takes effect.
-func domainMap(eff *policy.Effective) []domainEntry {
-	rules := append(append([]policy.Rule{}, eff.Allow...), eff.Deny...)
-	var out []domainEntry
-	for _, f := range foldByKey(rules,
-		func(r policy.Rule) string { return r.Pattern },
-		func(r policy.Rule) policy.Source { return r.Source },
-		func(r, w policy.Rule) bool { return r.Perm == policy.Deny && w.Perm != policy.Deny }) {
-		out = append(out, domainEntry{Pattern: f.Win.Pattern, Rule: f.Win, Shadow: f.Shadow})
-	}
-	return out
-}
-
-// socketEntry is one key of the effective unix_sockets map.
-type socketEntry struct {
-	Rule   policy.SocketRule
-	Shadow []policy.SocketRule
-}
-
-// socketMap folds the effective socket rules by exact path; "none" wins
-// over "allow" for the same path, as deny does for domains.
-func socketMap(eff *policy.Effective) []socketEntry {
-	var out []socketEntry
-	for _, f := range foldByKey(eff.Sockets,
-		func(s policy.SocketRule) string { return s.Path },
-		func(s policy.SocketRule) policy.Source { return s.Source },
-		func(s, w policy.SocketRule) bool { return s.Perm != policy.Allow && w.Perm == policy.Allow }) {
-		out = append(out, socketEntry{Rule: f.Win, Shadow: f.Shadow})
-	}
-	return out
-}
-
-// folded is one key of an effective map: the entry that takes effect and
-// the other entries with the same key, in source order.
-type folded[T any] struct {
-	Win    T
-	Shadow []T
-}
-
-// foldByKey sorts a copy of xs by source and folds the entries of each key:
-// the first one wins unless a later one beats it. The result is in the order
-// of the winners. Linear in len(xs): policies may hold many thousand rules.
-func foldByKey[T any](xs []T, key func(T) string, src func(T) policy.Source, beats func(x, win T) bool) []folded[T] {
-	xs = append([]T(nil), xs...)
-	sortBySource(xs, src)
-	win := map[string]int{}
-	group := map[string][]int{}
-	for i, x := range xs {
-		k := key(x)
-		group[k] = append(group[k], i)
-		if w, ok := win[k]; !ok || beats(x, xs[w]) {
-			win[k] = i
-		}
-	}
-	var out []folded[T]
-	for i, x := range xs {
-		k := key(x)
-		if win[k] != i {
-			continue
-		}
-		f := folded[T]{Win: x}
-		for _, j := range group[k] {
-			if j != i {
-				f.Shadow = append(f.Shadow, xs[j])
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-// sortBySource orders managed before user, then by file and line, keeping
-// the merge order for ties.
-func sortBySource[T any](xs []T, src func(T) policy.Source) {
-	sort.SliceStable(xs, func(i, j int) bool {
-		x, y := src(xs[i]), src(xs[j])
-		if x.Origin != y.Origin {
-			return x.Origin < y.Origin // OriginManaged < OriginUser
-		}
-		if x.File != y.File {
-			return x.File < y.File
-		}
-		return x.Line < y.Line
-	})
-}
-
 func permWord(p policy.Permission) string { return p.String() }
 
 // listenerPort returns the port of a listener address, or nil when there is
@@ -302,17 +205,6 @@ func explainSetting(s policy.SettingView) settingExplain {
 	return settingExplain{Value: s.Value, Origin: s.Source.Origin.String(), File: s.Source.File, Line: s.Source.Line, Forced: s.Forced, Note: s.Note}
 }
 
-// onMissWhy says in words why misses are asked or denied.
-func onMissWhy(eff *policy.Effective) string {
-	switch {
-	case eff.ManagedAllowedDomainsOnly.Value:
-		return "managed_allowed_domains_only = true: misses are denied, never asked"
-	case eff.SessionMode.Restricted():
-		return string(eff.SessionMode) + " is a restricted session: misses are asked"
-	}
-	return "full-access session: misses are denied"
-}
-
 // buildEffectiveJSON computes the JSON document for eff.
 func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 	j := &effectiveJSON{
@@ -337,19 +229,19 @@ func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 	if v := eff.SocksAddr.Value; v != "" {
 		j.Socks = &v
 	}
-	for _, d := range domainMap(eff) {
-		j.Domains[d.Pattern] = permWord(d.Rule.Perm)
-		switch d.Rule.Perm {
+	for _, d := range eff.DomainMap() {
+		j.Domains[d.Win.Pattern] = permWord(d.Win.Perm)
+		switch d.Win.Perm {
 		case policy.Allow:
-			j.AllowedDomains = append(j.AllowedDomains, d.Pattern)
+			j.AllowedDomains = append(j.AllowedDomains, d.Win.Pattern)
 		case policy.Deny:
-			j.DeniedDomains = append(j.DeniedDomains, d.Pattern)
+			j.DeniedDomains = append(j.DeniedDomains, d.Win.Pattern)
 		}
 	}
-	for _, s := range socketMap(eff) {
-		j.UnixSockets[s.Rule.Path] = permWord(s.Rule.Perm)
-		if s.Rule.Perm == policy.Allow {
-			j.AllowUnixSockets = append(j.AllowUnixSockets, s.Rule.Path)
+	for _, s := range eff.SocketMap() {
+		j.UnixSockets[s.Win.Path] = permWord(s.Win.Perm)
+		if s.Win.Perm == policy.Allow {
+			j.AllowUnixSockets = append(j.AllowUnixSockets, s.Win.Path)
 		}
 	}
 	sort.Strings(j.AllowedDomains)
@@ -363,7 +255,7 @@ func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 
 func buildExplain(eff *policy.Effective) *explainJSON {
 	x := &explainJSON{
-		OnMiss: onMissWhy(eff),
+		OnMiss: eff.OnMissNote,
 		Settings: map[string]settingExplain{
 			"http":  explainSetting(eff.HTTPAddr.View()),
 			"socks": explainSetting(eff.SocksAddr.View()),
@@ -383,16 +275,18 @@ func buildExplain(eff *policy.Effective) *explainJSON {
 		s.Value = nil
 		x.Settings["socks"] = s
 	}
-	for _, d := range domainMap(eff) {
-		x.Domains = append(x.Domains, ruleExplain{Pattern: d.Pattern, Permission: permWord(d.Rule.Perm), Origin: d.Rule.Source.Origin.String(), File: d.Rule.Source.File, Line: d.Rule.Source.Line})
+	for _, d := range eff.DomainMap() {
+		w := d.Win
+		x.Domains = append(x.Domains, ruleExplain{Pattern: w.Pattern, Permission: permWord(w.Perm), Origin: w.Source.Origin.String(), File: w.Source.File, Line: w.Source.Line})
 		for _, o := range d.Shadow {
-			x.Domains = append(x.Domains, ruleExplain{Pattern: o.Pattern, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: shadowNote(o.Perm, d.Rule)})
+			x.Domains = append(x.Domains, ruleExplain{Pattern: o.Pattern, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: shadowNote(o.Perm, w)})
 		}
 	}
-	for _, s := range socketMap(eff) {
-		x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: s.Rule.Path, Permission: permWord(s.Rule.Perm), Origin: s.Rule.Source.Origin.String(), File: s.Rule.Source.File, Line: s.Rule.Source.Line})
+	for _, s := range eff.SocketMap() {
+		w := s.Win
+		x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: w.Path, Permission: permWord(w.Perm), Origin: w.Source.Origin.String(), File: w.Source.File, Line: w.Source.Line})
 		for _, o := range s.Shadow {
-			x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: o.Path, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: socketShadowNote(o.Perm, s.Rule)})
+			x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: o.Path, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: socketShadowNote(o.Perm, w)})
 		}
 	}
 	for _, d := range eff.Dropped {
@@ -489,7 +383,7 @@ func tomlValue(v any) string {
 func writeEffectiveTOML(w io.Writer, eff *policy.Effective, explain bool) error {
 	t := &tomlWriter{explain: explain}
 	t.line("mode", policy.QuoteString(string(eff.SessionMode)), "session mode (--mode)")
-	t.line("on_miss", policy.QuoteString(string(eff.OnMiss)), onMissWhy(eff))
+	t.line("on_miss", policy.QuoteString(string(eff.OnMiss)), eff.OnMissNote)
 
 	t.sb.WriteString("\n[network]\n")
 	for i := range policy.NetworkKeys {
@@ -512,29 +406,29 @@ func writeEffectiveTOML(w io.Writer, eff *policy.Effective, explain bool) error 
 	}
 
 	t.sb.WriteString("\n[network.domains]\n")
-	dm := domainMap(eff)
+	dm := eff.DomainMap()
 	if explain && len(dm) == 0 {
 		t.comment("no domain rules")
 	}
 	for _, d := range dm {
-		t.line(policy.QuoteString(d.Pattern), policy.QuoteString(permWord(d.Rule.Perm)), srcText(d.Rule.Source))
+		t.line(policy.QuoteString(d.Win.Pattern), policy.QuoteString(permWord(d.Win.Perm)), srcText(d.Win.Source))
 		if explain {
 			for _, o := range d.Shadow {
-				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Pattern), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), shadowNote(o.Perm, d.Rule)))
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Pattern), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), shadowNote(o.Perm, d.Win)))
 			}
 		}
 	}
 
 	t.sb.WriteString("\n[network.unix_sockets]\n")
-	sm := socketMap(eff)
+	sm := eff.SocketMap()
 	if explain && len(sm) == 0 {
 		t.comment("no unix socket rules")
 	}
 	for _, s := range sm {
-		t.line(policy.QuoteString(s.Rule.Path), policy.QuoteString(permWord(s.Rule.Perm)), srcText(s.Rule.Source))
+		t.line(policy.QuoteString(s.Win.Path), policy.QuoteString(permWord(s.Win.Perm)), srcText(s.Win.Source))
 		if explain {
 			for _, o := range s.Shadow {
-				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Path), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), socketShadowNote(o.Perm, s.Rule)))
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Path), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), socketShadowNote(o.Perm, s.Win)))
 			}
 		}
 	}
