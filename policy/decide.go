@@ -41,6 +41,10 @@ var (
 // reach an address the policy denies. req.NoResolve skips the lookup: Addrs
 // stay empty and Resolved false.
 //
+// With req.Approved, an allowlist miss that would be asked (verdict ask)
+// is decided on as allowed — through the same checks an allowed host goes
+// through — and the allow carries Override (a person's answer, POLICY §8).
+//
 // Every block says whose policy made it (Decision.Layer). With
 // req.ReportOnly (POLICY §8 report-only rollout), a block of the user's
 // policy — an allowlist miss the user could allow, a user deny rule, the
@@ -73,8 +77,10 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 		return m
 	}
 	// would is the block of the user's policy that a report-only request
-	// goes past.
+	// goes past; approved is set when a person's answer turns an ask into
+	// an allow (req.Approved).
 	var would *Decision
+	approved := false
 	h := viewHost(host)
 	if rule := c.deny.match(&h); rule != nil {
 		if m := c.mdeny.match(&h); m != nil {
@@ -96,10 +102,13 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 		}
 	} else if rule = c.allow.match(&h); rule == nil {
 		m := c.miss(d)
-		if !req.ReportOnly || m.Layer != OriginUser {
+		switch {
+		case req.Approved && m.Verdict == VerdictAsk:
+			// A person said yes to this ask: decided on as allowed.
+			approved = true
+		case !req.ReportOnly || m.Layer != OriginUser:
 			return m
-		}
-		if would == nil {
+		case would == nil:
 			would = &m
 		}
 	}
@@ -131,6 +140,9 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 	if d.NotEnforced && would == nil {
 		would = &Decision{}
 		*would = d
+	}
+	if approved && d.Verdict == VerdictAllow {
+		d.Override = true
 	}
 	if would == nil || !d.Allowed() {
 		return d

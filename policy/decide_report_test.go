@@ -136,3 +136,38 @@ func TestDecideReportOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideApproved: a person's yes turns an ask into an allow with
+// Override, through the checks of an allowed host; it never turns a deny
+// (a rule, managed_allowed_domains_only, the local guard) into an allow.
+func TestDecideApproved(t *testing.T) {
+	for _, tc := range []struct {
+		id     string
+		policy *Effective
+		host   string
+		dns    map[string]string
+		reason Reason
+		over   bool
+	}{
+		{"miss", pol(), "new.example", map[string]string{"new.example": pub}, ReasonAllowed, true},
+		{"miss resolving privately", pol(), "intranet.example", map[string]string{"intranet.example": "10.0.0.3"}, ReasonNotAllowedLocal, false},
+		{"user deny", pol(domains("ads.example", "deny")), "ads.example", nil, ReasonDenied, false},
+		{"managed only", pol(managedOnly, managedDomains("corp.example", "allow")), "new.example", nil, ReasonNotAllowed, false},
+		{"full-access miss is deny", pol(fullAccess), "new.example", nil, ReasonNotAllowed, false},
+		{"local literal", pol(), "10.0.0.1", nil, ReasonNotAllowedLocal, false},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			c, err := Compile(tc.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := c.Decide(context.Background(), Request{Host: tc.host, Port: 443, Protocol: ProtoHTTPSConnect, Approved: true}, newStub(t, tc.dns))
+			if d.Reason != tc.reason || d.Override != tc.over || d.Allowed() != (tc.reason == ReasonAllowed) {
+				t.Fatalf("got reason=%s override=%v allowed=%v, want %s %v", d.Reason, d.Override, d.Allowed(), tc.reason, tc.over)
+			}
+			if tc.over && (len(d.Addrs) != 1 || d.Addrs[0].String() != pub || !d.Resolved) {
+				t.Fatalf("approved host not checked through DNS: %+v", d)
+			}
+		})
+	}
+}

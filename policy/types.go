@@ -296,6 +296,10 @@ type Request struct {
 	// user's policy is decided and reported, but the request goes on (see
 	// Decision.NotEnforced). `serve --report-only` sets it.
 	ReportOnly bool
+	// Approved says a person allowed this host when asked (POLICY §8): an
+	// allowlist miss that would be asked is decided on as allowed, with
+	// Decision.Override set. Deny rules and every other check still apply.
+	Approved bool
 	// Own, when set, reports whether an address is one of the proxy's own
 	// listeners: an allowed destination with any checked address for which
 	// it is true is refused with loop_detected before anything is dialled.
@@ -361,6 +365,9 @@ type Decision struct {
 	// ReportOnly is set when the request was decided in report-only mode
 	// (Request.ReportOnly).
 	ReportOnly bool
+	// Override is set on an allow that a person's answer made of an ask
+	// (Request.Approved); audited as network.policy.override.
+	Override bool
 	// NotEnforced marks a block of the user's policy that report-only mode
 	// lets through (POLICY §8): Verdict, Reason and Rule say what was
 	// decided; Addrs are the addresses checked as for an allowed host.

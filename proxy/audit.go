@@ -64,6 +64,7 @@ func newAuditEvent(now time.Time, d policy.Decision, req policy.Request, method,
 		ServerPort:    req.Port,
 		Method:        method,
 		ClientAddress: clientHost(client),
+		Override:      d.Override,
 	}
 	if d.Rule != nil {
 		ev.Rule = d.Rule.Pattern

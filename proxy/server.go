@@ -96,6 +96,17 @@ type Server struct {
 	// network.policy.enforced, but what only the user's policy blocks is
 	// let through (policy.Decision.NotEnforced).
 	ReportOnly bool
+	// Ask, if set, is called when a decision is ask (an allowlist miss the
+	// user could allow, POLICY §8) and the proxy is not report-only: the
+	// request waits for the answer. Concurrent requests for one host share
+	// one call; a host answered AnswerSession or AnswerAlways is allowed
+	// without asking until the Server is dropped. Ask must return (with
+	// AnswerNo) when nobody answers in time. If nil, ask blocks as deny.
+	Ask func(ctx context.Context, q Question) Answer
+
+	askMu   sync.Mutex
+	asking  map[string]*pendingAsk
+	session map[string]bool
 
 	policy atomic.Pointer[policy.Compiled]
 	own    ownAddrs
@@ -399,10 +410,24 @@ func (s *Server) beginClose() {
 }
 
 // decide is the one place the proxy asks for a host decision: the request
-// carries the proxy's report-only choice, and Decide does the rest.
+// carries the proxy's report-only choice, and Decide does the rest. An ask
+// goes to the Ask hook; a yes decides the request again as approved, so
+// the allow goes through every check an allowed host does.
 func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
 	req.ReportOnly = s.ReportOnly
 	req.Own = s.isOwn
+	d := s.decideOnce(ctx, pol, req)
+	if d.Verdict != policy.VerdictAsk || d.Layer != policy.OriginUser || s.Ask == nil || s.ReportOnly {
+		return d
+	}
+	if !s.approve(ctx, Question{Host: d.Host, Port: req.Port, Protocol: req.Protocol}) {
+		return d
+	}
+	req.Approved = true
+	return s.decideOnce(ctx, pol, req)
+}
+
+func (s *Server) decideOnce(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
 	if s.Observer == nil {
 		return pol.Decide(ctx, req, s.Resolver)
 	}
