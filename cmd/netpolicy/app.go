@@ -116,6 +116,10 @@ func newApp(e *env) *cli.App {
 	return app
 }
 
+// commandTakesRest names the commands whose first positional argument
+// starts a command line of its own (`netpolicy exec curl -v URL`).
+var commandTakesRest = map[string]bool{"exec": true}
+
 // permuteArgs moves a command's flags in front of its positional arguments:
 // urfave/cli v2 stops parsing flags at the first positional, and CLI.md
 // promises `lint a.toml --format json` works. `--` ends flag parsing; `-`
@@ -161,6 +165,12 @@ func permuteArgs(cmds []*cli.Command, args []string) []string {
 			break
 		}
 		if a == "-" || !strings.HasPrefix(a, "-") {
+			if commandTakesRest[cmd.Name] {
+				// exec: the first positional is CMD, and everything
+				// from it on is CMD's, flags included.
+				pos = append(pos, rest[i:]...)
+				break
+			}
 			pos = append(pos, a)
 			continue
 		}

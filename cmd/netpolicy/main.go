@@ -8,6 +8,7 @@
 //	netpolicy effective [source flags] [--format toml|json] [--explain]
 //	netpolicy check [source flags] [--method M] TARGET...
 //	netpolicy serve [source flags] [flags]
+//	netpolicy exec [source flags] [flags] -- CMD [ARGS...]
 //	netpolicy allow|deny|unset [source flags] [--dry-run] PATTERN...
 //
 // Run `netpolicy help COMMAND` for the flags of each command.
@@ -19,6 +20,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/netpolicy/netpolicy/sandbox"
 )
 
 func main() {
@@ -31,5 +34,10 @@ func main() {
 // run is the whole program: it returns the exit code instead of exiting, so
 // tests can call it in-process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == sandbox.InitCommand {
+		// The init process of `netpolicy exec`'s namespaces: a re-exec of
+		// this binary, never a command a person types.
+		return sandbox.InitMain()
+	}
 	return runApp(ctx, newEnv(stdin, stdout, stderr), args)
 }

@@ -93,19 +93,18 @@ type server struct {
 	tel      telemetryRun
 }
 
-// auditDefault says where audit events go without --audit-log.
-type auditDefault int
-
-const (
-	auditToStderr auditDefault = iota // serve
-	auditToNone                       // exec: CMD's terminal is not ours
-)
+// serverOpts are what serve and exec do differently when building the proxy.
+type serverOpts struct {
+	// quiet sends no audit events to stderr without --audit-log, and no
+	// log lines at all: exec's terminal belongs to its command.
+	quiet bool
+}
 
 func runServe(c *cli.Context, e *env) error {
 	if c.Args().Len() > 0 {
 		return exitCode(exitUsage, "netpolicy serve: unexpected argument %q", c.Args().First())
 	}
-	s, err := buildServer(c, e, auditToStderr)
+	s, err := buildServer(c, e, serverOpts{})
 	if err != nil {
 		return err
 	}
@@ -152,7 +151,7 @@ func runServe(c *cli.Context, e *env) error {
 // compiles the policy sources of c's flags and builds the proxy with the
 // flags' limits and audit log. Nothing listens yet. The caller must call
 // close when done.
-func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err error) {
+func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error) {
 	name := c.Command.Name
 	src, err := sourcesFromFlags(c, e)
 	if err != nil {
@@ -162,6 +161,11 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 	s := &server{e: e, name: name, src: src, stderr: stderr, serveErr: make(chan error, 2)}
 	s.log = func(format string, args ...any) {
 		fmt.Fprintf(stderr, "netpolicy "+name+": "+format+"\n", args...)
+	}
+	var logOut io.Writer = stderr
+	if opts.quiet {
+		s.log = func(string, ...any) {}
+		logOut = io.Discard
 	}
 	defer func() {
 		if err != nil {
@@ -189,12 +193,12 @@ func buildServer(c *cli.Context, e *env, auditDef auditDefault) (_ *server, err 
 		}
 	}(log.Writer(), log.Flags(), log.Prefix())
 	s.cleanup = append(s.cleanup, restore)
-	log.SetOutput(stderr)
+	log.SetOutput(logOut)
 	log.SetFlags(0)
 	log.SetPrefix("netpolicy " + name + ": ")
 
 	var audit io.Writer
-	if auditDef == auditToStderr {
+	if !opts.quiet {
 		audit = stderr
 	}
 	switch p := c.String("audit-log"); p {

@@ -65,21 +65,27 @@ func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
 	return s, nil
 }
 
+// codexHome is $CODEX_HOME, else ~/.codex; "" when there is no home.
+func codexHome(e *env) string {
+	if home := e.getenv("CODEX_HOME"); home != "" {
+		return home
+	}
+	if h := e.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".codex")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".codex")
+	}
+	return ""
+}
+
 // defaultConfigPath is $CODEX_HOME/config.toml, else ~/.codex/config.toml
 // ("" when there is no home directory), whether it exists or not.
 func defaultConfigPath(e *env) string {
-	home := e.getenv("CODEX_HOME")
-	if home == "" {
-		if h := e.getenv("HOME"); h != "" {
-			home = filepath.Join(h, ".codex")
-		} else if h, err := os.UserHomeDir(); err == nil {
-			home = filepath.Join(h, ".codex")
-		}
+	if home := codexHome(e); home != "" {
+		return filepath.Join(home, "config.toml")
 	}
-	if home == "" {
-		return ""
-	}
-	return filepath.Join(home, "config.toml")
+	return ""
 }
 
 // sourcePath picks one source: the flag, else the variable, else the

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/sandbox"
+)
+
+func init() {
+	registerCommand(func(e *env) *cli.Command {
+		return &cli.Command{
+			Name:      "exec",
+			Usage:     "run a command with the effective policy enforced on its network access",
+			ArgsUsage: "-- CMD [ARGS...]",
+			Description: "Exec starts the proxy serve runs, on free loopback ports and with the\n" +
+				"policy read once (no reload: the command cannot widen its own policy by\n" +
+				"editing the config), and runs CMD with HTTP_PROXY, HTTPS_PROXY,\n" +
+				"ALL_PROXY=socks5h://… (and the lower-case forms), NO_PROXY and\n" +
+				"NETPOLICY_PROXY=1 set. Everything after -- is CMD, untouched.\n\n" +
+				"With --isolate auto (the default) or on, on Linux, CMD runs in new user,\n" +
+				"network, mount and PID namespaces: only the namespace's own loopback is up,\n" +
+				"the proxy variables point at listeners there that belong to the proxy\n" +
+				"outside, the unix sockets of daemons (/run, /var/run, $XDG_RUNTIME_DIR,\n" +
+				"/tmp/.X11-unix, sockets under /tmp and /var/tmp) are hidden except those the\n" +
+				"policy allows, and every process CMD starts ends when netpolicy does. auto\n" +
+				"runs without isolation after one warning where the kernel does not allow\n" +
+				"it; on fails (exit 2).\n\n" +
+				"CMD's stdin, stdout and stderr are the caller's. Signals sent to netpolicy\n" +
+				"are passed on to CMD, except those the terminal already sent it. When\n" +
+				"something was blocked, a summary on stderr lists each destination once,\n" +
+				"and the netpolicy allow command for those a user rule could allow.\n\n" +
+				"Exit status: CMD's (128 + the signal number when a signal killed it); 2,\n" +
+				"with a message starting \"netpolicy:\", when CMD could not be run.",
+			Flags: append(sourceFlags(),
+				&cli.StringFlag{Name: "isolate", Value: string(sandbox.Auto), Usage: "`MODE`: auto, on or off"},
+				&cli.StringFlag{Name: "audit-log", Usage: "audit events to `PATH` (- is stdout; default none)"},
+				&cli.StringFlag{Name: "summary-json", Usage: "write the summary of what was blocked as JSON to `FILE`"},
+				&cli.BoolFlag{Name: "quiet", Usage: "no summary on stderr"},
+				&cli.BoolFlag{Name: "no-socks", Usage: "no SOCKS5 listener (ALL_PROXY stays unset)"},
+				&cli.BoolFlag{Name: "no-ask", Usage: "never ask on the terminal (this build does not ask yet, so this is the default)"},
+				&cli.DurationFlag{Name: "ask-timeout", Value: 30 * time.Second, Usage: "how long (`DURATION`) a question waits (unused until asking exists)"},
+				&cli.BoolFlag{Name: "report-only", Usage: "audit what would be blocked, block nothing the user's policy decides (not available yet)"},
+				&cli.StringFlag{Name: "metrics", Usage: "Prometheus metrics on `ADDR` (not available yet)"},
+				&cli.StringFlag{Name: "otlp-endpoint", Usage: "export audit events over OTLP/HTTP to `URL` (not available yet)"},
+				&cli.StringFlag{Name: "ca-dir", Usage: "the local CA `DIR` for HTTPS interception (not available yet)"},
+			),
+			Action: func(c *cli.Context) error { return runExec(c, e) },
+		}
+	})
+}
+
+// execGrace is how long connections still open when CMD has ended may
+// finish.
+const execGrace = 500 * time.Millisecond
+
+func runExec(c *cli.Context, e *env) error {
+	argv := c.Args().Slice()
+	if len(argv) == 0 {
+		return exitCode(exitUsage, "netpolicy exec: no command: netpolicy exec [flags] -- CMD [ARGS...]")
+	}
+	mode, ok := sandbox.ParseMode(c.String("isolate"))
+	if !ok {
+		return exitCode(exitUsage, "netpolicy exec: invalid --isolate %q: want auto, on or off", c.String("isolate"))
+	}
+	for _, f := range []string{"report-only", "metrics", "otlp-endpoint", "ca-dir"} {
+		if c.IsSet(f) {
+			return exitCode(exitUsage, "netpolicy exec: --%s is not available in this build yet", f)
+		}
+	}
+	s, err := buildServer(c, e, serverOpts{quiet: true})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	blocked := newBlockSummary()
+	s.proxy.Audit = teeAudit(blocked, s.proxy.Audit)
+	socks := s.eff.SocksAddr.Value != "" && !c.Bool("no-socks")
+
+	spec := sandbox.Spec{
+		Argv:   argv,
+		Env:    os.Environ(),
+		Stdin:  e.stdin,
+		Stdout: e.stdout,
+		Stderr: e.stderr,
+		SOCKS:  socks,
+		Hide:   hideFor(s.eff, e),
+	}
+	var run *sandbox.Run
+	if mode != sandbox.Off {
+		run, err = sandbox.StartIsolated(spec)
+		var ue *sandbox.UnavailableError
+		switch {
+		case errors.As(err, &ue) && mode == sandbox.Auto:
+			fmt.Fprintf(e.stderr, "netpolicy: warning: %s; running without isolation\n", ue.Cause)
+			run = nil
+		case err != nil:
+			return execStartError(err)
+		default:
+			s.hl, s.sl = run.HTTP, run.SOCKS
+			s.start()
+		}
+	}
+	if run == nil {
+		socksAddr := ""
+		if socks {
+			socksAddr = "127.0.0.1:0"
+		}
+		if err := s.bind("127.0.0.1:0", socksAddr); err != nil {
+			return err
+		}
+		s.start()
+		if socksAddr != "" {
+			socksAddr = s.listen.socks
+		}
+		if run, err = sandbox.Start(spec, s.listen.http, socksAddr); err != nil {
+			s.stop(0)
+			return execStartError(err)
+		}
+	}
+	st, err := run.Wait()
+	s.stop(execGrace)
+	if err != nil {
+		return execStartError(err)
+	}
+	rep := blocked.report(s.proxy.Policy(), s.eff, suggestTarget{config: orDefault(s.src.ConfigPath, defaultConfigPath(e)), profile: s.src.Profile})
+	rep.Isolated = run.Isolated
+	rep.ExitCode = st.ExitCode()
+	if p := c.String("summary-json"); p != "" {
+		if err := writeJSONFile(p, rep); err != nil {
+			fmt.Fprintf(e.stderr, "netpolicy: --summary-json: %v\n", err)
+		}
+	}
+	if !c.Bool("quiet") {
+		rep.writeText(e.stderr)
+	}
+	return exitCode(st.ExitCode(), "")
+}
+
+func execStartError(err error) error {
+	return exitCode(exitUsage, "netpolicy: %v", err)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// hideFor is what the mount namespace hides (POLICY §7): the directories
+// where daemons listen, every socket under /tmp and /var/tmp, and the CA
+// directory; the sockets the policy allows stay. With
+// dangerously_allow_all_unix_sockets every socket is allowed, so only the
+// CA directory is hidden.
+func hideFor(eff *policy.Effective, e *env) sandbox.Hide {
+	var h sandbox.Hide
+	if !eff.DangerouslyAllowAllUnixSockets.Value {
+		h.Dirs = []string{"/run", "/var/run"}
+		if x := e.getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
+			h.Dirs = append(h.Dirs, x)
+		}
+		h.Dirs = append(h.Dirs, "/tmp/.X11-unix")
+		h.ScanDirs = []string{"/tmp", "/var/tmp"}
+		for _, r := range eff.Sockets {
+			if r.Perm == policy.Allow {
+				h.Keep = append(h.Keep, r.Path)
+			}
+		}
+	}
+	if d := caDir(e); d != "" {
+		h.Dirs = append(h.Dirs, d)
+	}
+	return h
+}
+
+// caDir is the directory of the local CA (POLICY §6): NETPOLICY_CA_DIR,
+// else $CODEX_HOME/netpolicy-ca, else ~/.codex/netpolicy-ca.
+func caDir(e *env) string {
+	if d := e.getenv("NETPOLICY_CA_DIR"); d != "" {
+		return d
+	}
+	if home := codexHome(e); home != "" {
+		return filepath.Join(home, "netpolicy-ca")
+	}
+	return ""
+}
