@@ -13,8 +13,15 @@ import (
 // add theirs in init.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 
+// scriptPrograms are extra programs the scripts (and the commands they
+// run, such as exec's CMD) find in PATH, as the netpolicy binary is.
+var scriptPrograms = map[string]func(){}
+
+// scriptConds are extra [conditions] for the scripts.
+var scriptConds = map[string]func() (bool, error){}
+
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	programs := map[string]func(){
 		"netpolicy": func() {
 			e := newEnv(os.Stdin, os.Stdout, os.Stderr)
 			if spec := os.Getenv(testResolverEnv); spec != "" {
@@ -27,7 +34,11 @@ func TestMain(m *testing.M) {
 			}
 			os.Exit(runApp(context.Background(), e, os.Args[1:]))
 		},
-	})
+	}
+	for name, f := range scriptPrograms {
+		programs[name] = f
+	}
+	testscript.Main(m, programs)
 }
 
 // TestScripts runs the end-to-end CLI scripts in testdata/script: the real
@@ -38,6 +49,12 @@ func TestScripts(t *testing.T) {
 		Dir:                 "../../testdata/script",
 		Cmds:                scriptCmds,
 		RequireExplicitExec: false,
+		Condition: func(cond string) (bool, error) {
+			if f := scriptConds[cond]; f != nil {
+				return f()
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("NO_COLOR", "1")
 			e.Setenv("NETPOLICY_REQUIREMENTS", "")
