@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/sandbox"
 )
 
 // Exit codes, for every command (CLI.md).
@@ -62,6 +63,11 @@ func registerCommand(f func(*env) *cli.Command) { commandFactories = append(comm
 // runApp runs the command line args in the environment e and returns the
 // exit code.
 func runApp(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 && args[0] == sandbox.InitCommand {
+		// The init process of `netpolicy exec`'s namespaces: a re-exec of
+		// this binary, never a command a person types.
+		return sandbox.InitMain()
+	}
 	stderr := e.stderr
 	app := newApp(e)
 	notFound := ""

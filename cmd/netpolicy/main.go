@@ -20,8 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/netpolicy/netpolicy/sandbox"
 )
 
 func main() {
@@ -34,10 +32,5 @@ func main() {
 // run is the whole program: it returns the exit code instead of exiting, so
 // tests can call it in-process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == sandbox.InitCommand {
-		// The init process of `netpolicy exec`'s namespaces: a re-exec of
-		// this binary, never a command a person types.
-		return sandbox.InitMain()
-	}
 	return runApp(ctx, newEnv(stdin, stdout, stderr), args)
 }
