@@ -368,17 +368,51 @@ func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
 	d.Verdict, d.Source, d.Layer = VerdictDeny, SourceModeGuard, OriginUser
 	switch req.Protocol {
 	case ProtoHTTP, ProtoHTTPS, "":
-		switch req.Method {
-		case "GET", "HEAD", "OPTIONS", "":
-			if !req.Upgrade {
-				return d, false
-			}
+		if readOnlyMethod(req.Method) && !req.Upgrade && !overridesToWrite(req.MethodOverride) {
+			return d, false
 		}
 		d.Reason = ReasonMethodNotAllowed
 	default:
 		d.Reason = ReasonMITMRequired
 	}
 	return d, true
+}
+
+// readOnlyMethod reports whether limited mode lets method through (an
+// empty method counts as GET, for `check` without --method).
+func readOnlyMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS", "":
+		return true
+	}
+	return false
+}
+
+// overridesToWrite reports whether any method-override header value names
+// a method limited mode refuses. Frameworks compare the value without case
+// and spaces, so this does too; an empty value overrides nothing.
+func overridesToWrite(values []string) bool {
+	for _, v := range values {
+		v = strings.ToUpper(strings.TrimSpace(v))
+		if v != "" && !readOnlyMethod(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// MethodOverrideHeaders are the request headers that many web frameworks
+// read as the request's real method (POLICY §4.3), in canonical form.
+var MethodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// MethodOverrides collects the values of the method-override headers of a
+// request's header map (an http.Header) for Request.MethodOverride.
+func MethodOverrides(h map[string][]string) []string {
+	var out []string
+	for _, k := range MethodOverrideHeaders {
+		out = append(out, h[k]...)
+	}
+	return out
 }
 
 // DecideSocket answers a unix socket request (req.UnixSocket set; POLICY §5).

@@ -300,6 +300,10 @@ type Request struct {
 	// allowlist miss that would be asked is decided on as allowed, with
 	// Decision.Override set. Deny rules and every other check still apply.
 	Approved bool
+	// MethodOverride are the values of the request's method-override
+	// headers (MethodOverrides): in limited mode a GET, HEAD or OPTIONS
+	// whose override names any other method is refused like that method.
+	MethodOverride []string
 	// Own, when set, reports whether an address is one of the proxy's own
 	// listeners: an allowed destination with any checked address for which
 	// it is true is refused with loop_detected before anything is dialled.

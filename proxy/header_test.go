@@ -93,3 +93,47 @@ func TestUnfinishedHeadersBounded(t *testing.T) {
 	}
 	wantNoDial(t, h)
 }
+
+// TestMethodOverrideHeadersInLimitedMode is issue 9's defect 7 (POLICY
+// §4.3): "GET" with X-HTTP-Method-Override: DELETE used to be forwarded in
+// limited mode. Every override header naming a write method is refused,
+// with no lookup and no dial; an override to a read-only method passes.
+func TestMethodOverrideHeadersInLimitedMode(t *testing.T) {
+	e := effective(map[string]string{"example.com": "allow"})
+	e.Mode.Value = "limited"
+	h := newHarness(t, e)
+	for _, tc := range []struct{ method, header string }{
+		{"GET", "X-HTTP-Method-Override: DELETE"},
+		{"GET", "X-HTTP-Method: PUT"},
+		{"HEAD", "X-Method-Override: post"},
+		{"OPTIONS", "x-http-method-override: PATCH"},
+	} {
+		h.dial.reset()
+		h.res.reset()
+		resp, body := h.do(t, tc.method, "http://example.com/", tc.header)
+		if tc.method == "HEAD" { // no body to read the reason from
+			if resp.StatusCode != 403 || resp.Header.Get("x-proxy-error") != "blocked-by-method-policy" {
+				t.Errorf("HEAD %s: %d %s", tc.header, resp.StatusCode, resp.Header.Get("x-proxy-error"))
+			}
+			wantNoDial(t, h)
+			continue
+		}
+		b := wantBlock(t, resp, body, "blocked-by-method-policy", "method_not_allowed", "deny")
+		if b.Source != "mode_guard" || b.Protocol != "http" {
+			t.Errorf("%s %s: body %+v", tc.method, tc.header, b)
+		}
+		wantNoDial(t, h)
+		wantResolves(t, h)
+	}
+	before := h.origin.count()
+	resp, body := h.do(t, "GET", "http://example.com/", "X-HTTP-Method-Override: HEAD")
+	if resp.StatusCode != 200 || h.origin.count() != before+1 {
+		t.Errorf("override to HEAD: %d %q", resp.StatusCode, body)
+	}
+	// Full mode forwards the header untouched.
+	h.srv.SetPolicy(compile(t, effective(map[string]string{"example.com": "allow"})))
+	resp, _ = h.do(t, "GET", "http://example.com/", "X-HTTP-Method-Override: DELETE")
+	if resp.StatusCode != 200 || h.origin.last(t).Header.Get("X-Http-Method-Override") != "DELETE" {
+		t.Errorf("full mode: %d", resp.StatusCode)
+	}
+}

@@ -204,7 +204,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		return
 	}
 	upgrade := isUpgrade(r.Header)
-	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method, Upgrade: upgrade}
+	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method, Upgrade: upgrade, MethodOverride: policy.MethodOverrides(r.Header)}
 	socket, isSocket := unixSocket(r.Header)
 	var d policy.Decision
 	var sh *socketHandle
