@@ -324,7 +324,7 @@ func (f *File) UserNetwork(profile string) (*Network, error) {
 		return f.Network, nil
 	}
 	if f.Profile(name) == nil {
-		return nil, &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q is not defined", name)}
+		return nil, &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q is not defined%s", name, f.definedProfiles())}
 	}
 	chain, err := f.ProfileChain(name)
 	if err != nil {
@@ -412,4 +412,18 @@ func overrideByKey[T any](parent, child []T, over *[]Dropped, key func(T) string
 		})
 	}
 	return append(kept, child...)
+}
+
+// definedProfiles lists the profiles a name could have meant, for "not
+// defined" messages.
+func (f *File) definedProfiles() string {
+	var names []string
+	for _, p := range f.Profiles {
+		names = append(names, QuoteString(p.Name))
+	}
+	builtin := strings.Join(BuiltinProfiles, ", ")
+	if len(names) == 0 {
+		return fmt.Sprintf(" (%s defines no [permissions.<name>] profile; built-in: %s)", f.Path, builtin)
+	}
+	return fmt.Sprintf(" (defined in %s: %s; built-in: %s)", f.Path, strings.Join(names, ", "), builtin)
 }

@@ -39,6 +39,7 @@ func init() {
 				&cli.StringFlag{Name: "protocol", Usage: "request protocol `PROTO`: http, https_connect or socks5_tcp (default: from the URL scheme, else http)"},
 				&cli.BoolFlag{Name: "upgrade", Usage: "ask about a plain http request for a protocol Upgrade such as WebSocket (refused in limited mode)"},
 				&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (POLICY §4.1 step 5)"},
+				&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr which policy files were read, which profile was selected and why (always on a terminal)"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
 				dnsFlag(),
 			),
@@ -174,9 +175,13 @@ func runCheck(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	eff, err := src.loadForCommand(c, e)
+	eff, rep, err := src.loadReported(c, e)
 	if err != nil {
 		return err
+	}
+	if c.Bool("verbose") || isTerminal(e.stderr) {
+		// Which files and profile answered, for the person reading.
+		rep.write(e.stderr, "check")
 	}
 	compiled, err := policy.Compile(eff)
 	if err != nil {

@@ -48,14 +48,18 @@ func runEffective(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	eff, err := src.loadForCommand(c, e)
+	eff, rep, err := src.loadReported(c, e)
 	if err != nil {
 		return err
 	}
-	if format == "json" {
-		return writeEffectiveJSON(e.stdout, eff, c.Bool("explain"))
+	if c.Bool("explain") {
+		// The tables the profile selection left out are dropped too.
+		eff.Dropped = append(eff.Dropped, rep.Ignored...)
 	}
-	return writeEffectiveTOML(e.stdout, eff, c.Bool("explain"))
+	if format == "json" {
+		return writeEffectiveJSONReport(e.stdout, eff, c.Bool("explain"), rep)
+	}
+	return writeEffectiveTOMLReport(e.stdout, eff, c.Bool("explain"), rep)
 }
 
 func permWord(p policy.Permission) string { return p.String() }
@@ -172,6 +176,8 @@ type explainJSON struct {
 	Domains     []ruleExplain             `json:"domains"`
 	UnixSockets []ruleExplain             `json:"unixSockets"`
 	Dropped     []droppedExplain          `json:"dropped"`
+	// Session is what the policy was made of: sources, profile, mode.
+	Session *sessionReport `json:"session,omitempty"`
 }
 
 type settingExplain struct {
@@ -319,7 +325,18 @@ func srcText(s policy.Source) string {
 }
 
 func writeEffectiveJSON(w io.Writer, eff *policy.Effective, explain bool) error {
-	b, err := json.MarshalIndent(buildEffectiveJSON(eff, explain), "", "  ")
+	return writeEffectiveJSONReport(w, eff, explain, nil)
+}
+
+// writeEffectiveJSONReport is writeEffectiveJSON with, under --explain,
+// the session report (sources read, profile selected) in the explain
+// object.
+func writeEffectiveJSONReport(w io.Writer, eff *policy.Effective, explain bool, rep *sessionReport) error {
+	j := buildEffectiveJSON(eff, explain)
+	if j.Explain != nil {
+		j.Explain.Session = rep
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -381,7 +398,19 @@ func tomlValue(v any) string {
 // [network.unix_sockets]. Built by hand so patterns are quoted with TOML's
 // escapes and --explain can add comments.
 func writeEffectiveTOML(w io.Writer, eff *policy.Effective, explain bool) error {
+	return writeEffectiveTOMLReport(w, eff, explain, nil)
+}
+
+// writeEffectiveTOMLReport is writeEffectiveTOML with, under --explain, the
+// session report as comments at the top.
+func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, rep *sessionReport) error {
 	t := &tomlWriter{explain: explain}
+	if explain && rep != nil {
+		for _, l := range rep.lines() {
+			t.comment(l)
+		}
+		t.sb.WriteString("\n")
+	}
 	t.line("mode", policy.QuoteString(string(eff.SessionMode)), "session mode (--mode)")
 	t.line("on_miss", policy.QuoteString(string(eff.OnMiss)), eff.OnMissNote)
 

@@ -41,6 +41,19 @@ type policySources struct {
 	RequirementsPath, ConfigPath string
 	Profile                      string
 	Mode                         policy.SessionMode
+
+	// How each was chosen, for the answers that say what was read
+	// (session.go); zero when the sources were not built from flags.
+	RequirementsNote, ConfigNote sourceNote
+	ProfileFlag, ModeFlag        bool // --profile / --mode given
+}
+
+// sourceNote says how one policy source was chosen: the flag or variable
+// that named it, or the default path, and why there is none when there is
+// none.
+type sourceNote struct {
+	How    string // "--config", "NETPOLICY_CONFIG", "default path"; "" when none
+	Absent string // why there is no file: "/etc/codex/requirements.toml does not exist"
 }
 
 // sourcesFromFlags resolves the source flags, the environment and the
@@ -54,12 +67,13 @@ func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
 	}
 	s.Mode = mode
 	s.Profile = c.String("profile")
+	s.ProfileFlag, s.ModeFlag = c.IsSet("profile"), c.IsSet("mode")
 
 	var err error
-	if s.RequirementsPath, err = sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath); err != nil {
+	if s.RequirementsPath, s.RequirementsNote, err = sourcePathNote(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath); err != nil {
 		return s, err
 	}
-	if s.ConfigPath, err = sourcePath(c, e, "config", "NETPOLICY_CONFIG", defaultConfigPath(e)); err != nil {
+	if s.ConfigPath, s.ConfigNote, err = sourcePathNote(c, e, "config", "NETPOLICY_CONFIG", defaultConfigPath(e)); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -91,31 +105,40 @@ func defaultConfigPath(e *env) string {
 // sourcePath picks one source: the flag, else the variable, else the
 // default if it exists. An empty flag or variable means none.
 func sourcePath(c *cli.Context, e *env, flag, envName, def string) (string, error) {
+	path, _, err := sourcePathNote(c, e, flag, envName, def)
+	return path, err
+}
+
+// sourcePathNote is sourcePath that also says how the file was chosen.
+func sourcePathNote(c *cli.Context, e *env, flag, envName, def string) (string, sourceNote, error) {
 	path, named, how := "", false, ""
 	switch {
 	case c.IsSet(flag):
 		path, named, how = c.String(flag), true, "--"+flag
+		if path == "" {
+			return "", sourceNote{Absent: "--" + flag + " is empty"}, nil
+		}
 	case e.getenv(envName) != "":
 		path, named, how = e.getenv(envName), true, envName
 	default:
 		if _, set := lookupEnv(envName); set {
-			return "", nil // set but empty: no file
+			return "", sourceNote{Absent: envName + " is empty"}, nil // set but empty: no file
 		}
-		path = def
+		path, how = def, "default path"
 	}
 	if path == "" {
-		return "", nil
+		return "", sourceNote{Absent: "no default path (no home directory)"}, nil
 	}
 	_, err := os.Stat(path)
 	switch {
 	case err == nil:
-		return path, nil
+		return path, sourceNote{How: how}, nil
 	case !named && errors.Is(err, fs.ErrNotExist):
-		return "", nil
+		return "", sourceNote{Absent: path + " does not exist"}, nil
 	case named && errors.Is(err, fs.ErrNotExist):
-		return "", exitCode(exitUsage, "netpolicy %s: %s names %s, which does not exist", c.Command.Name, how, path)
+		return "", sourceNote{}, exitCode(exitUsage, "netpolicy %s: %s names %s, which does not exist", c.Command.Name, how, path)
 	}
-	return "", exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
+	return "", sourceNote{}, exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
 }
 
 // refusedError is a policy source refused because lint found errors in it.
@@ -132,6 +155,35 @@ func (e *refusedError) Error() string {
 	return sb.String()
 }
 
+// migrateHint says, for each file with fixable errors, the command that
+// fixes them; "" when none is fixable.
+func (e *refusedError) migrateHint() string {
+	fixable := map[string]int{}
+	var files []string
+	for _, d := range e.Diags {
+		if d.Fixable() {
+			if fixable[d.File] == 0 {
+				files = append(files, d.File)
+			}
+			fixable[d.File]++
+		}
+	}
+	var sb strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&sb, "\nnetpolicy migrate --write %s fixes %d of them (netpolicy migrate %s shows the diff first)", f, fixable[f], f)
+	}
+	return sb.String()
+}
+
+// withMigrateHint adds the migrate hint to a refusal.
+func withMigrateHint(err error) string {
+	var re *refusedError
+	if errors.As(err, &re) {
+		return err.Error() + re.migrateHint()
+	}
+	return err.Error()
+}
+
 // Load reads both files (kinds forced: requirements / config), lints them
 // together, refuses them when any diagnostic is an error (a *refusedError
 // listing them), and merges them. The diagnostics are returned in every case
@@ -143,6 +195,28 @@ func (s policySources) Load() (*policy.Effective, []lint.Diagnostic, error) {
 // loadWith is Load with the files' bytes coming from read: serve's reloads
 // use the bytes its watcher saw to be stable, not a second read.
 func (s policySources) loadWith(read func(path string) ([]byte, error)) (*policy.Effective, []lint.Diagnostic, error) {
+	l, err := s.loadFiles(read)
+	return l.eff, l.diags, err
+}
+
+// loaded is what loadFiles read: the files, their diagnostics and the
+// merged policy (nil on error).
+type loaded struct {
+	managed, user *policy.File
+	eff           *policy.Effective
+	diags         []lint.Diagnostic
+}
+
+// loadFiles is loadWith keeping the files, for the answers that say which
+// profile was selected and why (session.go). It never returns nil.
+func (s policySources) loadFiles(read func(path string) ([]byte, error)) (*loaded, error) {
+	l := &loaded{}
+	eff, diags, err := s.loadInto(l, read)
+	l.eff, l.diags = eff, diags
+	return l, err
+}
+
+func (s policySources) loadInto(l *loaded, read func(path string) ([]byte, error)) (*policy.Effective, []lint.Diagnostic, error) {
 	var managed, user *policy.File
 	var files []*policy.File
 	if s.RequirementsPath != "" {
@@ -152,6 +226,7 @@ func (s policySources) loadWith(read func(path string) ([]byte, error)) (*policy
 		}
 		managed = policy.Load(s.RequirementsPath, src, policy.KindRequirements)
 		files = append(files, managed)
+		l.managed = managed
 	}
 	if s.ConfigPath != "" {
 		src, err := read(s.ConfigPath)
@@ -160,6 +235,7 @@ func (s policySources) loadWith(read func(path string) ([]byte, error)) (*policy
 		}
 		user = policy.Load(s.ConfigPath, src, policy.KindConfig)
 		files = append(files, user)
+		l.user = user
 	}
 	var diags []lint.Diagnostic
 	if len(files) > 0 {
@@ -188,14 +264,21 @@ func (s policySources) loadWith(read func(path string) ([]byte, error)) (*policy
 // loadForCommand runs Load for effective and check: warnings go to stderr,
 // and any failure becomes exit 2 with the reason.
 func (s policySources) loadForCommand(c *cli.Context, e *env) (*policy.Effective, error) {
-	eff, diags, err := s.Load()
+	eff, _, err := s.loadReported(c, e)
+	return eff, err
+}
+
+// loadReported is loadForCommand that also says what the session was made
+// of (session.go).
+func (s policySources) loadReported(c *cli.Context, e *env) (*policy.Effective, *sessionReport, error) {
+	l, err := s.loadFiles(os.ReadFile)
 	if err != nil {
-		return nil, exitCode(exitUsage, "netpolicy %s: %v", c.Command.Name, err)
+		return nil, s.report(l), exitCode(exitUsage, "netpolicy %s: %s", c.Command.Name, withMigrateHint(err))
 	}
-	for _, d := range diags {
+	for _, d := range l.diags {
 		if d.Severity() == lint.SevWarning {
 			fmt.Fprintln(e.stderr, d.String())
 		}
 	}
-	return eff, nil
+	return l.eff, s.report(l), nil
 }
