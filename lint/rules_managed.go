@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 
+	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -121,21 +122,23 @@ func runNP062(p *Pass) {
 		return
 	}
 	for _, n := range networkTables(p.User) {
-		for _, key := range policy.CeilingKeys {
-			u := n.Bool(key)
-			if u == nil || !u.Value {
+		// The merge of this table alone says what it forces (ceilings do
+		// not depend on the session mode).
+		eff := merge.Tables(m, n, policy.ModeWorkspaceWrite)
+		for i := range policy.NetworkKeys {
+			k := &policy.NetworkKeys[i]
+			s, u := k.EffectiveBool(eff), k.Bool(n)
+			if s == nil || !s.Forced || u == nil || !u.Value {
 				continue
 			}
-			sp, _ := keySpan(n.Table, key)
-			if c := m.Bool(key); c != nil && !c.Value {
+			sp, _ := keySpan(n.Table, k.Name)
+			if c := k.Bool(m); c != nil {
 				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false by the managed %s = false (%s)",
-					key, tableLabel(n), key, c.Source)
+					k.Name, tableLabel(n), k.Name, c.Source)
 				continue
 			}
-			if key == "dangerously_allow_all_unix_sockets" && len(m.Sockets) > 0 && m.Bool(key) == nil {
-				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false: the managed requirements have unix_sockets rules (%s)",
-					key, tableLabel(n), m.Sockets[0].Source)
-			}
+			p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false: the managed requirements have unix_sockets rules (%s)",
+				k.Name, tableLabel(n), s.Source)
 		}
 	}
 }

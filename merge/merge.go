@@ -45,6 +45,13 @@ func Effective(managed, user *policy.File, profile string, mode policy.SessionMo
 	} else if profile != "" && !policy.IsBuiltinProfile(profile) {
 		return nil, &policy.ProfileError{Profile: profile, Msg: fmt.Sprintf("profile %q is not defined (no config file)", profile)}
 	}
+	return Tables(m, u, mode), nil
+}
+
+// Tables merges a managed and a user network table (either may be nil) for
+// a session mode: what Effective does once the files and the profile are
+// resolved. lint reports what it forces and drops, table by table.
+func Tables(m, u *policy.Network, mode policy.SessionMode) *policy.Effective {
 	b := &builder{m: m, u: u, eff: &policy.Effective{SessionMode: mode}}
 	if u != nil {
 		b.eff.Dropped = append(b.eff.Dropped, u.Overridden...)
@@ -53,7 +60,7 @@ func Effective(managed, user *policy.File, profile string, mode policy.SessionMo
 	b.domains()
 	b.sockets()
 	b.listeners()
-	return b.eff, nil
+	return b.eff
 }
 
 type builder struct {
