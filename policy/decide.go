@@ -308,7 +308,8 @@ func (c *Compiled) Intercepts() bool { return c.intercepts(ProtoHTTPSConnect) }
 // rules allowed it (POLICY §5, §6), before the mode guard:
 //
 //   - a tunnel's TLS server name (req.SNI) must normalise to the CONNECT
-//     host. A tunnel to an IP literal that is not intercepted may carry
+//     host, and a ClientHello the proxy cannot read (FirstBadTLS) names
+//     nothing it could check. A tunnel to an IP literal that is not intercepted may carry
 //     any name the rules allow by themselves (decided without DNS); an
 //     intercepted one, whose certificate is minted for the CONNECT host,
 //     may not.
@@ -322,6 +323,10 @@ func (c *Compiled) nameGuard(ctx context.Context, d Decision, req Request) (Deci
 	case ProtoHTTPS:
 		ok = authorityNames(req.Authority, d.Host, req.Port)
 	case ProtoHTTPSConnect, ProtoSOCKS5TCP:
+		if req.First == FirstBadTLS {
+			ok = false
+			break
+		}
 		if req.SNI == "" {
 			return d, false
 		}
@@ -362,8 +367,17 @@ func authorityNames(authority, host string, port int) bool {
 // (or socket entry) that matched; a block keeps it, so the answer says which
 // rule let the host through (POLICY §5).
 func (c *Compiled) modeGuard(d Decision, req Request) (Decision, bool) {
-	if !c.limited || c.intercepts(req.Protocol) {
+	if !c.limited {
 		return d, false
+	}
+	if c.intercepts(req.Protocol) {
+		if req.First != FirstNotTLS {
+			return d, false
+		}
+		// An intercepted tunnel that does not speak TLS cannot be
+		// inspected either.
+		d.Verdict, d.Source, d.Layer, d.Reason = VerdictDeny, SourceModeGuard, OriginUser, ReasonMITMRequired
+		return d, true
 	}
 	d.Verdict, d.Source, d.Layer = VerdictDeny, SourceModeGuard, OriginUser
 	switch req.Protocol {

@@ -312,6 +312,9 @@ type Request struct {
 	// the proxy's second look at a tunnel it has already checked.
 	NoResolve bool
 
+	// First is what the first client bytes of a CONNECT or SOCKS5 tunnel
+	// were, once the proxy has read them (FirstUnread before).
+	First FirstBytes
 	// SNI is the server name of the TLS ClientHello a CONNECT or SOCKS5
 	// tunnel began with ("" when none): it must name Host (POLICY §5, §6).
 	SNI string
@@ -326,6 +329,21 @@ type Request struct {
 type SocketFile interface {
 	Stat() (fs.FileInfo, error)
 }
+
+// FirstBytes is what a tunnel's first client bytes were (POLICY §5, §6).
+type FirstBytes uint8
+
+const (
+	// FirstUnread: not read yet (the decision that opens the tunnel).
+	FirstUnread FirstBytes = iota
+	// FirstTLS: a well-formed TLS ClientHello (its name, if any, in SNI).
+	FirstTLS
+	// FirstNotTLS: anything but a TLS handshake.
+	FirstNotTLS
+	// FirstBadTLS: a TLS handshake record holding no ClientHello the proxy
+	// can read; its server name cannot be checked.
+	FirstBadTLS
+)
 
 // Decision explains itself: verdict, reason, source, the rule that decided,
 // and for allowed name requests the checked addresses to dial.

@@ -106,6 +106,10 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 		s.upstreamFailure(w, d.Host, err)
 		return
 	}
+	if d.Intercept {
+		s.startIntercept(w, r, pol, d, p, port)
+		return
+	}
 	up, err := s.dialTunnel(r.Context(), p)
 	if err != nil {
 		s.upstreamFailure(w, d.Host, err)
@@ -120,7 +124,71 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// Bytes the client sent right after its request (a TLS ClientHello
 	// that did not wait for the 200) are in the server's read buffer.
 	pending := drain(brw.Reader)
-	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte("HTTP/1.1 200 Connection established\r\n\r\n"), true)
+	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte(connectEstablished), true, s.sniGate(pol, req, r.Method, r.RemoteAddr))
+}
+
+const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
+
+// startIntercept answers a CONNECT the policy says to intercept: 200, then
+// interception in the background (intercept). Nothing is dialled yet: the
+// inner requests go to the checked addresses of p.
+func (s *Server) startIntercept(w http.ResponseWriter, r *http.Request, pol *policy.Compiled, d policy.Decision, p *dialPlan, port int) {
+	if s.CA == nil {
+		s.logf("interception: no CA for %s", d.Host)
+		plainError(w, http.StatusBadGateway, "HTTPS interception is not configured")
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.upstreamFailure(w, d.Host, err)
+		return
+	}
+	pending := drain(brw.Reader)
+	if !s.track(conn) {
+		conn.Close()
+		s.release()
+		return
+	}
+	ic := &interceptedConn{Conn: conn, pending: pending, host: d.Host, port: port,
+		protocol: policy.ProtoHTTPSConnect, plan: p, client: r.RemoteAddr}
+	ic.onClose = func() {
+		s.untrack(conn)
+		s.release()
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(s.idleTimeout()))
+	if _, err := io.WriteString(conn, connectEstablished); err != nil {
+		conn.Close()
+		ic.finish()
+		return
+	}
+	go s.intercept(ic, pol, r.Method)
+}
+
+// sniGate is the check of POLICY §5 on an opaque tunnel: when the client's
+// first bytes are a TLS ClientHello, its server name must name the CONNECT
+// host (Decide, with the name). It runs before any client byte reaches the
+// upstream; a refusal is audited and ends the tunnel.
+func (s *Server) sniGate(pol *policy.Compiled, req policy.Request, method, client string) tunnelGate {
+	return func(t *tunnel, c net.Conn, pending []byte) ([]byte, bool) {
+		first, err := firstBytes(c, pending, t)
+		if err != nil {
+			// EOF before any byte: nothing to check, the tunnel
+			// half-closes as it would have.
+			return nil, errors.Is(err, io.EOF)
+		}
+		buf, hello, kind := readClientHello(c, first, s.readHeaderTimeout())
+		if kind == helloNotTLS || kind == helloOK && hello.ServerName == "" {
+			return buf, true
+		}
+		r := req
+		r.First, r.SNI, r.NoResolve = firstOf(kind), hello.ServerName, true
+		d := pol.Decide(context.Background(), r, s.Resolver)
+		if d.Allowed() {
+			return buf, true
+		}
+		s.audit(d, r, method, client)
+		return nil, false
+	}
 }
 
 // isAuthority reports whether a CONNECT target was an authority only (RFC
@@ -142,8 +210,9 @@ func isAuthority(u *url.URL) bool {
 // awaitAnswer bounds the wait for the upstream's first byte by the
 // handshake timeout (tunnel.awaitAnswer); an upgraded connection has had
 // its answer (the 101) already. proto is the tunnel's protocol for the
-// metrics: https_connect, or http for an upgraded request.
-func (s *Server) startTunnel(proto policy.Protocol, client, up net.Conn, toUp, toClient []byte, awaitAnswer bool) {
+// metrics: https_connect, or http for an upgraded request. gate, if
+// set, vets the client's first bytes (tunnel.gate).
+func (s *Server) startTunnel(proto policy.Protocol, client, up net.Conn, toUp, toClient []byte, awaitAnswer bool, gate tunnelGate) {
 	if !s.track(client) {
 		client.Close()
 		up.Close()
@@ -159,6 +228,7 @@ func (s *Server) startTunnel(proto policy.Protocol, client, up net.Conn, toUp, t
 		if awaitAnswer {
 			t.awaitAnswer(client, up, s.handshakeTimeout())
 		}
+		t.gate = gate
 		t.run(client, up, toUp, toClient)
 	}()
 }
@@ -500,5 +570,5 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, p *dialPla
 	_ = h.Write(&head)
 	head.WriteString("\r\n")
 	_ = up.SetDeadline(time.Time{})
-	s.startTunnel(policy.ProtoHTTP, conn, up, toUp, append(head.Bytes(), drain(br)...), false)
+	s.startTunnel(policy.ProtoHTTP, conn, up, toUp, append(head.Bytes(), drain(br)...), false, nil)
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/tlsca"
 )
 
 // Defaults for the zero values of Server's limits.
@@ -108,8 +110,19 @@ type Server struct {
 	asking  map[string]*pendingAsk
 	session map[string]bool
 
+	// CA mints the certificates of intercepted tunnels (POLICY §6). If nil,
+	// a tunnel the policy says to intercept is closed after its decision
+	// (serve always sets one when the policy can intercept).
+	CA *tlsca.CA
+	// UpstreamRoots verifies origins on intercepted connections. If nil,
+	// the system roots without any netpolicy CA (tlsca.UpstreamPool).
+	UpstreamRoots *x509.CertPool
+
 	policy atomic.Pointer[policy.Compiled]
 	own    ownAddrs
+
+	mitmOnce sync.Once
+	mitmP    atomic.Pointer[mitm] // set once interception is first used
 
 	initOnce sync.Once
 	hs       *http.Server
@@ -366,6 +379,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.beginClose()
 	err := s.hs.Shutdown(ctx)
+	if m := s.mitmP.Load(); m != nil && err == nil {
+		m.close(ctx, true)
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for err == nil && s.activeCount() > 0 {
@@ -386,6 +402,9 @@ func (s *Server) Close() error {
 	s.init()
 	s.beginClose()
 	err := s.hs.Close()
+	if m := s.mitmP.Load(); m != nil {
+		m.close(context.Background(), false)
+	}
 	s.mu.Lock()
 	s.killed = true
 	for c := range s.active {

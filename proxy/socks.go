@@ -74,8 +74,19 @@ func (s *Server) serveSOCKSConn(raw net.Conn) {
 	client := &socksClient{raw: raw, br: bufio.NewReaderSize(raw, 512), t: t}
 	conf := &socks5.Config{
 		Resolver: passThroughResolver{},
-		Rules:    &socksRules{s: s, pol: pol, ctx: ctx, client: raw.RemoteAddr().String()},
+		Rules:    &socksRules{s: s, pol: pol, ctx: ctx, client: raw.RemoteAddr().String(), t: t},
 		Dial: func(dctx context.Context, _, _ string) (net.Conn, error) {
+			if ic, _ := dctx.Value(socksInterceptKey{}).(*interceptedConn); ic != nil {
+				// Intercepted (POLICY §6): nothing is dialled now; the
+				// library's relay hands the client conn over (WriteTo).
+				done := make(chan struct{})
+				ic.onClose = func() { close(done) }
+				return &socksTarget{t: t, done: done, intercept: func(c net.Conn, pending []byte) {
+					ic.Conn, ic.pending = c, pending
+					s.intercept(ic, pol, "")
+					<-done
+				}}, nil
+			}
 			p, _ := dctx.Value(socksPlanKey{}).(*dialPlan)
 			if p == nil {
 				return nil, errNoPlan
@@ -114,7 +125,12 @@ type socksRules struct {
 	pol    *policy.Compiled
 	ctx    context.Context
 	client string
+	t      *tunnel // the connection's tunnel, which gets the SNI gate
 }
+
+// socksInterceptKey carries the tunnel to intercept from the rule set to
+// the dial hook.
+type socksInterceptKey struct{}
 
 func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Context, bool) {
 	if req.Command != socks5.ConnectCommand {
@@ -146,6 +162,15 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 		r.s.logf("socks5: %v", err)
 		return ctx, false
 	}
+	if d.Intercept {
+		if r.s.CA == nil {
+			r.s.logf("interception: no CA for %s", d.Host)
+			return ctx, false
+		}
+		ic := &interceptedConn{host: d.Host, port: dst.Port, protocol: policy.ProtoSOCKS5TCP, plan: p, client: r.client}
+		return context.WithValue(ctx, socksInterceptKey{}, ic), true
+	}
+	r.t.gate = r.s.sniGate(r.pol, preq, "", r.client)
 	return context.WithValue(ctx, socksPlanKey{}, p), true
 }
 
@@ -172,10 +197,23 @@ func (c *socksClient) WriteTo(w io.Writer) (int64, error) {
 		return 0, errors.New("socks5: unexpected relay destination")
 	}
 	// A client may send its first bytes without waiting for the reply.
-	if err := c.t.writeAll(dst.raw, drain(c.br)); err != nil {
+	pending := drain(c.br)
+	c.br = nil
+	if dst.intercept != nil {
+		dst.intercept(c.raw, pending)
+		return 0, nil
+	}
+	if c.t.gate != nil {
+		var ok bool
+		if pending, ok = c.t.gate(c.t, c.raw, pending); !ok {
+			c.raw.Close()
+			dst.raw.Close()
+			return 0, errGateRefused
+		}
+	}
+	if err := c.t.writeAll(dst.raw, pending); err != nil {
 		return 0, err
 	}
-	c.br = nil
 	return c.t.pipe(dst.raw, c.raw, true)
 }
 
@@ -188,10 +226,18 @@ func (c *socksClient) SetDeadline(t time.Time) error      { return c.raw.SetDead
 func (c *socksClient) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
 func (c *socksClient) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
 
-// socksTarget is the upstream conn as the library sees it.
+// errGateRefused ends a SOCKS5 relay whose first bytes the SNI check
+// refused.
+var errGateRefused = errors.New("socks5: tunnel refused on its first bytes")
+
+// socksTarget is the upstream conn as the library sees it. For an
+// intercepted tunnel raw is nil: intercept takes the client conn over, and
+// done closes when interception is over.
 type socksTarget struct {
-	raw net.Conn
-	t   *tunnel
+	raw       net.Conn
+	t         *tunnel
+	intercept func(client net.Conn, pending []byte)
+	done      chan struct{}
 }
 
 // WriteTo is the target→client direction of the tunnel.
@@ -200,21 +246,33 @@ func (c *socksTarget) WriteTo(w io.Writer) (int64, error) {
 	if !ok {
 		return 0, errors.New("socks5: unexpected relay destination")
 	}
+	if c.done != nil {
+		<-c.done
+		return 0, nil
+	}
 	return c.t.pipe(dst.raw, c.raw, false)
 }
 
 // LocalAddr is a *net.TCPAddr always: the library type-asserts it for the
 // bound address of its reply.
 func (c *socksTarget) LocalAddr() net.Addr {
+	if c.raw == nil {
+		return &net.TCPAddr{IP: net.IPv4zero}
+	}
 	if a, ok := c.raw.LocalAddr().(*net.TCPAddr); ok {
 		return a
 	}
 	return &net.TCPAddr{IP: net.IPv4zero}
 }
 
-func (c *socksTarget) Read(p []byte) (int, error)         { return c.raw.Read(p) }
-func (c *socksTarget) Write(p []byte) (int, error)        { return c.raw.Write(p) }
-func (c *socksTarget) Close() error                       { return c.raw.Close() }
+func (c *socksTarget) Read(p []byte) (int, error)  { return c.raw.Read(p) }
+func (c *socksTarget) Write(p []byte) (int, error) { return c.raw.Write(p) }
+func (c *socksTarget) Close() error {
+	if c.raw == nil {
+		return nil
+	}
+	return c.raw.Close()
+}
 func (c *socksTarget) CloseWrite() error                  { closeWrite(c.raw); return nil }
 func (c *socksTarget) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
 func (c *socksTarget) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }

@@ -38,7 +38,15 @@ type tunnel struct {
 	// counted, if set, is told of the bytes each round of pipe moved
 	// (the metrics).
 	counted func(toUpstream bool, n int64)
+	// gate, when set, reads and vets the client's first bytes before any
+	// of them reach the upstream (the SNI check of POLICY §5).
+	gate tunnelGate
 }
+
+// tunnelGate vets a tunnel's first client bytes: it gets c and the bytes
+// read ahead, reads what it needs, and returns the bytes to send upstream
+// first, or false to end the tunnel with nothing sent.
+type tunnelGate func(t *tunnel, c net.Conn, pending []byte) ([]byte, bool)
 
 func newTunnel(idle time.Duration) *tunnel {
 	t := &tunnel{idle: idle}
@@ -186,8 +194,16 @@ func closeWrite(c net.Conn) {
 func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
 	done := make(chan struct{})
 	go func() {
+		defer close(done)
+		if t.gate != nil {
+			var ok bool
+			if toUpstream, ok = t.gate(t, client, toUpstream); !ok {
+				client.Close()
+				upstream.Close()
+				return
+			}
+		}
 		t.half(upstream, client, toUpstream, true)
-		close(done)
 	}()
 	t.half(client, upstream, toClient, false)
 	<-done

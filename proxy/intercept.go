@@ -1,0 +1,433 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/tlsca"
+)
+
+// HTTPS interception (POLICY §6), in limited mode with mitm = true.
+//
+// An allowed CONNECT (or SOCKS5 CONNECT) is answered, and its first client
+// bytes are read with the same ClientHello parser as the SNI check of
+// opaque tunnels. Decide sees them: bytes that are not TLS are
+// mitm_required, a server name other than the CONNECT host is
+// host_mismatch; both close the tunnel before any TLS. A ClientHello is
+// then answered as a TLS server with a leaf the local CA mints for the
+// CONNECT host, and the decrypted connection is handed to one http.Server
+// shared by every intercepted tunnel (net/http for HTTP/1.1, x/net/http2
+// for h2 — no hand-written framing). Its handler decides every request
+// again through Decide, against the current policy, with protocol https:
+// the method guard, the Upgrade refusal and the authority check all live
+// there. Allowed requests go upstream over TLS to the address checked at
+// CONNECT time, verified against the system roots without any netpolicy
+// CA, on a pool of connections per (host, checked addresses).
+
+// interceptedConn is one intercepted tunnel: what was decided at CONNECT
+// time, and the client conn with the bytes read ahead of the handshake.
+// It is the net.Conn under the *tls.Conn, which is how the shared server's
+// hooks find it (tls.Conn.NetConn).
+type interceptedConn struct {
+	net.Conn
+	pending []byte // the ClientHello, read ahead: served first
+
+	host     string // the CONNECT host, normalised
+	port     int
+	protocol policy.Protocol // https_connect or socks5_tcp
+	plan     *dialPlan
+	client   string
+	// onClose runs once when the shared server is done with the conn.
+	onClose  func()
+	closeOne sync.Once
+}
+
+func (c *interceptedConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		if len(c.pending) == 0 {
+			c.pending = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *interceptedConn) finish() {
+	c.closeOne.Do(func() {
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+}
+
+// authority is the CONNECT target as a URL host: "name" for port 443,
+// else "name:port" ("[v6]:port").
+func (c *interceptedConn) authority() string {
+	if c.port == 443 {
+		if strings.Contains(c.host, ":") {
+			return "[" + c.host + "]"
+		}
+		return c.host
+	}
+	return net.JoinHostPort(c.host, strconv.Itoa(c.port))
+}
+
+type interceptKey struct{}
+
+func interceptedFrom(ctx context.Context) *interceptedConn {
+	c, _ := ctx.Value(interceptKey{}).(*interceptedConn)
+	return c
+}
+
+// mitm is the shared machinery of interception, built on first use.
+type mitm struct {
+	tlsConf *tls.Config
+	ln      *connListener
+	hs      *http.Server
+	forward http.Handler
+	roots   *x509.CertPool
+
+	mu   sync.Mutex
+	pool map[string]*http.Transport // by host, port and checked addresses
+}
+
+// maxUpstreamPools bounds the per-destination transports kept; the oldest
+// idle one goes first.
+const maxUpstreamPools = 256
+
+func (s *Server) mitmState() *mitm {
+	s.mitmOnce.Do(func() {
+		m := &mitm{ln: newConnListener(), pool: map[string]*http.Transport{}}
+		m.roots = s.UpstreamRoots
+		if m.roots == nil {
+			m.roots = tlsca.UpstreamPool(nil)
+		}
+		m.tlsConf = &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			NextProtos:         []string{"h2", "http/1.1"},
+			GetConfigForClient: s.tlsConfigFor,
+		}
+		m.hs = &http.Server{
+			Handler:           http.HandlerFunc(s.serveIntercepted),
+			ReadHeaderTimeout: s.readHeaderTimeout(),
+			IdleTimeout:       s.idleTimeout(),
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				if tc, ok := c.(*tls.Conn); ok {
+					if ic, ok := tc.NetConn().(*interceptedConn); ok {
+						return context.WithValue(ctx, interceptKey{}, ic)
+					}
+				}
+				return ctx
+			},
+			ConnState: func(c net.Conn, st http.ConnState) {
+				if st != http.StateClosed && st != http.StateHijacked {
+					return
+				}
+				if tc, ok := c.(*tls.Conn); ok {
+					if ic, ok := tc.NetConn().(*interceptedConn); ok {
+						ic.finish()
+					}
+				}
+			},
+			TLSConfig: &tls.Config{}, // the conns arrive after their handshake
+			ErrorLog:  log.New(logfWriter{s}, "", 0),
+		}
+		if err := http2.ConfigureServer(m.hs, &http2.Server{IdleTimeout: s.idleTimeout()}); err != nil {
+			s.logf("interception: http2: %v", err)
+		}
+		m.forward = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				ic := interceptedFrom(pr.In.Context())
+				pr.Out.URL.Scheme = "https"
+				pr.Out.URL.Host = ic.authority()
+				pr.Out.Host = ""
+				pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+				stripProxyHeaders(pr.Out.Header)
+			},
+			Transport:    roundTripFunc(s.mitmRoundTrip),
+			ErrorHandler: s.mitmUpstreamError,
+			ErrorLog:     log.New(logfWriter{s}, "", 0),
+			BufferPool:   bufferPool{},
+		}
+		s.mitmP.Store(m)
+		go func() {
+			if err := m.hs.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				s.logf("interception: %v", err)
+			}
+		}()
+	})
+	return s.mitmP.Load()
+}
+
+// tlsConfigFor answers one intercepted ClientHello with the leaf of the
+// CONNECT host. The server name was already decided on the proxy's own
+// reading of the ClientHello; crypto/tls's reading must agree with it, so
+// that no parser difference lets another name through.
+func (s *Server) tlsConfigFor(chi *tls.ClientHelloInfo) (*tls.Config, error) {
+	ic, ok := chi.Conn.(*interceptedConn)
+	if !ok {
+		return nil, errors.New("interception: unknown connection")
+	}
+	if chi.ServerName != "" && policy.NormalizeHost(chi.ServerName) != ic.host {
+		return nil, fmt.Errorf("interception: server name %q is not the CONNECT host", chi.ServerName)
+	}
+	leaf, err := s.CA.Leaf(ic.host)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+		Certificates: []tls.Certificate{*leaf},
+	}, nil
+}
+
+// intercept serves an allowed, answered tunnel that the policy says to
+// intercept: c is the client conn, pending what it sent ahead. It returns
+// once the tunnel is refused, or once the TLS connection is handed over to
+// the shared server, which calls onClose when it is done with it.
+func (s *Server) intercept(ic *interceptedConn, pol *policy.Compiled, method string) {
+	t := newTunnel(s.idleTimeout())
+	first, err := firstBytes(ic.Conn, ic.pending, t)
+	ic.pending = nil
+	if err != nil {
+		ic.Conn.Close()
+		ic.finish()
+		return
+	}
+	buf, hello, kind := readClientHello(ic.Conn, first, s.readHeaderTimeout())
+	req := policy.Request{Host: ic.host, Port: ic.port, Protocol: ic.protocol, First: firstOf(kind), SNI: hello.ServerName, NoResolve: true}
+	d := pol.Decide(context.Background(), req, s.Resolver)
+	if !d.Allowed() || !d.Intercept {
+		if !d.Allowed() {
+			s.audit(d, req, method, ic.client)
+		}
+		ic.Conn.Close()
+		ic.finish()
+		return
+	}
+	if s.CA == nil {
+		s.logf("interception: no CA: closing the tunnel to %s", ic.host)
+		ic.Conn.Close()
+		ic.finish()
+		return
+	}
+	ic.pending = buf
+	m := s.mitmState()
+	tc := tls.Server(ic, m.tlsConf)
+	_ = tc.SetDeadline(time.Now().Add(s.readHeaderTimeout()))
+	if err := tc.Handshake(); err != nil {
+		tc.Close()
+		ic.finish()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	if !m.ln.push(tc) {
+		tc.Close()
+		ic.finish()
+	}
+}
+
+// firstOf maps what the parser saw to what Decide is told.
+func firstOf(k helloKind) policy.FirstBytes {
+	switch k {
+	case helloOK:
+		return policy.FirstTLS
+	case helloMalformed:
+		return policy.FirstBadTLS
+	}
+	return policy.FirstNotTLS
+}
+
+// serveIntercepted answers one request inside an intercepted tunnel.
+func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
+	ic := interceptedFrom(r.Context())
+	pol := s.Policy() // the current policy: a reload applies from the next request
+	if ic == nil || pol == nil {
+		plainError(w, http.StatusServiceUnavailable, "no policy loaded")
+		return
+	}
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		guardBody(w)
+	}
+	req := policy.Request{
+		Host: ic.host, Port: ic.port, Protocol: policy.ProtoHTTPS, Method: r.Method,
+		Authority: r.Host, Upgrade: isUpgrade(r.Header),
+		NoResolve: true, // the checked addresses of the CONNECT are dialled
+	}
+	d := pol.Decide(r.Context(), req, s.Resolver)
+	s.audit(d, req, r.Method, ic.client)
+	if !d.Allowed() {
+		s.block(w, d, req)
+		return
+	}
+	r.Header.Del("X-Unix-Socket")
+	s.forwardIntercepted(w, r)
+}
+
+// forwardIntercepted sends an allowed inner request upstream, with the idle
+// deadlines of plain forwarding on HTTP/1.1.
+func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
+	m := s.mitmP.Load()
+	if r.ProtoMajor != 1 {
+		m.forward.ServeHTTP(w, r)
+		return
+	}
+	if len(r.TransferEncoding) == 0 {
+		w.Header().Del("Connection")
+	}
+	idle := s.idleTimeout()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(idle))
+	defer rc.SetWriteDeadline(time.Time{})
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
+	}
+	m.forward.ServeHTTP(&idleWriter{ResponseWriter: w, rc: rc, idle: idle}, r)
+}
+
+// mitmUpstreamError answers a failed upstream exchange: 502 with one line
+// naming a certificate problem, else the plain "upstream failure".
+func (s *Server) mitmUpstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	host := ""
+	if ic := interceptedFrom(r.Context()); ic != nil {
+		host = ic.host
+	}
+	var verr *tls.CertificateVerificationError
+	if errors.As(err, &verr) {
+		s.logf("upstream TLS for %s: %v", host, verr.Err)
+		plainError(w, http.StatusBadGateway, "upstream certificate not trusted: "+oneLine(verr.Err.Error()))
+		return
+	}
+	s.upstreamFailure(w, host, err)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// mitmRoundTrip sends an inner request on the pool of its tunnel's
+// destination.
+func (s *Server) mitmRoundTrip(r *http.Request) (*http.Response, error) {
+	ic := interceptedFrom(r.Context())
+	if ic == nil || ic.plan == nil {
+		return nil, errNoPlan
+	}
+	return s.mitmP.Load().transport(s, ic).RoundTrip(r)
+}
+
+// transport returns the upstream pool of ic's destination: TLS with SNI =
+// the CONNECT host, verified against the upstream roots, to the checked
+// addresses only (or through the upstream proxy the plan names).
+func (m *mitm) transport(s *Server, ic *interceptedConn) *http.Transport {
+	p := ic.plan
+	var key strings.Builder
+	key.WriteString(ic.host)
+	key.WriteString("|" + strconv.Itoa(ic.port))
+	for _, a := range p.addrs {
+		key.WriteString("|" + a.String())
+	}
+	if p.upstream != nil {
+		key.WriteString("|via " + p.upstream.String())
+	}
+	k := key.String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if tr := m.pool[k]; tr != nil {
+		return tr
+	}
+	if len(m.pool) >= maxUpstreamPools {
+		for old, tr := range m.pool { // any one: map order is random enough
+			tr.CloseIdleConnections()
+			delete(m.pool, old)
+			break
+		}
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return s.dialTunnel(ctx, p)
+		},
+		TLSClientConfig: &tls.Config{
+			ServerName: ic.host,
+			RootCAs:    m.roots,
+			MinVersion: tls.VersionTLS12,
+		},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   256, // the default 2 would redial under load
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   s.dialTimeout(),
+		ResponseHeaderTimeout: s.idleTimeout(),
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+	m.pool[k] = tr
+	return tr
+}
+
+// close ends the shared server and the upstream pools.
+func (m *mitm) close(ctx context.Context, graceful bool) {
+	m.ln.Close()
+	if graceful {
+		_ = m.hs.Shutdown(ctx)
+	} else {
+		_ = m.hs.Close()
+	}
+	m.mu.Lock()
+	for _, tr := range m.pool {
+		tr.CloseIdleConnections()
+	}
+	m.mu.Unlock()
+}
+
+// connListener hands conns to http.Server.Serve.
+type connListener struct {
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *connListener) push(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
