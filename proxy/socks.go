@@ -214,6 +214,9 @@ func (c *socksClient) WriteTo(w io.Writer) (int64, error) {
 	if err := c.t.writeAll(dst.raw, pending); err != nil {
 		return 0, err
 	}
+	if len(pending) > 0 && c.t.counted != nil {
+		c.t.counted(true, int64(len(pending)))
+	}
 	return c.t.pipe(dst.raw, c.raw, true)
 }
 

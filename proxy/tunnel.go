@@ -216,6 +216,11 @@ func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
 // direction too.
 func (t *tunnel) half(dst, src net.Conn, pending []byte, up bool) error {
 	err := t.writeAll(dst, pending)
+	if err == nil && len(pending) > 0 && t.counted != nil {
+		// Read ahead (the first bytes the SNI check read, a pipelined
+		// request): counted as moved like the stream.
+		t.counted(up, int64(len(pending)))
+	}
 	if err == nil {
 		_, err = t.pipe(dst, src, up)
 	}
