@@ -159,6 +159,7 @@ func StartIsolated(spec Spec) (*Run, error) {
 	if len(ls) == 2 {
 		r.SOCKS = ls[1]
 	}
+	r.kill = func() { cmd.Process.Kill() }
 	r.signal = func(sig os.Signal) error {
 		n, _ := sig.(syscall.Signal)
 		b, _ := json.Marshal(ctlMsg{Signal: int(n)})

@@ -112,6 +112,15 @@ type Run struct {
 	sigs   chan os.Signal
 	signal func(os.Signal) error
 	wait   func() (Status, error)
+	kill   func()
+}
+
+// Kill ends the command (and, isolated, its namespaces) at once and waits
+// for it; for when netpolicy cannot go on after starting it.
+func (r *Run) Kill() {
+	r.kill()
+	r.wait()
+	r.stop()
 }
 
 // Start runs spec's command without isolation, with its proxy variables
@@ -136,6 +145,7 @@ func Start(spec Spec, httpAddr, socksAddr string) (*Run, error) {
 		return nil, &StartError{Name: spec.Argv[0], Err: unwrapExec(err)}
 	}
 	r.signal = cmd.Process.Signal
+	r.kill = func() { cmd.Process.Kill() }
 	r.wait = func() (Status, error) {
 		err := cmd.Wait()
 		if cmd.ProcessState == nil {

@@ -38,22 +38,49 @@ func init() {
 				"and the netpolicy allow command for those a user rule could allow.\n\n" +
 				"Exit status: CMD's (128 + the signal number when a signal killed it); 2,\n" +
 				"with a message starting \"netpolicy:\", when CMD could not be run.",
-			Flags: append(sourceFlags(),
-				&cli.StringFlag{Name: "isolate", Value: string(sandbox.Auto), Usage: "`MODE`: auto, on or off"},
-				&cli.StringFlag{Name: "audit-log", Usage: "audit events to `PATH` (- is stdout; default none)"},
-				&cli.StringFlag{Name: "summary-json", Usage: "write the summary of what was blocked as JSON to `FILE`"},
-				&cli.BoolFlag{Name: "quiet", Usage: "no summary on stderr"},
-				&cli.BoolFlag{Name: "no-socks", Usage: "no SOCKS5 listener (ALL_PROXY stays unset)"},
-				&cli.BoolFlag{Name: "no-ask", Usage: "never ask on the terminal (this build does not ask yet, so this is the default)"},
-				&cli.DurationFlag{Name: "ask-timeout", Value: 30 * time.Second, Usage: "how long (`DURATION`) a question waits (unused until asking exists)"},
-				&cli.BoolFlag{Name: "report-only", Usage: "audit what would be blocked, block nothing the user's policy decides (not available yet)"},
-				&cli.StringFlag{Name: "metrics", Usage: "Prometheus metrics on `ADDR` (not available yet)"},
-				&cli.StringFlag{Name: "otlp-endpoint", Usage: "export audit events over OTLP/HTTP to `URL` (not available yet)"},
-				&cli.StringFlag{Name: "ca-dir", Usage: "the local CA `DIR` for HTTPS interception (not available yet)"},
-			),
+			Flags: execFlags(),
 			Action: func(c *cli.Context) error { return runExec(c, e) },
 		}
 	})
+}
+
+// execPlaceholders are the flags of CLI.md whose feature the proxy does
+// not have yet: exec refuses them rather than ignore them.
+var execPlaceholders = map[string]bool{}
+
+// execFlags are exec's flags: the source flags, the proxy features serve
+// shares with exec (--report-only, --dns, telemetry), and exec's own. A flag
+// of CLI.md that no shared definition provides yet is a placeholder.
+func execFlags() []cli.Flag {
+	flags := append(sourceFlags(),
+		&cli.StringFlag{Name: "isolate", Value: string(sandbox.Auto), Usage: "`MODE`: auto, on or off"},
+		&cli.StringFlag{Name: "audit-log", Usage: "audit events to `PATH` (- is stdout; default none)"},
+		&cli.StringFlag{Name: "summary-json", Usage: "write the summary of what was blocked as JSON to `FILE`"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no summary on stderr"},
+		&cli.BoolFlag{Name: "no-socks", Usage: "no SOCKS5 listener (ALL_PROXY stays unset)"},
+		&cli.BoolFlag{Name: "no-ask", Usage: "never ask on the terminal (this build does not ask yet, so this is the default)"},
+		&cli.DurationFlag{Name: "ask-timeout", Value: 30 * time.Second, Usage: "how long (`DURATION`) a question waits (unused until asking exists)"},
+		reportOnlyFlag(),
+		dnsFlag(),
+	)
+	flags = append(flags, telemetryFlags()...)
+	have := map[string]bool{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			have[n] = true
+		}
+	}
+	for _, p := range []struct{ name, usage string }{
+		{"metrics", "Prometheus metrics on `ADDR` (not available yet)"},
+		{"otlp-endpoint", "export audit events over OTLP/HTTP to `URL` (not available yet)"},
+		{"ca-dir", "the local CA `DIR` for HTTPS interception (not available yet)"},
+	} {
+		if !have[p.name] {
+			execPlaceholders[p.name] = true
+			flags = append(flags, &cli.StringFlag{Name: p.name, Usage: p.usage})
+		}
+	}
+	return flags
 }
 
 // execGrace is how long connections still open when CMD has ended may
@@ -69,7 +96,7 @@ func runExec(c *cli.Context, e *env) error {
 	if !ok {
 		return exitCode(exitUsage, "netpolicy exec: invalid --isolate %q: want auto, on or off", c.String("isolate"))
 	}
-	for _, f := range []string{"report-only", "metrics", "otlp-endpoint", "ca-dir"} {
+	for f := range execPlaceholders {
 		if c.IsSet(f) {
 			return exitCode(exitUsage, "netpolicy exec: --%s is not available in this build yet", f)
 		}
@@ -103,8 +130,17 @@ func runExec(c *cli.Context, e *env) error {
 		case err != nil:
 			return execStartError(err)
 		default:
+			// The listeners inside the namespace are the proxy's own
+			// (POLICY §5), like serve's.
 			s.hl, s.sl = run.HTTP, run.SOCKS
-			s.start()
+			if err := s.refuseUpstreamLoop(); err != nil {
+				run.Kill()
+				return err
+			}
+			s.listen.http, s.listen.socks = s.hl.Addr().String(), "off"
+			if s.sl != nil {
+				s.listen.socks = s.sl.Addr().String()
+			}
 		}
 	}
 	if run == nil {
@@ -115,8 +151,18 @@ func runExec(c *cli.Context, e *env) error {
 		if err := s.bind("127.0.0.1:0", socksAddr); err != nil {
 			return err
 		}
-		s.start()
-		if socksAddr != "" {
+	}
+	if err := s.bindMetrics(); err != nil {
+		if run != nil {
+			run.Kill()
+		}
+		return err
+	}
+	s.start()
+	s.startMetrics()
+	if run == nil {
+		socksAddr := ""
+		if s.sl != nil {
 			socksAddr = s.listen.socks
 		}
 		if run, err = sandbox.Start(spec, s.listen.http, socksAddr); err != nil {

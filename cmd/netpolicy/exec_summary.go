@@ -32,6 +32,9 @@ type blockKey struct {
 	Protocol string
 	Reason   string
 	Decision string
+	// LetThrough marks a block that report-only mode audited but did not
+	// enforce (network.policy.enforced = false).
+	LetThrough bool
 }
 
 func newBlockSummary() *blockSummary { return &blockSummary{counts: map[blockKey]int{}} }
@@ -66,11 +69,13 @@ func (b *blockSummary) add(line []byte) {
 		Protocol string `json:"network.transport.protocol"`
 		Host     string `json:"server.address"`
 		Port     int    `json:"server.port"`
+		Enforced *bool  `json:"network.policy.enforced"`
 	}
 	if json.Unmarshal(line, &ev) != nil || ev.Decision == "" || ev.Decision == string(policy.VerdictAllow) {
 		return
 	}
-	b.counts[blockKey{Host: ev.Host, Port: ev.Port, Protocol: ev.Protocol, Reason: ev.Reason, Decision: ev.Decision}]++
+	letThrough := ev.Enforced != nil && !*ev.Enforced
+	b.counts[blockKey{Host: ev.Host, Port: ev.Port, Protocol: ev.Protocol, Reason: ev.Reason, Decision: ev.Decision, LetThrough: letThrough}]++
 }
 
 // teeAudit sends audit lines to the summary and on to w (when not nil).
@@ -95,6 +100,8 @@ type blockedEntry struct {
 	Reason   string `json:"reason"`
 	Decision string `json:"decision"`
 	Count    int    `json:"count"`
+	// Enforced is false for what report-only mode let through.
+	Enforced bool `json:"enforced"`
 	// AllowCommand is the command that would allow the host, when a user
 	// rule can.
 	AllowCommand string `json:"allow_command,omitempty"`
@@ -113,7 +120,7 @@ func (b *blockSummary) report(c *policy.Compiled, eff *policy.Effective, t sugge
 	defer b.mu.Unlock()
 	rep := execReport{Blocked: []blockedEntry{}}
 	for k, n := range b.counts {
-		e := blockedEntry{Host: k.Host, Port: k.Port, Protocol: k.Protocol, Reason: k.Reason, Decision: k.Decision, Count: n}
+		e := blockedEntry{Host: k.Host, Port: k.Port, Protocol: k.Protocol, Reason: k.Reason, Decision: k.Decision, Count: n, Enforced: !k.LetThrough}
 		if t.config != "" && userCouldAllow(k, eff) {
 			e.AllowCommand = allowCommand(k.Host, t)
 		}
@@ -130,7 +137,10 @@ func (b *blockSummary) report(c *policy.Compiled, eff *policy.Effective, t sugge
 		if a.Protocol != b.Protocol {
 			return a.Protocol < b.Protocol
 		}
-		return a.Reason < b.Reason
+		if a.Reason != b.Reason {
+			return a.Reason < b.Reason
+		}
+		return a.Enforced && !b.Enforced
 	})
 	return rep
 }
@@ -213,6 +223,9 @@ func (r execReport) writeText(w io.Writer) {
 		reason := e.Reason
 		if e.Decision == string(policy.VerdictAsk) {
 			reason += " (ask)"
+		}
+		if !e.Enforced {
+			reason += " (report-only: let through)"
 		}
 		fmt.Fprintf(&sb, "  %s %s %s, %s\n", dest, e.Protocol, reason, plural(e.Count, "time", "times"))
 		if e.AllowCommand != "" {
