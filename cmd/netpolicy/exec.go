@@ -38,7 +38,7 @@ func init() {
 				"and the netpolicy allow command for those a user rule could allow.\n\n" +
 				"Exit status: CMD's (128 + the signal number when a signal killed it); 2,\n" +
 				"with a message starting \"netpolicy:\", when CMD could not be run.",
-			Flags: execFlags(),
+			Flags:  execFlags(),
 			Action: func(c *cli.Context) error { return runExec(c, e) },
 		}
 	})
