@@ -38,7 +38,7 @@ func init() {
 				&cli.StringFlag{Name: "method", Usage: "HTTP `METHOD` of a plain http request (matters in limited mode; default GET)"},
 				&cli.StringFlag{Name: "protocol", Usage: "request protocol `PROTO`: http, https_connect or socks5_tcp (default: from the URL scheme, else http)"},
 				&cli.BoolFlag{Name: "upgrade", Usage: "ask about a plain http request for a protocol Upgrade such as WebSocket (refused in limited mode)"},
-				&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (POLICY §4.1 step 5)"},
+				&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (step 5 of the decision, docs/policy.md)"},
 				&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr which policy files were read, which profile was selected and why (always on a terminal)"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
 				dnsFlag(),
@@ -194,7 +194,7 @@ func runCheck(c *cli.Context, e *env) error {
 	method := strings.ToUpper(c.String("method"))
 	noResolve := c.Bool("no-resolve")
 	if noResolve {
-		fmt.Fprintln(e.stderr, "netpolicy check: --no-resolve: DNS answers of allowed names were not checked (POLICY §4.1 step 5 skipped)")
+		fmt.Fprintln(e.stderr, "netpolicy check: --no-resolve: DNS answers of allowed names were not checked (step 5 of the decision skipped; see docs/policy.md#decisions)")
 	}
 
 	code := exitOK

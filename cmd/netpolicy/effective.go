@@ -21,9 +21,10 @@ func init() {
 			Usage:     "print the merged policy for a session mode",
 			ArgsUsage: " ",
 			Description: "Effective merges the managed requirements and the user's config for the\n" +
-				"session mode (POLICY.md §3) and prints the result: TOML by default, or the\n" +
-				"app-server NetworkRequirements shape with --format json. --explain says\n" +
-				"where every rule and setting came from and which user entries were dropped.\n\n" +
+				"session mode (see docs/policy.md, Merging) and prints the result: TOML by\n" +
+				"default, or the app-server NetworkRequirements shape with --format json.\n" +
+				"--explain says which files were read, which profile was selected and why,\n" +
+				"where every rule and setting came from and which entries were dropped.\n\n" +
 				"In the domains map a pattern that is both allowed and denied (for instance a\n" +
 				"managed allow and the user's deny of the same pattern) appears once, as\n" +
 				"\"deny\": deny rules are decided first, so deny is what takes effect.",
