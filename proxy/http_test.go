@@ -842,44 +842,6 @@ func TestStalledBody(t *testing.T) {
 	}
 }
 
-func TestMaxConns(t *testing.T) {
-	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
-		s.MaxConns = 2
-	})
-	var held []net.Conn
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", h.httpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-		// Make sure the proxy has accepted it.
-		io.WriteString(c, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
-	third, err := net.Dial("tcp", h.httpAddr) // sits in the listen backlog
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
-	io.WriteString(third, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
-	third.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, err := third.Read(make([]byte, 1)); err == nil {
-		t.Fatal("third connection served while at the cap")
-	}
-	held[0].Close()
-	third.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
-	if err != nil {
-		t.Fatalf("third connection after a slot freed: %v", err)
-	}
-	resp.Body.Close()
-	held[1].Close()
-}
 
 // An upstream proxy from the environment is used only with
 // allow_upstream_proxy, and only for allowed requests.

@@ -84,8 +84,11 @@ type Server struct {
 	// DefaultSocksHandshakeTimeout.
 	SocksHandshakeTimeout time.Duration
 	// MaxConns caps the client connections open at once, HTTP and SOCKS5
-	// together; while the cap is reached no new connection is accepted. If
-	// zero, DefaultMaxConns.
+	// together (a tunnel counts as its client connection). At the cap a
+	// new client takes the slot of the oldest idle keep-alive HTTP
+	// connection, which is closed; when none is idle, no new connection is
+	// served until a slot frees. If zero, the default fitted to the
+	// process's descriptor limit (FitConnCap).
 	MaxConns int
 	// MaxHeaderBytes bounds the request line and headers of a request;
 	// a larger head is answered 431 Request Header Fields Too Large (plain
@@ -120,6 +123,9 @@ type Server struct {
 
 	policy atomic.Pointer[policy.Compiled]
 	own    ownAddrs
+	idle   idleConns
+	// evictions counts idle keep-alive connections closed at the cap.
+	evictions atomic.Int64
 
 	mitmOnce sync.Once
 	mitmP    atomic.Pointer[mitm] // set once interception is first used
@@ -151,9 +157,10 @@ func (s *Server) init() {
 	s.initOnce.Do(func() {
 		n := s.MaxConns
 		if n <= 0 {
-			n = DefaultMaxConns
+			n, _ = FitConnCap()
 		}
 		s.slots = make(chan struct{}, n)
+		s.idle.init()
 		s.closed = make(chan struct{})
 		s.listeners = map[net.Listener]struct{}{}
 		s.active = map[net.Conn]struct{}{}
@@ -249,19 +256,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// acquire waits for a free connection slot; false once the server closes.
-// Listeners take the slot after Accept, so that a listener waiting for a
-// client holds none: while the cap is reached, each listener holds at most
-// one accepted connection, unserved, and accepts no more.
-func (s *Server) acquire() bool {
-	select {
-	case s.slots <- struct{}{}:
-		return true
-	case <-s.closed:
-		return false
-	}
-}
-
 // release gives a slot back. It never blocks, so that a hijacked conn from
 // a listener this Server does not own (Server used as a plain
 // http.Handler) cannot hang its tunnel's end.
@@ -282,11 +276,17 @@ func (s *Server) connState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateNew:
 		s.observeConn(policy.ProtoHTTP)
+	case http.StateIdle:
+		s.idle.add(c)
+	case http.StateActive:
+		s.idle.remove(c)
 	case http.StateClosed:
+		s.idle.remove(c)
 		s.observeClose(policy.ProtoHTTP)
 		s.closeSlot(c)
 		s.release()
 	case http.StateHijacked:
+		s.idle.remove(c)
 		s.observeClose(policy.ProtoHTTP)
 		s.closeSlot(c)
 	}

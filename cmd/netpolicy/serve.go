@@ -61,7 +61,7 @@ func init() {
 				&cli.DurationFlag{Name: "idle-timeout", Value: proxy.DefaultIdleTimeout, Usage: "close tunnels and connections idle for `DURATION` (also bounds stalled bodies and the wait for upstream response headers)"},
 				&cli.DurationFlag{Name: "socks-handshake-timeout", Value: proxy.DefaultSocksHandshakeTimeout, Usage: "limit (`DURATION`) for a SOCKS5 client's greeting and request"},
 				&cli.IntFlag{Name: "max-header-bytes", Value: proxy.DefaultMaxHeaderBytes, Usage: "answer 431 to a request whose line and headers exceed `N` bytes"},
-				&cli.IntFlag{Name: "max-conns", Value: proxy.DefaultMaxConns, Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together"},
+				&cli.IntFlag{Name: "max-conns", Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together; at the cap the oldest idle keep-alive connection makes room (default: fitted to the descriptor limit, 6 per connection, at most 4096)"},
 				dnsFlag(),
 				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
 				reportOnlyFlag(),
@@ -126,6 +126,7 @@ func runServe(c *cli.Context, e *env) error {
 	} else {
 		s.log("listening http=%s socks=%s", s.listen.http, s.listen.socks)
 	}
+	s.logConnCap(c.Int("max-conns"))
 	s.logReportOnly()
 	if !s.eff.Enabled.Value {
 		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
@@ -214,6 +215,11 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 		s.audit, audit = f, f
 	}
 
+	// Raise the soft descriptor limit to the hard one before the
+	// connection cap is fitted to it.
+	if _, err := proxy.RaiseFileLimit(); err != nil {
+		s.log("raising the descriptor limit: %v", err)
+	}
 	s.proxy = &proxy.Server{
 		Audit:                 audit,
 		Logf:                  s.log,
@@ -234,6 +240,21 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 	}
 	s.proxy.SetPolicy(compiled)
 	return s, nil
+}
+
+// logConnCap says at start how many client connections serve admits at
+// once, and why that many (POLICY §5).
+func (s *server) logConnCap(flag int) {
+	n := s.proxy.ConnCap()
+	if flag > 0 {
+		s.log("connection cap %d (--max-conns)", n)
+		return
+	}
+	if _, limit := proxy.FitConnCap(); limit > 0 {
+		s.log("connection cap %d (fitted to the descriptor limit %d)", n, limit)
+		return
+	}
+	s.log("connection cap %d", n)
 }
 
 // bind opens the listeners (socksAddr "" means SOCKS5 off).
