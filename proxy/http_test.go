@@ -842,7 +842,6 @@ func TestStalledBody(t *testing.T) {
 	}
 }
 
-
 // An upstream proxy from the environment is used only with
 // allow_upstream_proxy, and only for allowed requests.
 func TestUpstreamProxy(t *testing.T) {
