@@ -131,7 +131,7 @@ func init() {
 // and exits 0, or 1 when its probe failed.
 func nphelper(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: nphelper env|get|socksget|dial|unix|ifaces|trap|spawn|sleep|istty ...")
+		fmt.Fprintln(os.Stderr, "usage: nphelper env|get|socksget|dial|unix|ifaces|trap|spawn|sleep|countint|istty ...")
 		return 2
 	}
 	fail := func(format string, a ...any) int {
@@ -208,6 +208,26 @@ func nphelper(args []string) int {
 		time.Sleep(30 * time.Second)
 	case "sleep": // sleep TOKEN
 		time.Sleep(30 * time.Second)
+	case "countint": // countint READY: count the SIGINTs of one second after the first
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, syscall.SIGINT)
+		os.WriteFile(args[1], []byte("ready\n"), 0o644)
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			return fail("no SIGINT")
+		}
+		n := 1
+		for end := time.After(time.Second); ; {
+			select {
+			case <-ch:
+				n++
+				continue
+			case <-end:
+			}
+			break
+		}
+		fmt.Printf("sigint %d\n", n)
 	case "istty": // whether stdin and stdout are terminals
 		for _, fd := range []int{0, 1} {
 			_, err := unix.IoctlGetTermios(fd, unix.TCGETS)

@@ -152,7 +152,9 @@ func (b *blockSummary) report(c *policy.Compiled, eff *policy.Effective, t sugge
 // the decision itself: the policy with the user's exact deny of HOST
 // replaced by an allow, as `allow` would write it.
 func userCouldAllow(k blockKey, eff *policy.Effective) bool {
-	if eff.ManagedAllowedDomainsOnly.Value || !policy.ValidHost(k.Host) {
+	// The audit event says "unix-socket" for socket requests and
+	// "invalid" for a host it would not write: neither is a host to allow.
+	if eff.ManagedAllowedDomainsOnly.Value || k.Host == "unix-socket" || k.Host == "invalid" || !policy.ValidHost(k.Host) {
 		return false
 	}
 	switch policy.Reason(k.Reason) {
