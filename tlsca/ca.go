@@ -119,8 +119,12 @@ func randomSerial() *big.Int {
 
 // Fingerprint is the SHA-256 fingerprint of the CA certificate, as
 // colon-separated upper-case hex.
-func (ca *CA) Fingerprint() string {
-	sum := sha256.Sum256(ca.Cert.Raw)
+func (ca *CA) Fingerprint() string { return Fingerprint(ca.Cert) }
+
+// Fingerprint is the SHA-256 fingerprint of c, as colon-separated
+// upper-case hex.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
 	h := strings.ToUpper(hex.EncodeToString(sum[:]))
 	var b strings.Builder
 	for i := 0; i < len(h); i += 2 {

@@ -1,6 +1,8 @@
 package tlsca
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -279,4 +281,18 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return nil
+}
+
+// ReadCert reads ca.pem without Load's checks, for `ca show`, which reports
+// an unsafe CA rather than refusing to describe it.
+func (s Store) ReadCert() (*x509.Certificate, error) {
+	data, err := os.ReadFile(s.CertPath())
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("ca.pem: no PEM certificate")
+	}
+	return x509.ParseCertificate(b.Bytes)
 }

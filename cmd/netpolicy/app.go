@@ -148,7 +148,8 @@ func permuteArgs(cmds []*cli.Command, args []string) []string {
 			cmd = c
 		}
 	}
-	if cmd == nil {
+	if cmd == nil || len(cmd.Subcommands) > 0 {
+		// A command with subcommands (ca) leaves its flags to them.
 		return args
 	}
 	takesValue := map[string]bool{}

@@ -65,6 +65,7 @@ func init() {
 				dnsFlag(),
 				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
 				reportOnlyFlag(),
+				caDirFlag(),
 			), telemetryFlags()...),
 			Action: func(c *cli.Context) error { return runServe(c, e) },
 		}
@@ -98,6 +99,9 @@ type serverOpts struct {
 	// quiet sends no audit events to stderr without --audit-log, and no
 	// log lines at all: exec's terminal belongs to its command.
 	quiet bool
+	// memoryCA: without --ca-dir, interception uses a CA made for this run
+	// and held in memory (exec), not the CA directory's.
+	memoryCA bool
 }
 
 func runServe(c *cli.Context, e *env) error {
@@ -237,6 +241,9 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 	}
 	if s.proxy.Resolver, err = newResolver(c, e, s.dnsObserver()); err != nil {
 		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
+	}
+	if err := s.setupCA(c, compiled, opts.memoryCA); err != nil {
+		return nil, err
 	}
 	s.proxy.SetPolicy(compiled)
 	return s, nil
@@ -438,6 +445,9 @@ func (s *server) reload(first *policy.Effective, why string, read func(string) (
 			s.showWarnings(diags)
 			s.proxy.SetPolicy(c)
 			s.reloaded(eff, true)
+			if c.Intercepts() && s.proxy.CA == nil {
+				s.log("the policy now intercepts HTTPS, but serve started without a CA: intercepted tunnels are closed until the next start")
+			}
 			s.log("reloaded the policy (%s)", why)
 			if eff.HTTPAddr.Value != first.HTTPAddr.Value || eff.SocksAddr.Value != first.SocksAddr.Value {
 				s.log("listener settings changed (http=%s socks=%s): they take effect at the next start", eff.HTTPAddr.Value, orOff(eff.SocksAddr.Value))
