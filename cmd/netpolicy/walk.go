@@ -107,6 +107,11 @@ func (w *walker) walk(arg string) {
 		return
 	}
 	w.walked = append(w.walked, arg)
+	if lst, err := os.Lstat(arg); err == nil && lst.Mode()&fs.ModeSymlink != 0 {
+		// WalkDir does not follow a symlinked root; a trailing separator
+		// makes it.
+		arg += string(filepath.Separator)
+	}
 	root, err := filepath.Abs(arg)
 	if err != nil {
 		w.fail(err)
@@ -222,16 +227,17 @@ func repoAncestors(root string) []string {
 }
 
 // displayPath is path relative to the working directory when it is below
-// it, else as given.
+// it or at most two levels up, else as given.
 func displayPath(path string) string {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return path
 	}
-	if rel, err := filepath.Rel(cwd, path); err == nil && !strings.HasPrefix(rel, "..") {
-		return rel
+	rel, err := filepath.Rel(cwd, path)
+	if err != nil || strings.Count(filepath.ToSlash(rel), "../") > 2 {
+		return path
 	}
-	return path
+	return rel
 }
 
 // noPolicyFiles is the error of a run whose directory walks found nothing
