@@ -23,6 +23,7 @@ import (
 func Check(files ...*policy.File) []Diagnostic {
 	var ds []Diagnostic
 	var managed, user []*policy.File
+	st := &checkState{}
 	for _, f := range files {
 		if f == nil {
 			continue
@@ -33,7 +34,7 @@ func Check(files ...*policy.File) []Diagnostic {
 		}
 		for _, r := range Rules() {
 			if r.Scope == ScopeFile && r.Run != nil {
-				ds = runRule(r, &Pass{File: f}, ds)
+				ds = runRule(r, &Pass{File: f, check: st}, ds)
 			}
 		}
 		if f.Kind == policy.KindRequirements {
@@ -51,7 +52,7 @@ func Check(files ...*policy.File) []Diagnostic {
 			crossRan[u.Path] = true
 			for _, r := range Rules() {
 				if r.Scope == ScopeCross && r.Run != nil {
-					ds = runRule(r, &Pass{File: u, Managed: m, User: u}, ds)
+					ds = runRule(r, &Pass{File: u, Managed: m, User: u, check: st}, ds)
 				}
 			}
 		}

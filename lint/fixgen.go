@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -38,23 +37,12 @@ type plan struct {
 	findings map[string][]finding
 }
 
-// planCache keeps the plan of the file last linted: Check runs the rules of
-// one file one after another, and they share one plan.
-var planCache struct {
-	sync.Mutex
-	f *policy.File
-	p *plan
-}
-
-func planOf(f *policy.File) *plan {
-	planCache.Lock()
-	defer planCache.Unlock()
-	if planCache.f != f {
-		b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
-		b.run()
-		planCache.f, planCache.p = f, b.p
-	}
-	return planCache.p
+// makePlan plans the findings of the fixable rules of f; the passes of one
+// Check share it (Pass.plan).
+func makePlan(f *policy.File) *plan {
+	b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
+	b.run()
+	return b.p
 }
 
 // invalidGroup starts the group of an invalid pattern.

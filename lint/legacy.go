@@ -1,9 +1,5 @@
 package lint
 
-import (
-	"github.com/netpolicy/netpolicy/policy"
-)
-
 // The fixable rules: NP010–NP014 (legacy and obsolete shapes), NP022,
 // NP023 (pattern spelling) and NP025 (duplicates). Their findings and fixes
 // are computed for a whole file at once by the planner in fixgen.go, so that
@@ -182,33 +178,13 @@ domains = { "example.com" = "allow" }`,
 	Run: runPlanned("NP025"),
 }
 
-func init() {
-	Register(ruleNP010, ruleNP011, ruleNP012, ruleNP013, ruleNP014, ruleNP022, ruleNP023, ruleNP025)
-}
 
-// runPlanned reports the planner's findings for one rule.
+// runPlanned reports the planner's findings for one rule, each with the
+// reason migrate must refuse over when it carries no fix.
 func runPlanned(id string) func(*Pass) {
 	return func(p *Pass) {
-		for _, d := range planOf(p.File).findings[id] {
-			p.Reportf(p.File, d.span, d.fix, "%s", d.msg)
+		for _, d := range p.plan().findings[id] {
+			p.report(Diagnostic{File: p.File.Path, Pos: d.span.Start, End: d.span.End, Message: d.msg, Fix: d.fix, NoFix: d.blocker})
 		}
 	}
-}
-
-// FixBlocker says why a finding of a fixable rule carries no fix, when the
-// reason is one migrate must refuse over: a legacy entry that conflicts with
-// the canonical table, an obsolete table that cannot be moved, a list that
-// is not an array of strings. It returns "" for every other finding, and for
-// per-pattern findings whose fix could not be made (those are left to the
-// user). d must come from linting f.
-func FixBlocker(f *policy.File, d Diagnostic) string {
-	if d.Rule == nil || f.Doc == nil {
-		return ""
-	}
-	for _, p := range planOf(f).findings[d.Rule.ID] {
-		if p.span.Start == d.Pos && p.blocker != "" {
-			return p.blocker
-		}
-	}
-	return ""
 }

@@ -67,6 +67,13 @@ type Diagnostic struct {
 	Rule     *Rule
 	Message  string
 	Fix      *Fix
+	// NoFix says why a finding of a fixable rule carries no fix, when the
+	// reason is one migrate must refuse over: a legacy entry that conflicts
+	// with the canonical table, an obsolete table that cannot be moved, a
+	// list that is not an array of strings. It is "" for every other
+	// finding, and for per-pattern findings whose fix could not be made
+	// (those are left to the user).
+	NoFix string
 }
 
 // Severity is the rule's severity.
@@ -81,7 +88,7 @@ func (d *Diagnostic) String() string {
 // Fixable reports whether the diagnostic carries a fix.
 func (d *Diagnostic) Fixable() bool { return d.Fix != nil && len(d.Fix.Edits) > 0 }
 
-// Pass is what a rule's Run sees: the file(s) being linted and a Report
+// Pass is what a rule's Run sees: the file(s) being linted and a report
 // function. Managed and User are set together for cross-file rules.
 type Pass struct {
 	File *policy.File
@@ -90,10 +97,31 @@ type Pass struct {
 	Managed, User *policy.File
 
 	report func(Diagnostic)
+	check  *checkState
 }
 
-// Report records a diagnostic for the pass's rule.
-func (p *Pass) Report(d Diagnostic) { p.report(d) }
+// checkState is what the passes of one Check call share: the fix plan of
+// each file, made once for all its fixable rules. Each Check has its own,
+// so concurrent calls share nothing.
+type checkState struct {
+	plans map[*policy.File]*plan
+}
+
+// plan returns the fix plan of p.File, made on first use in this Check.
+func (p *Pass) plan() *plan {
+	if p.check == nil {
+		p.check = &checkState{}
+	}
+	if p.check.plans == nil {
+		p.check.plans = map[*policy.File]*plan{}
+	}
+	pl, ok := p.check.plans[p.File]
+	if !ok {
+		pl = makePlan(p.File)
+		p.check.plans[p.File] = pl
+	}
+	return pl
+}
 
 // Reportf reports a diagnostic at span sp of file f.
 func (p *Pass) Reportf(f *policy.File, sp policy.Span, fix *Fix, format string, args ...any) {
@@ -130,30 +158,32 @@ type Rule struct {
 	Run     func(*Pass)
 }
 
-var registry = map[string]*Rule{}
-
-// Register adds rules to the registry. Called from init of rule files.
-func Register(rules ...*Rule) {
-	for _, r := range rules {
-		if _, dup := registry[r.ID]; dup {
-			panic("lint: rule registered twice: " + r.ID)
-		}
-		registry[r.ID] = r
-	}
+// rules is every rule, sorted by ID. A new rule is added here (a test
+// checks the order and that every rule has its golden fixtures).
+var rules = []*Rule{
+	ruleNP000, ruleNP001, ruleNP002, ruleNP003,
+	ruleNP010, ruleNP011, ruleNP012, ruleNP013, ruleNP014,
+	ruleNP020, ruleNP021, ruleNP022, ruleNP023, ruleNP024, ruleNP025, ruleNP026,
+	ruleNP030, ruleNP031,
+	ruleNP040, ruleNP041, ruleNP042, ruleNP043,
+	ruleNP050,
+	ruleNP060, ruleNP061, ruleNP062,
+	ruleNP090,
 }
 
 // Rules returns every rule sorted by ID.
-func Rules() []*Rule {
-	out := make([]*Rule, 0, len(registry))
-	for _, r := range registry {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
+func Rules() []*Rule { return append([]*Rule(nil), rules...) }
 
 // Lookup returns the rule with the given ID (case-insensitive), or nil.
-func Lookup(id string) *Rule { return registry[strings.ToUpper(id)] }
+func Lookup(id string) *Rule {
+	id = strings.ToUpper(id)
+	for _, r := range rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
 
 // SortDiagnostics sorts by path, line, column, rule and drops exact
 // duplicates.

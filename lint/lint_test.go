@@ -294,3 +294,20 @@ func applyFix(src []byte, fix *lint.Fix) string {
 	lint.SortEdits(edits)
 	return string(lint.ApplyEdits(src, edits))
 }
+
+// TestRulesList: the rule list is sorted by ID without duplicates, and
+// Lookup finds each rule whatever the case of its ID.
+func TestRulesList(t *testing.T) {
+	rs := lint.Rules()
+	for i, r := range rs {
+		if i > 0 && rs[i-1].ID >= r.ID {
+			t.Errorf("rules out of order or duplicated: %s before %s", rs[i-1].ID, r.ID)
+		}
+		if lint.Lookup(strings.ToLower(r.ID)) != r {
+			t.Errorf("Lookup(%s) does not find the rule", strings.ToLower(r.ID))
+		}
+	}
+	if lint.Lookup("NP999") != nil {
+		t.Error("Lookup(NP999) found a rule")
+	}
+}

@@ -118,7 +118,6 @@ domains = { "a.example" = "deny" }`,
 	Run: runNP031,
 }
 
-func init() { Register(ruleNP020, ruleNP021, ruleNP024, ruleNP026, ruleNP030, ruleNP031) }
 
 // parsedItem is a valid domain rule of a table with its parsed pattern.
 type parsedItem struct {

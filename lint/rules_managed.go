@@ -72,7 +72,6 @@ allow_local_binding = true   # forced to false`,
 	Run: runNP062,
 }
 
-func init() { Register(ruleNP060, ruleNP061, ruleNP062) }
 
 func runNP060(p *Pass) {
 	m := p.File.Managed

@@ -69,7 +69,6 @@ comment as ignore[NP022,NP024].`,
 	}
 )
 
-func init() { Register(ruleNP000, ruleNP001, ruleNP090) }
 
 // Unreadable is the NP000 diagnostic of a file that could not be read.
 func Unreadable(path string, err error) Diagnostic {

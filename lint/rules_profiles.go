@@ -30,7 +30,6 @@ extends = "base"`,
 	Run: runNP050,
 }
 
-func init() { Register(ruleNP050) }
 
 func runNP050(p *Pass) {
 	f := p.File

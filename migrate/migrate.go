@@ -76,7 +76,7 @@ func refusals(f *policy.File, ds []lint.Diagnostic, round int) error {
 		if d.Rule == nil || d.Rule.Fixable == "" || d.Fixable() {
 			continue
 		}
-		if b := lint.FixBlocker(f, d); b != "" {
+		if b := d.NoFix; b != "" {
 			where := fmt.Sprintf("%d:%d", d.Pos.Line, d.Pos.Column)
 			if round > 0 {
 				where = "after the first fixes, " + where
