@@ -178,7 +178,6 @@ domains = { "example.com" = "allow" }`,
 	Run: runPlanned("NP025"),
 }
 
-
 // runPlanned reports the planner's findings for one rule, each with the
 // reason migrate must refuse over when it carries no fix.
 func runPlanned(id string) func(*Pass) {

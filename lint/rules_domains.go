@@ -118,7 +118,6 @@ domains = { "a.example" = "deny" }`,
 	Run: runNP031,
 }
 
-
 // parsedItem is a valid domain rule of a table with its parsed pattern.
 type parsedItem struct {
 	domainItem

@@ -54,7 +54,6 @@ allow_local_binding = true`,
 	Run: runNP003,
 }
 
-
 // kindName is a value kind with its article, for messages.
 func kindName(k policy.ValueKind) string {
 	switch k {

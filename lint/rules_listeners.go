@@ -74,7 +74,6 @@ mitm = true`,
 	Run: runNP043,
 }
 
-
 // listenerKeys are the user listener settings.
 var listenerKeys = []string{"proxy_url", "socks_url"}
 

@@ -72,7 +72,6 @@ allow_local_binding = true   # forced to false`,
 	Run: runNP062,
 }
 
-
 func runNP060(p *Pass) {
 	m := p.File.Managed
 	if m == nil || m.ManagedAllowedDomainsOnly == nil || !m.ManagedAllowedDomainsOnly.Value {

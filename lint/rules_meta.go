@@ -69,7 +69,6 @@ comment as ignore[NP022,NP024].`,
 	}
 )
 
-
 // Unreadable is the NP000 diagnostic of a file that could not be read.
 func Unreadable(path string, err error) Diagnostic {
 	pos := policy.Pos{Line: 1, Column: 1}

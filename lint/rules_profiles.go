@@ -30,7 +30,6 @@ extends = "base"`,
 	Run: runNP050,
 }
 
-
 func runNP050(p *Pass) {
 	f := p.File
 	if f.Kind == policy.KindRequirements {
