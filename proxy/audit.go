@@ -113,10 +113,17 @@ func (s *Server) audit(d policy.Decision, req policy.Request, method, client str
 	if s.Observer != nil {
 		s.Observer.Decided(d, req.Protocol)
 	}
+	if s.Audit == nil && s.Events == nil {
+		return
+	}
+	ev := newAuditEvent(time.Now(), d, req, method, client)
+	if s.Events != nil {
+		s.Events(ev)
+	}
 	if s.Audit == nil {
 		return
 	}
-	line, err := json.Marshal(newAuditEvent(time.Now(), d, req, method, client))
+	line, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}

@@ -58,6 +58,9 @@ type Server struct {
 	// Audit receives one JSON line per decision (POLICY §5.1). If nil, no
 	// audit events are written.
 	Audit io.Writer
+	// Events, if set, gets every audit event too (the OTLP export, POLICY
+	// §9), independently of Audit. It must not block.
+	Events func(AuditEvent)
 	// Observer, if set, is told about decisions, connections and bytes
 	// (the metrics, POLICY §9).
 	Observer Observer

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/proxy"
 	"github.com/netpolicy/netpolicy/telemetry"
 )
 
@@ -18,33 +19,52 @@ import (
 func telemetryFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on /metrics and liveness on /healthz at `ADDR` (host:port, clamped to loopback like the proxy listeners; unauthenticated)"},
+		&cli.StringFlag{Name: "otlp-endpoint", Usage: "export audit events as OpenTelemetry log records over OTLP/HTTP to `URL`/v1/logs (default: the OTEL_EXPORTER_OTLP_* variables; none set: no export)"},
 	}
 }
 
-// telemetryRun is the metrics side of one proxy run.
+// telemetryRun is the metrics and OTLP side of one proxy run.
 type telemetryRun struct {
-	metrics *telemetry.Metrics // nil without --metrics
-	addr    string             // the clamped --metrics address
+	export  *telemetry.Exporter // nil without an OTLP endpoint
+	metrics *telemetry.Metrics  // nil without --metrics
+	addr    string              // the clamped --metrics address
 	l       net.Listener
 	srv     *http.Server
 	done    chan struct{}
 }
 
-// setupTelemetry creates the metrics of --metrics and hooks them into the
-// proxy; nothing listens yet.
+// setupTelemetry creates the metrics of --metrics and the OTLP exporter
+// of --otlp-endpoint (or the OpenTelemetry variables) and hooks them into
+// the proxy; nothing listens yet.
 func (s *server) setupTelemetry(c *cli.Context) error {
-	addr := c.String("metrics")
-	if addr == "" {
+	if addr := c.String("metrics"); addr != "" {
+		a, err := s.clampFlag("--metrics", addr, s.eff)
+		if err != nil {
+			return err
+		}
+		s.tel.addr = a
+		s.tel.metrics = telemetry.NewMetrics()
+		s.tel.metrics.SetPolicy(s.eff)
+		s.proxy.Observer = s.tel.metrics
+	}
+	cfg := telemetry.ExportConfig{Endpoint: c.String("otlp-endpoint"), Getenv: s.e.getenv, Version: c.App.Version}
+	if !cfg.Wanted() {
 		return nil
 	}
-	a, err := s.clampFlag("--metrics", addr, s.eff)
-	if err != nil {
-		return err
+	if m := s.tel.metrics; m != nil {
+		cfg.Dropped = m.AuditDropped
 	}
-	s.tel.addr = a
-	s.tel.metrics = telemetry.NewMetrics()
-	s.tel.metrics.SetPolicy(s.eff)
-	s.proxy.Observer = s.tel.metrics
+	x, err := telemetry.NewExporter(cfg)
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy %s: --otlp-endpoint: %v", s.name, err)
+	}
+	s.tel.export = x
+	s.cleanup = append(s.cleanup, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		x.Shutdown(ctx) // a no-op after stopTelemetry's
+	})
+	s.proxy.Events = func(ev proxy.AuditEvent) { x.Emit(ev) }
 	return nil
 }
 
@@ -100,8 +120,15 @@ func (s *server) metricsAddr() string {
 	return s.tel.l.Addr().String()
 }
 
-// stopTelemetry stops the metrics listener (after the proxy stopped).
+// stopTelemetry sends the audit events still queued for OTLP within ctx
+// (what is left of --grace) and stops the metrics listener, after the
+// proxy stopped.
 func (s *server) stopTelemetry(ctx context.Context) {
+	if s.tel.export != nil {
+		if err := s.tel.export.Shutdown(ctx); err != nil {
+			s.log("OTLP export: could not send every queued audit event before the grace period ended: %v", err)
+		}
+	}
 	if s.tel.srv != nil {
 		_ = s.tel.srv.Shutdown(ctx)
 		<-s.tel.done
