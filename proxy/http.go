@@ -124,7 +124,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// Bytes the client sent right after its request (a TLS ClientHello
 	// that did not wait for the 200) are in the server's read buffer.
 	pending := drain(brw.Reader)
-	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte(connectEstablished), true, s.sniGate(pol, req, r.Method, r.RemoteAddr))
+	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte(connectEstablished), true, s.sniGate(pol, approved(req, d), r.Method, r.RemoteAddr))
 }
 
 const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
@@ -150,7 +150,7 @@ func (s *Server) startIntercept(w http.ResponseWriter, r *http.Request, pol *pol
 		return
 	}
 	ic := &interceptedConn{Conn: conn, pending: pending, host: d.Host, port: port,
-		protocol: policy.ProtoHTTPSConnect, plan: p, client: r.RemoteAddr}
+		protocol: policy.ProtoHTTPSConnect, plan: p, client: r.RemoteAddr, approved: d.Override}
 	ic.onClose = func() {
 		s.untrack(conn)
 		s.release()
@@ -182,13 +182,20 @@ func (s *Server) sniGate(pol *policy.Compiled, req policy.Request, method, clien
 		}
 		r := req
 		r.First, r.SNI, r.NoResolve = firstOf(kind), hello.ServerName, true
-		d := pol.Decide(context.Background(), r, s.Resolver)
+		d := s.decide(context.Background(), pol, r)
 		if d.Allowed() {
 			return buf, true
 		}
 		s.audit(d, r, method, client)
 		return nil, false
 	}
+}
+
+// approved is req as decided again on a tunnel's later looks (its first
+// bytes, the requests inside): a person's yes to its CONNECT still holds.
+func approved(req policy.Request, d policy.Decision) policy.Request {
+	req.Approved = req.Approved || d.Override
+	return req
 }
 
 // isAuthority reports whether a CONNECT target was an authority only (RFC

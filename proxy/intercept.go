@@ -51,6 +51,7 @@ type interceptedConn struct {
 	protocol policy.Protocol // https_connect or socks5_tcp
 	plan     *dialPlan
 	client   string
+	approved bool // a person allowed the CONNECT when asked (POLICY §8)
 	// onClose runs once when the shared server is done with the conn.
 	onClose  func()
 	closeOne sync.Once
@@ -212,8 +213,9 @@ func (s *Server) intercept(ic *interceptedConn, pol *policy.Compiled, method str
 		return
 	}
 	buf, hello, kind := readClientHello(ic.Conn, first, s.readHeaderTimeout())
-	req := policy.Request{Host: ic.host, Port: ic.port, Protocol: ic.protocol, First: firstOf(kind), SNI: hello.ServerName, NoResolve: true}
-	d := pol.Decide(context.Background(), req, s.Resolver)
+	req := policy.Request{Host: ic.host, Port: ic.port, Protocol: ic.protocol, First: firstOf(kind), SNI: hello.ServerName,
+		NoResolve: true, Approved: ic.approved}
+	d := s.decide(context.Background(), pol, req)
 	if !d.Allowed() || !d.Intercept {
 		if !d.Allowed() {
 			s.audit(d, req, method, ic.client)
@@ -268,10 +270,11 @@ func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	}
 	req := policy.Request{
 		Host: ic.host, Port: ic.port, Protocol: policy.ProtoHTTPS, Method: r.Method,
-		Authority: r.Host, Upgrade: isUpgrade(r.Header),
+		Authority: r.Host, Upgrade: isUpgrade(r.Header), MethodOverride: policy.MethodOverrides(r.Header),
 		NoResolve: true, // the checked addresses of the CONNECT are dialled
+		Approved:  ic.approved,
 	}
-	d := pol.Decide(r.Context(), req, s.Resolver)
+	d := s.decide(r.Context(), pol, req)
 	s.audit(d, req, r.Method, ic.client)
 	if !d.Allowed() {
 		s.block(w, d, req)

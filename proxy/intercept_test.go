@@ -242,6 +242,17 @@ func TestInterceptHTTP1Methods(t *testing.T) {
 		}
 		m.wantAuditHTTPS(t, method, "method_not_allowed")
 	}
+	// Method-override headers naming a write method count as that method.
+	for _, hdr := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		req, _ := http.NewRequest("GET", "https://example.com/x", nil)
+		req.Header.Set(hdr, "DELETE")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", hdr, err)
+		}
+		body := readAll(t, resp)
+		wantBlock(t, resp, body, "blocked-by-method-policy", "method_not_allowed", "deny")
+	}
 	if got := m.origin.hits.Load(); got != hits {
 		t.Errorf("origin got %d requests with forbidden methods", got-hits)
 	}

@@ -167,10 +167,10 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 			r.s.logf("interception: no CA for %s", d.Host)
 			return ctx, false
 		}
-		ic := &interceptedConn{host: d.Host, port: dst.Port, protocol: policy.ProtoSOCKS5TCP, plan: p, client: r.client}
+		ic := &interceptedConn{host: d.Host, port: dst.Port, protocol: policy.ProtoSOCKS5TCP, plan: p, client: r.client, approved: d.Override}
 		return context.WithValue(ctx, socksInterceptKey{}, ic), true
 	}
-	r.t.gate = r.s.sniGate(r.pol, preq, "", r.client)
+	r.t.gate = r.s.sniGate(r.pol, approved(preq, d), "", r.client)
 	return context.WithValue(ctx, socksPlanKey{}, p), true
 }
 
