@@ -16,9 +16,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxScan bounds the directory entries searched for sockets under each of
-// Hide.ScanDirs, so that a huge /tmp cannot stall the start.
-const maxScan = 200000
+// scanDepth is how deep below each of Hide.ScanDirs socket files are
+// looked for by walking (/tmp/x/sock is depth 2); deeper sockets are found
+// through /proc/net/unix when bound in the caller's network namespace.
+// maxScan bounds the entries looked at, so that a huge /tmp cannot stall
+// the start.
+const (
+	scanDepth = 2
+	maxScan   = 20000
+)
 
 // InitMain is the init process of an isolated command: PID 1 of its PID
 // namespace, root of its user namespace (mapped to the caller's ids). It
@@ -80,7 +86,7 @@ func InitMain() int {
 	if err := loopbackUp(); err != nil {
 		return fail(stageIsolate, fmt.Errorf("bringing up lo: %w", err))
 	}
-	if err := hide(cfg.Hide); err != nil {
+	if err := hide(cfg.Hide, cfg.Bound); err != nil {
 		return fail(stageIsolate, err)
 	}
 	if cfg.Dir != "" {
@@ -238,6 +244,35 @@ func startCommand(path string, argv, env []string) (int, error) {
 	return r.pid, r.err
 }
 
+// findSockets lists the socket files within scanDepth levels below root.
+func findSockets(root string) []string {
+	var socks []string
+	seen := 0
+	var walk func(dir string, depth int)
+	walk = func(dir string, depth int) {
+		f, err := os.Open(dir)
+		if err != nil {
+			return
+		}
+		ents, _ := f.ReadDir(-1) // unsorted: no need to sort
+		f.Close()
+		for _, e := range ents {
+			if seen++; seen > maxScan {
+				return
+			}
+			p := filepath.Join(dir, e.Name())
+			switch t := e.Type(); {
+			case t&fs.ModeSocket != 0:
+				socks = append(socks, p)
+			case t.IsDir() && depth < scanDepth:
+				walk(p, depth+1)
+			}
+		}
+	}
+	walk(root, 1)
+	return socks
+}
+
 // loopbackUp sets IFF_UP on lo, the namespace's only interface.
 func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -259,7 +294,7 @@ func loopbackUp() error {
 // hide applies h in the new mount namespace, then mounts a /proc of the
 // new PID namespace (the old one would show processes outside, and their
 // /proc/PID/root would lead around every mount made here).
-func hide(h Hide) error {
+func hide(h Hide, bound []string) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making the mounts private: %w", err)
 	}
@@ -315,33 +350,23 @@ func hide(h Hide) error {
 		}
 		covered[real] = true
 	}
+	socks := append([]string(nil), bound...)
 	for _, root := range h.ScanDirs {
-		var socks []string
-		seen := 0
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if d != nil && d.IsDir() && p != root {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if seen++; seen > maxScan {
-				return fs.SkipAll
-			}
-			if d.Type()&fs.ModeSocket != 0 {
-				socks = append(socks, p)
-			}
-			return nil
-		})
-		for _, p := range socks {
-			var st unix.Stat_t
-			if unix.Lstat(p, &st) != nil || isKept(&st) {
-				continue
-			}
-			err := unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
-			if err != nil && !errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("hiding %s: %w", p, err)
-			}
+		socks = append(socks, findSockets(root)...)
+	}
+	done := map[string]bool{}
+	for _, p := range socks {
+		if done[p] {
+			continue
+		}
+		done[p] = true
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK || isKept(&st) {
+			continue
+		}
+		err := unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("hiding %s: %w", p, err)
 		}
 	}
 	// A directory hidden inside another (XDG_RUNTIME_DIR in /run) is

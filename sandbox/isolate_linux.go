@@ -33,6 +33,9 @@ type initConfig struct {
 	Dir   string   `json:"dir"`
 	SOCKS bool     `json:"socks"`
 	Hide  Hide     `json:"hide"`
+	// Bound are the sockets under Hide.ScanDirs bound in the caller's
+	// network namespace, which the init process can no longer list.
+	Bound []string `json:"bound"`
 }
 
 // initMsg is what the init process reports, inner to outer: ready (with
@@ -116,7 +119,9 @@ func StartIsolated(spec Spec) (*Run, error) {
 		return fail(err)
 	}
 	ctl := conn.(*net.UnixConn)
-	cfg, _ := json.Marshal(initConfig{Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir, SOCKS: spec.SOCKS, Hide: spec.Hide})
+	// Listed while the init process starts up.
+	bound := boundSockets(spec.Hide.ScanDirs)
+	cfg, _ := json.Marshal(initConfig{Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir, SOCKS: spec.SOCKS, Hide: spec.Hide, Bound: bound})
 	if _, err := ctl.Write(cfg); err != nil {
 		ctl.Close()
 		return fail(fmt.Errorf("sandbox: sending the configuration: %w", err))
@@ -198,6 +203,51 @@ func StartIsolated(spec Spec) (*Run, error) {
 		return Status{}, werr
 	}
 	return r, nil
+}
+
+// boundSockets lists the paths of the unix sockets bound in this network
+// namespace (/proc/net/unix) that lie under one of dirs. Walking a busy
+// /tmp to any depth costs tens of milliseconds; this costs one read.
+func boundSockets(dirs []string) []string {
+	if len(dirs) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return nil
+	}
+	return parseProcNetUnix(string(b), dirs)
+}
+
+// parseProcNetUnix is boundSockets on the text of /proc/net/unix.
+func parseProcNetUnix(text string, dirs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(text, "\n")[1:] {
+		// Num RefCount Protocol Flags Type St Inode Path; the path may
+		// hold spaces, so it is everything after the seventh field.
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		rest := line
+		for i := 0; i < 7; i++ {
+			rest = strings.TrimLeft(rest, " ")
+			rest = rest[strings.IndexByte(rest, ' ')+1:]
+		}
+		p := strings.TrimLeft(rest, " ")
+		if !strings.HasPrefix(p, "/") || seen[p] {
+			continue // abstract or unnamed
+		}
+		for _, d := range dirs {
+			if strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+				seen[p] = true
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // readInitMsg reads one message and the files attached to it.

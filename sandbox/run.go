@@ -62,7 +62,9 @@ type Hide struct {
 	// followed, so /var/run and /run are covered once).
 	Dirs []string
 	// ScanDirs are searched at start for unix sockets, each of which is
-	// covered with /dev/null.
+	// covered with /dev/null: every socket under them that a process of
+	// this network namespace has bound (from /proc/net/unix, at any depth),
+	// and every socket file within scanDepth levels.
 	ScanDirs []string
 	// Keep are unix sockets that stay reachable at their paths even when
 	// under Dirs or ScanDirs (the policy allows them).
