@@ -100,6 +100,7 @@ func newApp(e *env) *cli.App {
 	app := &cli.App{
 		Name:                 "netpolicy",
 		Usage:                "lint, migrate, explain and enforce network permission policy",
+		Description:          appDescription,
 		Version:              versionString(),
 		Reader:               e.stdin,
 		Writer:               e.stdout,

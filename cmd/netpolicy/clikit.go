@@ -66,6 +66,24 @@ func init() {
 	})
 }
 
+// appDescription is the DESCRIPTION of `netpolicy --help` and of the
+// manual page.
+const appDescription = "netpolicy reads the network permission policy of a sandboxed coding agent:\n" +
+	"the requirements.toml an administrator ships ([experimental_network]) and\n" +
+	"the config.toml a user writes ([network], [permissions.<name>.network]).\n" +
+	"lint checks them, migrate rewrites legacy forms, effective prints the merged\n" +
+	"policy with where each rule came from, check shows the decision for a host,\n" +
+	"and serve and exec enforce the policy with a local HTTP and SOCKS5 proxy.\n\n" +
+	"Exit status, for every command but exec (which exits as its command did):\n" +
+	"0 clean, allowed or written; 1 findings, a file migrate --check would\n" +
+	"change, or a blocked target; 2 usage error, unreadable file, refused\n" +
+	"migration or refused policy source.\n\n" +
+	"Environment: NETPOLICY_REQUIREMENTS and NETPOLICY_CONFIG name the policy\n" +
+	"files (empty: none); CODEX_HOME is where config.toml is looked for\n" +
+	"(default ~/.codex); NO_COLOR turns colour off. lint and migrate read\n" +
+	".netpolicy.toml from the working directory or a parent.\n\n" +
+	"Documentation: the docs/ directory of the source repository."
+
 // manPage renders the app's manual page, section 1.
 func manPage(app *cli.App) (string, error) { return app.ToManWithSection(1) }
 
