@@ -88,8 +88,14 @@ func listenerURL(n *policy.Network, key string) (*policy.Entry, string, bool) {
 
 func runNP040(p *Pass) {
 	f := p.File
+	owner := map[*policy.Network]string{} // a profile's network table → the profile
+	for _, pr := range f.Profiles {
+		if pr.Network != nil {
+			owner[pr.Network] = pr.Name
+		}
+	}
 	for _, n := range networkTables(f) {
-		if isManaged(n) || nonLoopbackAllowed(f, n) {
+		if isManaged(n) || nonLoopbackAllowed(f, n, owner) {
 			continue
 		}
 		for _, key := range listenerKeys {
@@ -107,17 +113,14 @@ func runNP040(p *Pass) {
 	}
 }
 
-// nonLoopbackAllowed reports whether n (with what its profile inherits
-// through extends) sets dangerously_allow_non_loopback_proxy = true.
-func nonLoopbackAllowed(f *policy.File, n *policy.Network) bool {
+// nonLoopbackAllowed reports whether n (with what its profile, owner[n],
+// inherits through extends) sets dangerously_allow_non_loopback_proxy = true.
+func nonLoopbackAllowed(f *policy.File, n *policy.Network, owner map[*policy.Network]string) bool {
 	if s := n.DangerouslyAllowNonLoopbackProxy; s != nil {
 		return s.Value
 	}
-	for _, pr := range f.Profiles {
-		if pr.Network != n {
-			continue
-		}
-		if eff, err := f.UserNetwork(pr.Name); err == nil && eff != nil {
+	if name, ok := owner[n]; ok {
+		if eff, err := f.InheritedSettings(name); err == nil && eff != nil {
 			if s := eff.DangerouslyAllowNonLoopbackProxy; s != nil {
 				return s.Value
 			}
@@ -181,7 +184,7 @@ func runNP043(p *Pass) {
 	check(f.Network, f.Network)
 	for _, pr := range f.Profiles {
 		resolved := pr.Network
-		if r, err := f.UserNetwork(pr.Name); err == nil && r != nil {
+		if r, err := f.InheritedSettings(pr.Name); err == nil && r != nil {
 			resolved = r
 		}
 		check(pr.Network, resolved)

@@ -39,6 +39,7 @@ func runNP050(p *Pass) {
 		sp, _ := keySpan(f.Doc.Root, "default_permissions")
 		p.Reportf(f, sp, nil, "default_permissions names profile %q, which is not defined", dp.Value)
 	}
+	onCycle := cycleMembers(f)
 	for _, pr := range f.Profiles {
 		if strings.HasPrefix(pr.Name, ":") {
 			p.Reportf(f, pr.Entry.KeySpan, nil, "profile name %q is reserved: names starting with \":\" are built-in profiles", pr.Name)
@@ -54,12 +55,52 @@ func runNP050(p *Pass) {
 		case policy.IsBuiltinProfile(parent):
 		case f.Profile(parent) == nil:
 			p.Reportf(f, sp, nil, "profile %q extends %q, which is not defined", pr.Name, parent)
-		default:
+		case onCycle[pr]:
 			if cycle := extendsCycle(f, pr); cycle != nil {
 				p.Reportf(f, sp, nil, "profile %q extends itself through a cycle: %s", pr.Name, strings.Join(cycle, " → "))
 			}
 		}
 	}
+}
+
+// cycleMembers returns the profiles that lie on an extends cycle, in one
+// pass over the file however long the chains (each profile has at most one
+// parent, so every walk ends at a root, a missing profile, or a cycle).
+func cycleMembers(f *policy.File) map[*policy.Profile]bool {
+	const (
+		unvisited = iota
+		onPath
+		done
+	)
+	state := make(map[*policy.Profile]int, len(f.Profiles))
+	on := map[*policy.Profile]bool{}
+	for _, start := range f.Profiles {
+		var path []*policy.Profile
+		cur := start
+		for cur != nil && state[cur] == unvisited {
+			state[cur] = onPath
+			path = append(path, cur)
+			var next *policy.Profile
+			if cur.Extends != nil && !policy.IsBuiltinProfile(cur.Extends.Value) {
+				next = f.Profile(cur.Extends.Value)
+			}
+			cur = next
+		}
+		if cur != nil && state[cur] == onPath {
+			// The walk came back to itself: cur and those after it
+			// on this path form the cycle.
+			for i := len(path) - 1; i >= 0; i-- {
+				on[path[i]] = true
+				if path[i] == cur {
+					break
+				}
+			}
+		}
+		for _, p := range path {
+			state[p] = done
+		}
+	}
+	return on
 }
 
 // extendsCycle returns the names around the cycle that starts and ends at

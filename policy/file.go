@@ -29,6 +29,8 @@ type File struct {
 	// obsolete [permissions.network] shape is not a profile (see
 	// ObsoletePermissionsNetwork).
 	Profiles []*Profile
+
+	profiles *profileIndex // set by Load; see profiles.go
 }
 
 // Profile is one [permissions.<name>] table.
@@ -42,6 +44,9 @@ type Profile struct {
 
 // Profile returns the named profile, or nil.
 func (f *File) Profile(name string) *Profile {
+	if x := f.profiles; x != nil && x.count == len(f.Profiles) {
+		return x.byName[name]
+	}
 	for _, p := range f.Profiles {
 		if p.Name == name {
 			return p
@@ -179,6 +184,7 @@ func Load(path string, src []byte, kind FileKind) *File {
 			f.Profiles = append(f.Profiles, p)
 		}
 	}
+	f.profiles = newProfileIndex(f.Profiles)
 	return f
 }
 
@@ -331,11 +337,7 @@ func (f *File) UserNetwork(profile string) (*Network, error) {
 		return nil, err
 	}
 	out := &Network{Path: "permissions." + QuoteKey(name) + ".network", Origin: OriginUser, File: f.Path}
-	for i := len(chain) - 1; i >= 0; i-- {
-		if n := chain[i].Network; n != nil {
-			out.overlay(n)
-		}
-	}
+	out.inherit(chain)
 	if p := f.Profile(name); p.Network != nil {
 		out.Table = p.Network.Table
 		out.Path = p.Network.Path
@@ -370,48 +372,98 @@ func (f *File) ProfileChain(name string) ([]*Profile, error) {
 	return chain, nil
 }
 
-// overlay applies child table c on top of n (POLICY.md §1.2 extends):
-// scalars take the child's value when set; domain rules replace parent rules
-// with the same normalised pattern; sockets replace by exact path.
-func (n *Network) overlay(c *Network) {
-	for i := range NetworkKeys {
-		NetworkKeys[i].overlay(n, c)
+// inherit fills n from a profile chain (child first), as if each table
+// from the root down were laid over the previous one (POLICY.md §1.2
+// extends): scalars take the nearest value set; a domain rule replaces the
+// rules of every ancestor with the same normalised pattern, a socket rule
+// those with the same path. It takes time linear in the chain and its
+// rules, however deep the chain.
+func (n *Network) inherit(chain []*Profile) {
+	var domains [][]Rule
+	var sockets [][]SocketRule
+	for i := len(chain) - 1; i >= 0; i-- {
+		c := chain[i].Network
+		if c == nil {
+			continue
+		}
+		n.overlaySettings(c)
+		domains = append(domains, c.Domains)
+		sockets = append(sockets, c.Sockets)
 	}
-	n.Domains = overrideByKey(n.Domains, c.Domains, &n.Overridden,
+	var overD, overS [][]Dropped
+	n.Domains, overD = overrideByKey(domains,
 		func(r Rule) string { return NormalizeHost(r.Pattern) },
 		func(r Rule) (string, string, Source) { return "domains", r.Pattern, r.Source },
 		func(r Rule) Permission { return r.Perm })
-	n.Sockets = overrideByKey(n.Sockets, c.Sockets, &n.Overridden,
+	n.Sockets, overS = overrideByKey(sockets,
 		func(s SocketRule) string { return s.Path },
 		func(s SocketRule) (string, string, Source) { return "unix_sockets", s.Path, s.Source },
 		func(s SocketRule) Permission { return s.Perm })
+	// Reported level by level, domains before sockets, as the tables
+	// are laid one over the other.
+	for i := range overD {
+		n.Overridden = append(n.Overridden, overD[i]...)
+		n.Overridden = append(n.Overridden, overS[i]...)
+	}
 }
 
-// overrideByKey is extends for one rule map: the parent's entries whose key
-// the child does not name, then the child's. Every parent entry the child
-// replaces is recorded in over, with the entry that replaced it.
-func overrideByKey[T any](parent, child []T, over *[]Dropped, key func(T) string,
-	where func(T) (table, name string, src Source), perm func(T) Permission) []T {
-	by := make(map[string]T, len(child))
-	for _, c := range child {
-		by[key(c)] = c
+// overlaySettings copies every scalar setting c sets over n's.
+func (n *Network) overlaySettings(c *Network) {
+	for i := range NetworkKeys {
+		NetworkKeys[i].overlay(n, c)
 	}
-	kept := parent[:0:0]
-	for _, p := range parent {
-		c, replaced := by[key(p)]
-		if !replaced {
-			kept = append(kept, p)
-			continue
+}
+
+// overrideByKey is extends for one rule map over a chain of levels (root
+// first): each level keeps the entries of the levels above it whose key it
+// does not name, then adds its own. The result is every entry no deeper
+// level names, level by level in document order; over[j] records, in
+// order, each entry that level j replaced, with the entry that replaced it
+// (its last with that key).
+//
+// One pass from the deepest level up finds, for each entry, the nearest
+// deeper level naming its key, so no list is ever copied per level.
+func overrideByKey[T any](levels [][]T, key func(T) string,
+	where func(T) (table, name string, src Source), perm func(T) Permission) (out []T, over [][]Dropped) {
+	type replacer struct {
+		level int
+		entry T
+	}
+	over = make([][]Dropped, len(levels))
+	by := map[string]replacer{}
+	replacedBy := make([][]int, len(levels)) // level that replaces each entry; -1: none
+	with := make([][]T, len(levels))
+	for i := len(levels) - 1; i >= 0; i-- {
+		replacedBy[i] = make([]int, len(levels[i]))
+		with[i] = make([]T, len(levels[i]))
+		for k, e := range levels[i] {
+			replacedBy[i][k] = -1
+			if r, ok := by[key(e)]; ok {
+				replacedBy[i][k], with[i][k] = r.level, r.entry
+			}
 		}
-		table, name, src := where(p)
-		_, cname, csrc := where(c)
-		*over = append(*over, Dropped{
-			What:   fmt.Sprintf("%s.%s = %s", table, QuoteKey(name), QuoteString(perm(p).String())),
-			Source: src,
-			Why:    fmt.Sprintf("replaced through extends by %s = %s (%s)", QuoteKey(cname), QuoteString(perm(c).String()), csrc),
-		})
+		for _, e := range levels[i] {
+			by[key(e)] = replacer{i, e}
+		}
 	}
-	return append(kept, child...)
+	for i, level := range levels {
+		for k, p := range level {
+			j := replacedBy[i][k]
+			if j < 0 {
+				out = append(out, p)
+				continue
+			}
+			c := with[i][k]
+			table, name, src := where(p)
+			_, cname, csrc := where(c)
+			over[j] = append(over[j], Dropped{
+				What:   fmt.Sprintf("%s.%s = %s", table, QuoteKey(name), QuoteString(perm(p).String())),
+				Source: src,
+				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(cname), QuoteString(perm(c).String()), csrc.File, csrc.Line),
+			})
+		}
+	}
+	return out, over
 }
 
 // definedProfiles lists the profiles a name could have meant, for "not
