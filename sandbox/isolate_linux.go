@@ -99,6 +99,10 @@ func StartIsolated(spec Spec) (*Run, error) {
 			// A second line of defence: the init process also exits
 			// when the control socket reaches end of file.
 			Pdeathsig: syscall.SIGKILL,
+			// A terminal of the command's own becomes the controlling
+			// terminal of the namespace's session (Spec.OwnTerminal).
+			Setsid:  spec.OwnTerminal,
+			Setctty: spec.OwnTerminal,
 		},
 	}
 	r := newRun(spec)

@@ -52,6 +52,11 @@ type Spec struct {
 	// SOCKS asks StartIsolated for a SOCKS5 listener as well as the HTTP
 	// one. (Start takes the proxy's addresses instead.)
 	SOCKS bool
+	// OwnTerminal says Stdin is a terminal of the command's own (the
+	// pseudo-terminal netpolicy relays when it may ask questions): the
+	// command starts in a new session with it as the controlling terminal,
+	// so that /dev/tty inside is that terminal, never the person's.
+	OwnTerminal bool
 	// Hide says what the mount namespace hides (isolation only).
 	Hide Hide
 }
@@ -138,6 +143,9 @@ func Start(spec Spec, httpAddr, socksAddr string) (*Run, error) {
 	cmd.Env = ProxyEnv(spec.Env, httpAddr, socksAddr, false)
 	cmd.Dir = spec.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
+	if spec.OwnTerminal {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 	// When stdio are pipes, do not wait forever for a background child of
 	// the command that still holds them.
 	cmd.WaitDelay = time.Second
