@@ -306,3 +306,11 @@ func withFd(file *os.File, f func(fd int) error) error {
 	}
 	return ferr
 }
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	return withFd(f, func(fd int) error {
+		_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		return err
+	}) == nil
+}

@@ -31,3 +31,6 @@ func (r *Relay) Close() error { return nil }
 
 // Ask answers no.
 func (r *Relay) Ask(ctx context.Context, q proxy.Question) proxy.Answer { return proxy.AnswerNo }
+
+// IsTerminal reports false: questions need Linux here.
+func IsTerminal(f *os.File) bool { return false }

@@ -188,7 +188,7 @@ func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 	if !ok {
 		return nil, exitCode(exitUsage, "netpolicy %s: invalid --mode %q: want read-only, workspace-write, full-access or danger-full-access", name, c.String("mode"))
 	}
-	t := &editTarget{mode: mode}
+	t := &editTarget{}
 	switch {
 	case c.IsSet("config"):
 		t.path = c.String("config")
@@ -203,6 +203,18 @@ func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 	if t.path == "" {
 		return nil, exitCode(exitUsage, "netpolicy %s: no config file to edit: give --config FILE", name)
 	}
+	req, err := sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath)
+	if err != nil {
+		return nil, err
+	}
+	return newEditTarget(name, t.path, req, c.String("profile"), mode)
+}
+
+// newEditTarget loads the config at path (which may not exist yet) and the
+// managed file at req ("" for none), refuses them when they have lint
+// errors, and picks the table of profile ("" for the session's).
+func newEditTarget(name, path, req, profile string, mode policy.SessionMode) (*editTarget, error) {
+	t := &editTarget{path: path, mode: mode}
 	f, err := policy.LoadFile(t.path, policy.KindConfig)
 	switch {
 	case err == nil:
@@ -216,10 +228,6 @@ func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
 	}
 	t.file = f
-	req, err := sourcePath(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath)
-	if err != nil {
-		return nil, err
-	}
 	files := []*policy.File{f}
 	if req != "" {
 		if t.managed, err = policy.LoadFile(req, policy.KindRequirements); err != nil {
@@ -236,7 +244,7 @@ func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 	if len(errs) > 0 {
 		return nil, exitCode(exitUsage, "netpolicy %s: %v\n(nothing written: fix these first, `netpolicy migrate` fixes legacy forms)", name, &refusedError{Diags: errs})
 	}
-	t.profile = c.String("profile")
+	t.profile = profile
 	if t.profile == "" && f.DefaultPermissions != nil {
 		t.profile = f.DefaultPermissions.Value
 	}
@@ -352,4 +360,29 @@ func (t *editTarget) effective(out []byte) (*policy.Effective, error) {
 func printDiff(e *env, color bool, d string) {
 	m := &migration{e: e, color: color}
 	m.printDiff(d)
+}
+
+// allowAlways writes an allow rule for host as `netpolicy allow` would,
+// with the same verification; it is what the "always" answer of a question
+// does (POLICY §8).
+func allowAlways(path, req, profile string, mode policy.SessionMode, host string) error {
+	t, err := newEditTarget("allow", path, req, profile, mode)
+	if err != nil {
+		return err
+	}
+	norm, err := migrate.NormalizePattern(host, policy.Allow)
+	if err != nil {
+		return err
+	}
+	out, _, err := t.apply(editVerbs[0], []editItem{{norm: norm}})
+	if err != nil {
+		return err
+	}
+	switch {
+	case bytes.Equal(out, t.file.Src) && t.exists:
+		return nil
+	case t.exists:
+		return migrate.WriteFile(t.path, out)
+	}
+	return migrate.CreateFile(t.path, out, 0o600)
 }

@@ -58,8 +58,8 @@ func execFlags() []cli.Flag {
 		&cli.StringFlag{Name: "summary-json", Usage: "write the summary of what was blocked as JSON to `FILE`"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no summary on stderr"},
 		&cli.BoolFlag{Name: "no-socks", Usage: "no SOCKS5 listener (ALL_PROXY stays unset)"},
-		&cli.BoolFlag{Name: "no-ask", Usage: "never ask on the terminal (this build does not ask yet, so this is the default)"},
-		&cli.DurationFlag{Name: "ask-timeout", Value: 30 * time.Second, Usage: "how long (`DURATION`) a question waits (unused until asking exists)"},
+		&cli.BoolFlag{Name: "no-ask", Usage: "never ask on the terminal: a host the policy would ask about is blocked"},
+		&cli.DurationFlag{Name: "ask-timeout", Value: 30 * time.Second, Usage: "how long (`DURATION`) a question waits before it is answered no"},
 		reportOnlyFlag(),
 		dnsFlag(),
 	)
@@ -119,6 +119,8 @@ func runExec(c *cli.Context, e *env) error {
 		SOCKS:  socks,
 		Hide:   hideFor(s.eff, e),
 	}
+	ask := startAsking(c, e, s, &spec)
+	defer ask.close()
 	var run *sandbox.Run
 	if mode != sandbox.Off {
 		run, err = sandbox.StartIsolated(spec)
@@ -172,6 +174,7 @@ func runExec(c *cli.Context, e *env) error {
 	}
 	st, err := run.Wait()
 	s.stop(execGrace)
+	ask.close() // the summary goes to the terminal as it was
 	if err != nil {
 		return execStartError(err)
 	}
