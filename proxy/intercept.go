@@ -126,6 +126,7 @@ func (s *Server) mitmState() *mitm {
 		}
 		m.hs = &http.Server{
 			Handler:           http.HandlerFunc(s.serveIntercepted),
+			MaxHeaderBytes:    s.maxHeaderBytes(),
 			ReadHeaderTimeout: s.readHeaderTimeout(),
 			IdleTimeout:       s.idleTimeout(),
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {

@@ -564,3 +564,58 @@ func TestInterceptDecidesEachRequestOnTheCurrentPolicy(t *testing.T) {
 		t.Errorf("GET after the reload: %d %s, want the denylist block", r.StatusCode, r.Header.Get("x-proxy-error"))
 	}
 }
+
+// TestInterceptMethodOverride: inside an intercepted tunnel, as on plain
+// HTTP, a read-only method whose override header names a write method is
+// refused in limited mode (POLICY §4.3), over HTTP/1.1 and HTTP/2.
+func TestInterceptMethodOverride(t *testing.T) {
+	m := newMITMHarness(t, limitedMITM(map[string]string{"example.com": "allow"}))
+	for _, proto := range []string{"h1", "h2"} {
+		c := m.h1Client()
+		if proto == "h2" {
+			c = m.h2Client(t)
+		}
+		hits := m.origin.hits.Load()
+		for _, hdr := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+			req, _ := http.NewRequest("GET", "https://example.com/x", nil)
+			req.Header.Set(hdr, "DELETE")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", proto, hdr, err)
+			}
+			body := readAll(t, resp)
+			b := wantBlock(t, resp, body, "blocked-by-method-policy", "method_not_allowed", "deny")
+			if b.Protocol != "https" || b.Source != "mode_guard" {
+				t.Errorf("%s %s: block body %+v", proto, hdr, b)
+			}
+		}
+		if got := m.origin.hits.Load(); got != hits {
+			t.Errorf("%s: origin got %d overridden requests", proto, got-hits)
+		}
+		req, _ := http.NewRequest("GET", "https://example.com/x", nil)
+		req.Header.Set("X-HTTP-Method-Override", "HEAD")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readAll(t, resp); resp.StatusCode != 200 {
+			t.Errorf("%s: override to HEAD: %d %q", proto, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestInterceptHeaderLimit: an intercepted request's head meets the same
+// limit as a plain one.
+func TestInterceptHeaderLimit(t *testing.T) {
+	m := newMITMHarness(t, limitedMITM(map[string]string{"example.com": "allow"}), func(s *Server) { s.MaxHeaderBytes = 8 << 10 })
+	req, _ := http.NewRequest("GET", "https://example.com/x", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 16<<10))
+	resp, err := m.h1Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status %d, want 431", resp.StatusCode)
+	}
+}
