@@ -131,3 +131,23 @@ func TestExclude(t *testing.T) {
 		t.Error("a negated --exclude must be refused")
 	}
 }
+
+// FuzzMatch: any pattern line and any path parse and match without panic,
+// and a pattern that matches a name never matches it negated.
+func FuzzMatch(f *testing.F) {
+	for _, s := range []string{"vendor/", "/build", "*.toml", "!keep", "a/**/b", "[!a-c]?.x", "\\#x", "**", "[", "a\\"} {
+		f.Add(s, "a/b/c.toml", false)
+	}
+	f.Fuzz(func(t *testing.T, line, name string, dir bool) {
+		p, ok := Parse(line, "")
+		if !ok {
+			return
+		}
+		var m Matcher
+		m.Add(p)
+		got, by := m.Match(name, dir)
+		if got && (by == nil || by.negate) {
+			t.Fatalf("%q matched %q as ignored by %+v", line, name, by)
+		}
+	})
+}
