@@ -55,10 +55,27 @@ func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 	return &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 }
 
-// commandFactories are filled by the init functions of the per-command files.
-var commandFactories []func(*env) *cli.Command
-
-func registerCommand(f func(*env) *cli.Command) { commandFactories = append(commandFactories, f) }
+// commands are the commands of netpolicy, in the order help and the manual
+// page list them: a new command is added here.
+func commands(e *env) []*cli.Command {
+	return []*cli.Command{
+		caCommand(e),
+		checkCommand(e),
+		completionCommand(e),
+		manCommand(e),
+		editCommand(e, verbAllow),
+		editCommand(e, verbDeny),
+		editCommand(e, verbUnset),
+		effectiveCommand(e),
+		execCommand(e),
+		lintCommand(e),
+		migrateCommand(e),
+		rulesCommand(e),
+		schemaCommand(e),
+		serveCommand(e),
+		suggestCommand(e),
+	}
+}
 
 // runApp runs the command line args in the environment e and returns the
 // exit code.
@@ -111,8 +128,7 @@ func newApp(e *env) *cli.App {
 	app.OnUsageError = func(c *cli.Context, err error, isSub bool) error {
 		return exitCode(exitUsage, "netpolicy: %s", usageMessage(app.VisibleFlags(), err))
 	}
-	for _, f := range commandFactories {
-		cmd := f(e)
+	for _, cmd := range commands(e) {
 		if cmd.OnUsageError == nil {
 			cmd.OnUsageError = func(c *cli.Context, err error, isSub bool) error {
 				return exitCode(exitUsage, "netpolicy %s: %s", c.Command.Name, usageMessage(c.Command.VisibleFlags(), err))

@@ -16,50 +16,49 @@ import (
 	"github.com/netpolicy/netpolicy/tlsca"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		dir := caDirFlag()
-		return &cli.Command{
-			Name:      "ca",
-			Usage:     "create and inspect the local CA used for HTTPS interception",
-			ArgsUsage: "init|path|env|show",
-			Description: "The local CA signs the certificates serve shows to clients when it\n" +
-				"intercepts HTTPS (mitm = true in limited mode). It lives in the CA\n" +
-				"directory: --ca-dir, else NETPOLICY_CA_DIR, else $CODEX_HOME/netpolicy-ca,\n" +
-				"else ~/.codex/netpolicy-ca, as ca.pem (0644), ca-key.pem (0600) and\n" +
-				"bundle.pem (the system roots followed by ca.pem), in a 0700 directory.\n\n" +
-				"   init   create the CA (--force replaces one, keeping the old files as *.old)\n" +
-				"   path   print the path of ca.pem (exit 1 when there is none)\n" +
-				"   env    the variables that make clients trust the CA (--shell sh|fish|json)\n" +
-				"   show   subject, SHA-256 fingerprint, validity, paths, key file safety",
-			Subcommands: []*cli.Command{
-				{
-					Name:   "init",
-					Usage:  "create the CA",
-					Flags:  []cli.Flag{dir, &cli.BoolFlag{Name: "force", Usage: "replace an existing CA; the old files are kept as *.old"}},
-					Action: func(c *cli.Context) error { return runCAInit(c, e) },
-				},
-				{
-					Name:   "path",
-					Usage:  "print the path of ca.pem",
-					Flags:  []cli.Flag{dir},
-					Action: func(c *cli.Context) error { return runCAPath(c, e) },
-				},
-				{
-					Name:   "env",
-					Usage:  "print the variables that make clients trust the CA",
-					Flags:  []cli.Flag{dir, &cli.StringFlag{Name: "shell", Value: "sh", Usage: "output form: `sh`, fish or json"}},
-					Action: func(c *cli.Context) error { return runCAEnv(c, e) },
-				},
-				{
-					Name:   "show",
-					Usage:  "describe the CA",
-					Flags:  []cli.Flag{dir},
-					Action: func(c *cli.Context) error { return runCAShow(c, e) },
-				},
+// caCommand is the `netpolicy ca` command.
+func caCommand(e *env) *cli.Command {
+	dir := caDirFlag()
+	return &cli.Command{
+		Name:      "ca",
+		Usage:     "create and inspect the local CA used for HTTPS interception",
+		ArgsUsage: "init|path|env|show",
+		Description: "The local CA signs the certificates serve shows to clients when it\n" +
+			"intercepts HTTPS (mitm = true in limited mode). It lives in the CA\n" +
+			"directory: --ca-dir, else NETPOLICY_CA_DIR, else $CODEX_HOME/netpolicy-ca,\n" +
+			"else ~/.codex/netpolicy-ca, as ca.pem (0644), ca-key.pem (0600) and\n" +
+			"bundle.pem (the system roots followed by ca.pem), in a 0700 directory.\n\n" +
+			"   init   create the CA (--force replaces one, keeping the old files as *.old)\n" +
+			"   path   print the path of ca.pem (exit 1 when there is none)\n" +
+			"   env    the variables that make clients trust the CA (--shell sh|fish|json)\n" +
+			"   show   subject, SHA-256 fingerprint, validity, paths, key file safety",
+		Subcommands: []*cli.Command{
+			{
+				Name:   "init",
+				Usage:  "create the CA",
+				Flags:  []cli.Flag{dir, &cli.BoolFlag{Name: "force", Usage: "replace an existing CA; the old files are kept as *.old"}},
+				Action: func(c *cli.Context) error { return runCAInit(c, e) },
 			},
-		}
-	})
+			{
+				Name:   "path",
+				Usage:  "print the path of ca.pem",
+				Flags:  []cli.Flag{dir},
+				Action: func(c *cli.Context) error { return runCAPath(c, e) },
+			},
+			{
+				Name:   "env",
+				Usage:  "print the variables that make clients trust the CA",
+				Flags:  []cli.Flag{dir, &cli.StringFlag{Name: "shell", Value: "sh", Usage: "output form: `sh`, fish or json"}},
+				Action: func(c *cli.Context) error { return runCAEnv(c, e) },
+			},
+			{
+				Name:   "show",
+				Usage:  "describe the CA",
+				Flags:  []cli.Flag{dir},
+				Action: func(c *cli.Context) error { return runCAShow(c, e) },
+			},
+		},
+	}
 }
 
 func caDirFlag() cli.Flag {

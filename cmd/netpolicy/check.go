@@ -16,36 +16,35 @@ import (
 	"github.com/netpolicy/netpolicy/policy"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "check",
-			Usage:     "say what the proxy would decide for hosts, URLs or unix sockets",
-			ArgsUsage: "TARGET...",
-			Description: "Check takes, for each TARGET, the decision the proxy would take on the\n" +
-				"effective policy (the same code decides both): allow, deny or ask, the\n" +
-				"reason, the x-proxy-error value and the rule (file:line) that decided.\n\n" +
-				"TARGET is host, host:port, a URL (http://, https://, socks5://) or an\n" +
-				"absolute unix socket path (an x-unix-socket request). The protocol comes\n" +
-				"from --protocol, else the URL scheme (https = https_connect), else http;\n" +
-				"the port defaults to 443 for https_connect and 80 otherwise. An allowed\n" +
-				"name is looked up in DNS exactly as the proxy would, unless --no-resolve.\n\n" +
-				"In JSON, host and port are null for a unix socket target, and method is\n" +
-				"\"CONNECT\" for https_connect and null for socks5_tcp.\n\n" +
-				"Exit status: 0 when every target is allowed, 1 when any is not, 2 when a\n" +
-				"target cannot be parsed or the policy sources are refused.",
-			Flags: append(sourceFlags(),
-				&cli.StringFlag{Name: "method", Usage: "HTTP `METHOD` of a plain http request (matters in limited mode; default GET)"},
-				&cli.StringFlag{Name: "protocol", Usage: "request protocol `PROTO`: http, https_connect or socks5_tcp (default: from the URL scheme, else http)"},
-				&cli.BoolFlag{Name: "upgrade", Usage: "ask about a plain http request for a protocol Upgrade such as WebSocket (refused in limited mode)"},
-				&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (step 5 of the decision, docs/policy.md)"},
-				&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr which policy files were read, which profile was selected and why (always on a terminal)"},
-				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
-				dnsFlag(),
-			),
-			Action: func(c *cli.Context) error { return runCheck(c, e) },
-		}
-	})
+// checkCommand is the `netpolicy check` command.
+func checkCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "say what the proxy would decide for hosts, URLs or unix sockets",
+		ArgsUsage: "TARGET...",
+		Description: "Check takes, for each TARGET, the decision the proxy would take on the\n" +
+			"effective policy (the same code decides both): allow, deny or ask, the\n" +
+			"reason, the x-proxy-error value and the rule (file:line) that decided.\n\n" +
+			"TARGET is host, host:port, a URL (http://, https://, socks5://) or an\n" +
+			"absolute unix socket path (an x-unix-socket request). The protocol comes\n" +
+			"from --protocol, else the URL scheme (https = https_connect), else http;\n" +
+			"the port defaults to 443 for https_connect and 80 otherwise. An allowed\n" +
+			"name is looked up in DNS exactly as the proxy would, unless --no-resolve.\n\n" +
+			"In JSON, host and port are null for a unix socket target, and method is\n" +
+			"\"CONNECT\" for https_connect and null for socks5_tcp.\n\n" +
+			"Exit status: 0 when every target is allowed, 1 when any is not, 2 when a\n" +
+			"target cannot be parsed or the policy sources are refused.",
+		Flags: append(sourceFlags(),
+			&cli.StringFlag{Name: "method", Usage: "HTTP `METHOD` of a plain http request (matters in limited mode; default GET)"},
+			&cli.StringFlag{Name: "protocol", Usage: "request protocol `PROTO`: http, https_connect or socks5_tcp (default: from the URL scheme, else http)"},
+			&cli.BoolFlag{Name: "upgrade", Usage: "ask about a plain http request for a protocol Upgrade such as WebSocket (refused in limited mode)"},
+			&cli.BoolFlag{Name: "no-resolve", Usage: "skip the DNS check of allowed names (step 5 of the decision, docs/policy.md)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr which policy files were read, which profile was selected and why (always on a terminal)"},
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
+			dnsFlag(),
+		),
+		Action: func(c *cli.Context) error { return runCheck(c, e) },
+	}
 }
 
 // checkTarget is one parsed TARGET.

@@ -9,61 +9,62 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "completion",
-			Usage:     "print a shell completion script (bash, zsh or fish)",
-			ArgsUsage: "bash|zsh|fish",
-			Description: "Completion prints a script that makes the shell complete netpolicy's\n" +
-				"commands and flags. Load it for the running shell, or install it:\n\n" +
-				"   bash:  source <(netpolicy completion bash)\n" +
-				"          netpolicy completion bash > ~/.local/share/bash-completion/completions/netpolicy\n" +
-				"   zsh:   netpolicy completion zsh > \"${fpath[1]}/_netpolicy\"\n" +
-				"   fish:  netpolicy completion fish > ~/.config/fish/completions/netpolicy.fish",
-			Action: func(c *cli.Context) error {
-				if c.Args().Len() != 1 {
-					return exitCode(exitUsage, "netpolicy completion: name one shell: bash, zsh or fish")
-				}
-				switch sh := c.Args().First(); sh {
-				case "bash":
-					_, err := io.WriteString(e.stdout, bashCompletion)
-					return err
-				case "zsh":
-					_, err := io.WriteString(e.stdout, zshCompletion)
-					return err
-				case "fish":
-					s, err := c.App.ToFishCompletion()
-					if err != nil {
-						return err
-					}
-					_, err = io.WriteString(e.stdout, s)
-					return err
-				default:
-					msg := fmt.Sprintf("netpolicy completion: unknown shell %q: want bash, zsh or fish", sh)
-					return exitCode(exitUsage, "%s", msg)
-				}
-			},
-		}
-	})
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:  "man",
-			Usage: "print the manual page (roff)",
-			Description: "Man prints netpolicy's manual page, section 1, generated from the same\n" +
-				"command and flag definitions as --help. Read it with\n\n" +
-				"   netpolicy man | man -l -\n\n" +
-				"The repository carries a copy in docs/netpolicy.1.",
-			Action: func(c *cli.Context) error {
-				s, err := manPage(c.App)
+// completionCommand is the `netpolicy completion` command.
+func completionCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "completion",
+		Usage:     "print a shell completion script (bash, zsh or fish)",
+		ArgsUsage: "bash|zsh|fish",
+		Description: "Completion prints a script that makes the shell complete netpolicy's\n" +
+			"commands and flags. Load it for the running shell, or install it:\n\n" +
+			"   bash:  source <(netpolicy completion bash)\n" +
+			"          netpolicy completion bash > ~/.local/share/bash-completion/completions/netpolicy\n" +
+			"   zsh:   netpolicy completion zsh > \"${fpath[1]}/_netpolicy\"\n" +
+			"   fish:  netpolicy completion fish > ~/.config/fish/completions/netpolicy.fish",
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 1 {
+				return exitCode(exitUsage, "netpolicy completion: name one shell: bash, zsh or fish")
+			}
+			switch sh := c.Args().First(); sh {
+			case "bash":
+				_, err := io.WriteString(e.stdout, bashCompletion)
+				return err
+			case "zsh":
+				_, err := io.WriteString(e.stdout, zshCompletion)
+				return err
+			case "fish":
+				s, err := c.App.ToFishCompletion()
 				if err != nil {
 					return err
 				}
 				_, err = io.WriteString(e.stdout, s)
 				return err
-			},
-		}
-	})
+			default:
+				msg := fmt.Sprintf("netpolicy completion: unknown shell %q: want bash, zsh or fish", sh)
+				return exitCode(exitUsage, "%s", msg)
+			}
+		},
+	}
+}
+
+// manCommand is the `netpolicy man` command.
+func manCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "man",
+		Usage: "print the manual page (roff)",
+		Description: "Man prints netpolicy's manual page, section 1, generated from the same\n" +
+			"command and flag definitions as --help. Read it with\n\n" +
+			"   netpolicy man | man -l -\n\n" +
+			"The repository carries a copy in docs/netpolicy.1.",
+		Action: func(c *cli.Context) error {
+			s, err := manPage(c.App)
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(e.stdout, s)
+			return err
+		},
+	}
 }
 
 // appDescription is the DESCRIPTION of `netpolicy --help` and of the

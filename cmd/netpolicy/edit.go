@@ -22,27 +22,23 @@ type editVerb struct {
 	done        string            // past tense for the report: "allowed"
 }
 
-var editVerbs = []editVerb{
-	{"allow", "add allow rules to the user's config", policy.Allow, "allowed"},
-	{"deny", "add deny rules to the user's config", policy.Deny, "denied"},
-	{"unset", "remove rules from the user's config", policy.PermInvalid, "removed"},
-}
+var (
+	verbAllow = editVerb{"allow", "add allow rules to the user's config", policy.Allow, "allowed"}
+	verbDeny  = editVerb{"deny", "add deny rules to the user's config", policy.Deny, "denied"}
+	verbUnset = editVerb{"unset", "remove rules from the user's config", policy.PermInvalid, "removed"}
+)
 
-func init() {
-	for _, v := range editVerbs {
-		v := v
-		registerCommand(func(e *env) *cli.Command {
-			return &cli.Command{
-				Name:        v.name,
-				Usage:       v.usage,
-				ArgsUsage:   "PATTERN...",
-				Description: editDescription(v),
-				Flags: append(sourceFlags(),
-					&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the unified diff instead of writing the file"},
-				),
-				Action: func(c *cli.Context) error { return runEdit(c, e, v) },
-			}
-		})
+// editCommand is the `netpolicy allow`, `deny` or `unset` command.
+func editCommand(e *env, v editVerb) *cli.Command {
+	return &cli.Command{
+		Name:        v.name,
+		Usage:       v.usage,
+		ArgsUsage:   "PATTERN...",
+		Description: editDescription(v),
+		Flags: append(sourceFlags(),
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the unified diff instead of writing the file"},
+		),
+		Action: func(c *cli.Context) error { return runEdit(c, e, v) },
 	}
 }
 

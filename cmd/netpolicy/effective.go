@@ -14,27 +14,26 @@ import (
 	"github.com/netpolicy/netpolicy/policy"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "effective",
-			Usage:     "print the merged policy for a session mode",
-			ArgsUsage: " ",
-			Description: "Effective merges the managed requirements and the user's config for the\n" +
-				"session mode (see docs/policy.md, Merging) and prints the result: TOML by\n" +
-				"default, or the app-server NetworkRequirements shape with --format json.\n" +
-				"--explain says which files were read, which profile was selected and why,\n" +
-				"where every rule and setting came from and which entries were dropped.\n\n" +
-				"In the domains map a pattern that is both allowed and denied (for instance a\n" +
-				"managed allow and the user's deny of the same pattern) appears once, as\n" +
-				"\"deny\": deny rules are decided first, so deny is what takes effect.",
-			Flags: append(sourceFlags(),
-				&cli.StringFlag{Name: "format", Value: "toml", Usage: "output `FORMAT`: toml or json"},
-				&cli.BoolFlag{Name: "explain", Usage: "show provenance of every rule and setting, and dropped entries"},
-			),
-			Action: func(c *cli.Context) error { return runEffective(c, e) },
-		}
-	})
+// effectiveCommand is the `netpolicy effective` command.
+func effectiveCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "effective",
+		Usage:     "print the merged policy for a session mode",
+		ArgsUsage: " ",
+		Description: "Effective merges the managed requirements and the user's config for the\n" +
+			"session mode (see docs/policy.md, Merging) and prints the result: TOML by\n" +
+			"default, or the app-server NetworkRequirements shape with --format json.\n" +
+			"--explain says which files were read, which profile was selected and why,\n" +
+			"where every rule and setting came from and which entries were dropped.\n\n" +
+			"In the domains map a pattern that is both allowed and denied (for instance a\n" +
+			"managed allow and the user's deny of the same pattern) appears once, as\n" +
+			"\"deny\": deny rules are decided first, so deny is what takes effect.",
+		Flags: append(sourceFlags(),
+			&cli.StringFlag{Name: "format", Value: "toml", Usage: "output `FORMAT`: toml or json"},
+			&cli.BoolFlag{Name: "explain", Usage: "show provenance of every rule and setting, and dropped entries"},
+		),
+		Action: func(c *cli.Context) error { return runEffective(c, e) },
+	}
 }
 
 func runEffective(c *cli.Context, e *env) error {

@@ -13,35 +13,34 @@ import (
 	"github.com/netpolicy/netpolicy/sandbox"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "exec",
-			Usage:     "run a command with the effective policy enforced on its network access",
-			ArgsUsage: "-- CMD [ARGS...]",
-			Description: "Exec starts the proxy serve runs, on free loopback ports and with the\n" +
-				"policy read once (no reload: the command cannot widen its own policy by\n" +
-				"editing the config), and runs CMD with HTTP_PROXY, HTTPS_PROXY,\n" +
-				"ALL_PROXY=socks5h://… (and the lower-case forms), NO_PROXY and\n" +
-				"NETPOLICY_PROXY=1 set. Everything after -- is CMD, untouched.\n\n" +
-				"With --isolate auto (the default) or on, on Linux, CMD runs in new user,\n" +
-				"network, mount and PID namespaces: only the namespace's own loopback is up,\n" +
-				"the proxy variables point at listeners there that belong to the proxy\n" +
-				"outside, the unix sockets of daemons (/run, /var/run, $XDG_RUNTIME_DIR,\n" +
-				"/tmp/.X11-unix, sockets under /tmp and /var/tmp) are hidden except those the\n" +
-				"policy allows, and every process CMD starts ends when netpolicy does. auto\n" +
-				"runs without isolation after one warning where the kernel does not allow\n" +
-				"it; on fails (exit 2).\n\n" +
-				"CMD's stdin, stdout and stderr are the caller's. Signals sent to netpolicy\n" +
-				"are passed on to CMD, except those the terminal already sent it. When\n" +
-				"something was blocked, a summary on stderr lists each destination once,\n" +
-				"and the netpolicy allow command for those a user rule could allow.\n\n" +
-				"Exit status: CMD's (128 + the signal number when a signal killed it); 2,\n" +
-				"with a message starting \"netpolicy:\", when CMD could not be run.",
-			Flags:  execFlags(),
-			Action: func(c *cli.Context) error { return runExec(c, e) },
-		}
-	})
+// execCommand is the `netpolicy exec` command.
+func execCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command with the effective policy enforced on its network access",
+		ArgsUsage: "-- CMD [ARGS...]",
+		Description: "Exec starts the proxy serve runs, on free loopback ports and with the\n" +
+			"policy read once (no reload: the command cannot widen its own policy by\n" +
+			"editing the config), and runs CMD with HTTP_PROXY, HTTPS_PROXY,\n" +
+			"ALL_PROXY=socks5h://… (and the lower-case forms), NO_PROXY and\n" +
+			"NETPOLICY_PROXY=1 set. Everything after -- is CMD, untouched.\n\n" +
+			"With --isolate auto (the default) or on, on Linux, CMD runs in new user,\n" +
+			"network, mount and PID namespaces: only the namespace's own loopback is up,\n" +
+			"the proxy variables point at listeners there that belong to the proxy\n" +
+			"outside, the unix sockets of daemons (/run, /var/run, $XDG_RUNTIME_DIR,\n" +
+			"/tmp/.X11-unix, sockets under /tmp and /var/tmp) are hidden except those the\n" +
+			"policy allows, and every process CMD starts ends when netpolicy does. auto\n" +
+			"runs without isolation after one warning where the kernel does not allow\n" +
+			"it; on fails (exit 2).\n\n" +
+			"CMD's stdin, stdout and stderr are the caller's. Signals sent to netpolicy\n" +
+			"are passed on to CMD, except those the terminal already sent it. When\n" +
+			"something was blocked, a summary on stderr lists each destination once,\n" +
+			"and the netpolicy allow command for those a user rule could allow.\n\n" +
+			"Exit status: CMD's (128 + the signal number when a signal killed it); 2,\n" +
+			"with a message starting \"netpolicy:\", when CMD could not be run.",
+		Flags:  execFlags(),
+		Action: func(c *cli.Context) error { return runExec(c, e) },
+	}
 }
 
 // execPlaceholders are the flags of CLI.md whose feature the proxy does

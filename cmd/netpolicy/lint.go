@@ -15,46 +15,45 @@ import (
 	"github.com/netpolicy/netpolicy/policy"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "lint",
-			Usage:     "check requirements.toml and config.toml files",
-			ArgsUsage: "PATH...",
-			Description: "Lint checks network policy files against the rules NP001–NP090 and prints\n" +
-				"one finding per line (path:line:col: severity NPxxx message) on stdout and a\n" +
-				"summary on stderr.\n\n" +
-				"PATH is a file (always read), a directory, or - for stdin. A directory is\n" +
-				"walked for policy files: *.toml files named config.toml or requirements*.toml,\n" +
-				"or holding a table netpolicy reads ([experimental_network], default_permissions,\n" +
-				"[permissions.<p>.network], [network_proxy.policy], or a [network] table with a\n" +
-				"key of ours such as domains). Other TOML files (Cargo.toml, pyproject.toml),\n" +
-				"directories starting with \".\", what .gitignore ignores and what --exclude\n" +
-				"names are skipped; --verbose lists them. A walk that finds no policy file at\n" +
-				"all exits 2.\n\n" +
-				"A file named requirements*.toml or holding [experimental_network] is a\n" +
-				"requirements file, any other a config file, unless --kind says otherwise.\n" +
-				"Linting a requirements file and a config file in one call also runs the\n" +
-				"cross-file rules (NP061, NP062).\n\n" +
-				"Silence one finding with a comment on the line above or at the end of the\n" +
-				"line: # netpolicy: ignore[NPxxx] reason. NP021 cannot be silenced.\n\n" +
-				"Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or\n" +
-				"unreadable file. Run lint --explain NPxxx for a rule's documentation.",
-			Flags: append([]cli.Flag{
-				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text (with the source line on a terminal), full (always with it), concise (never), json, sarif or github"},
-				&cli.StringFlag{Name: "fail-on", Value: "warning", Usage: "lowest `SEVERITY` that makes the exit status 1: error, warning or info (default: the project config's, else warning)"},
-				&cli.StringFlag{Name: "severity", Value: "info", Usage: "report only findings of `SEVERITY` or above: error, warning or info"},
-				&cli.StringSliceFlag{Name: "select", Usage: "report only the rules matching `CODES` (IDs or prefixes such as NP02, or ALL; comma-separated or repeated)"},
-				&cli.StringSliceFlag{Name: "ignore", Usage: "do not report the rules matching `CODES` (IDs or prefixes; comma-separated or repeated)"},
-				&cli.BoolFlag{Name: "no-project-config", Usage: "do not read .netpolicy.toml"},
-				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
-				&cli.StringFlag{Name: "explain", Usage: "print the documentation of `RULE` (NPxxx) and exit"},
-				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the text output `WHEN`: auto (on a terminal), always or never; NO_COLOR set turns it off"},
-				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
-			}, walkFlags()...),
-			Action: func(c *cli.Context) error { return runLint(c, e) },
-		}
-	})
+// lintCommand is the `netpolicy lint` command.
+func lintCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "lint",
+		Usage:     "check requirements.toml and config.toml files",
+		ArgsUsage: "PATH...",
+		Description: "Lint checks network policy files against the rules NP001–NP090 and prints\n" +
+			"one finding per line (path:line:col: severity NPxxx message) on stdout and a\n" +
+			"summary on stderr.\n\n" +
+			"PATH is a file (always read), a directory, or - for stdin. A directory is\n" +
+			"walked for policy files: *.toml files named config.toml or requirements*.toml,\n" +
+			"or holding a table netpolicy reads ([experimental_network], default_permissions,\n" +
+			"[permissions.<p>.network], [network_proxy.policy], or a [network] table with a\n" +
+			"key of ours such as domains). Other TOML files (Cargo.toml, pyproject.toml),\n" +
+			"directories starting with \".\", what .gitignore ignores and what --exclude\n" +
+			"names are skipped; --verbose lists them. A walk that finds no policy file at\n" +
+			"all exits 2.\n\n" +
+			"A file named requirements*.toml or holding [experimental_network] is a\n" +
+			"requirements file, any other a config file, unless --kind says otherwise.\n" +
+			"Linting a requirements file and a config file in one call also runs the\n" +
+			"cross-file rules (NP061, NP062).\n\n" +
+			"Silence one finding with a comment on the line above or at the end of the\n" +
+			"line: # netpolicy: ignore[NPxxx] reason. NP021 cannot be silenced.\n\n" +
+			"Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage error or\n" +
+			"unreadable file. Run lint --explain NPxxx for a rule's documentation.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text (with the source line on a terminal), full (always with it), concise (never), json, sarif or github"},
+			&cli.StringFlag{Name: "fail-on", Value: "warning", Usage: "lowest `SEVERITY` that makes the exit status 1: error, warning or info (default: the project config's, else warning)"},
+			&cli.StringFlag{Name: "severity", Value: "info", Usage: "report only findings of `SEVERITY` or above: error, warning or info"},
+			&cli.StringSliceFlag{Name: "select", Usage: "report only the rules matching `CODES` (IDs or prefixes such as NP02, or ALL; comma-separated or repeated)"},
+			&cli.StringSliceFlag{Name: "ignore", Usage: "do not report the rules matching `CODES` (IDs or prefixes; comma-separated or repeated)"},
+			&cli.BoolFlag{Name: "no-project-config", Usage: "do not read .netpolicy.toml"},
+			&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
+			&cli.StringFlag{Name: "explain", Usage: "print the documentation of `RULE` (NPxxx) and exit"},
+			&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the text output `WHEN`: auto (on a terminal), always or never; NO_COLOR set turns it off"},
+			&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
+		}, walkFlags()...),
+		Action: func(c *cli.Context) error { return runLint(c, e) },
+	}
 }
 
 // stdinName names stdin when --stdin-filename is not given.

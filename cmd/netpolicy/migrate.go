@@ -13,43 +13,42 @@ import (
 	"github.com/netpolicy/netpolicy/policy"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "migrate",
-			Usage:     "rewrite legacy and obsolete forms into canonical ones",
-			ArgsUsage: "PATH...",
-			Description: "Migrate applies the fixes of the fixable lint rules (NP010-NP014, NP022,\n" +
-				"NP023, NP025): legacy allowed_domains / denied_domains / allow_unix_sockets\n" +
-				"lists become domains / unix_sockets tables, [network_proxy] and\n" +
-				"[permissions.network] become [network], obsolete keys go, ports and\n" +
-				"non-ASCII leave patterns, duplicate rules go. Comments (also those inside\n" +
-				"and after the lists), key order, quoting and line endings of everything\n" +
-				"else stay byte for byte.\n\n" +
-				"Before anything is shown or written, the result must parse, lint with no\n" +
-				"fixable finding left and have the same effective rules as the original;\n" +
-				"otherwise the file is left alone and migrate says why (exit 2). A mixed\n" +
-				"block whose entries conflict is refused with the entries named.\n\n" +
-				"By default migrate prints a unified diff (git apply and patch -p1 accept\n" +
-				"it). PATH is a file, a directory (walked for policy files exactly as lint\n" +
-				"does: another tool's TOML is never touched; --exclude and .gitignore are\n" +
-				"respected), or - to read stdin and write the migrated document to stdout.\n" +
-				"With -l (--list) only the names of the files that would change are printed,\n" +
-				"one per line, as gofmt -l does.\n\n" +
-				"Exit status: 0 done, 1 with --check when a file would change, 2 usage\n" +
-				"error, unreadable file or refused migration.",
-			Flags: append([]cli.Flag{
-				&cli.BoolFlag{Name: "check", Usage: "print the diff and exit 1 if any file would change"},
-				&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "rewrite the files in place (safely: temporary file, fsync, rename)"},
-				&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print only the names of the files that would change (with --write: that changed), one per line, instead of the diff"},
-				&cli.BoolFlag{Name: "no-project-config", Usage: "do not read .netpolicy.toml (its lint.exclude applies to migrate's walks too)"},
-				&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
-				&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the diff (`MODE`): auto (on a terminal), always or never; NO_COLOR turns it off"},
-				&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
-			}, walkFlags()...),
-			Action: func(c *cli.Context) error { return runMigrate(c, e) },
-		}
-	})
+// migrateCommand is the `netpolicy migrate` command.
+func migrateCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "migrate",
+		Usage:     "rewrite legacy and obsolete forms into canonical ones",
+		ArgsUsage: "PATH...",
+		Description: "Migrate applies the fixes of the fixable lint rules (NP010-NP014, NP022,\n" +
+			"NP023, NP025): legacy allowed_domains / denied_domains / allow_unix_sockets\n" +
+			"lists become domains / unix_sockets tables, [network_proxy] and\n" +
+			"[permissions.network] become [network], obsolete keys go, ports and\n" +
+			"non-ASCII leave patterns, duplicate rules go. Comments (also those inside\n" +
+			"and after the lists), key order, quoting and line endings of everything\n" +
+			"else stay byte for byte.\n\n" +
+			"Before anything is shown or written, the result must parse, lint with no\n" +
+			"fixable finding left and have the same effective rules as the original;\n" +
+			"otherwise the file is left alone and migrate says why (exit 2). A mixed\n" +
+			"block whose entries conflict is refused with the entries named.\n\n" +
+			"By default migrate prints a unified diff (git apply and patch -p1 accept\n" +
+			"it). PATH is a file, a directory (walked for policy files exactly as lint\n" +
+			"does: another tool's TOML is never touched; --exclude and .gitignore are\n" +
+			"respected), or - to read stdin and write the migrated document to stdout.\n" +
+			"With -l (--list) only the names of the files that would change are printed,\n" +
+			"one per line, as gofmt -l does.\n\n" +
+			"Exit status: 0 done, 1 with --check when a file would change, 2 usage\n" +
+			"error, unreadable file or refused migration.",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "check", Usage: "print the diff and exit 1 if any file would change"},
+			&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "rewrite the files in place (safely: temporary file, fsync, rename)"},
+			&cli.BoolFlag{Name: "list", Aliases: []string{"l"}, Usage: "print only the names of the files that would change (with --write: that changed), one per line, instead of the diff"},
+			&cli.BoolFlag{Name: "no-project-config", Usage: "do not read .netpolicy.toml (its lint.exclude applies to migrate's walks too)"},
+			&cli.StringFlag{Name: "kind", Value: "auto", Usage: "file `KIND`: auto, requirements or config"},
+			&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour the diff (`MODE`): auto (on a terminal), always or never; NO_COLOR turns it off"},
+			&cli.StringFlag{Name: "stdin-filename", Usage: "`NAME` of the file read from stdin (-), for messages and kind detection"},
+		}, walkFlags()...),
+		Action: func(c *cli.Context) error { return runMigrate(c, e) },
+	}
 }
 
 func runMigrate(c *cli.Context, e *env) error {

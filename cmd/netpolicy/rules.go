@@ -11,26 +11,25 @@ import (
 	"github.com/netpolicy/netpolicy/lint"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:  "rules",
-			Usage: "list the lint rules with their severity and whether they are fixable",
-			Description: "Rules prints one line per lint rule: its ID, severity, whether migrate can\n" +
-				"fix it, whether a suppression comment can silence it, and what it catches.\n" +
-				"lint --explain all prints the same; lint --explain NPxxx a rule's full\n" +
-				"documentation.",
-			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, json or markdown"},
-			},
-			Action: func(c *cli.Context) error {
-				if c.Args().Len() > 0 {
-					return exitCode(exitUsage, "netpolicy rules: takes no arguments (lint --explain %s documents one rule)", c.Args().First())
-				}
-				return writeRules(e.stdout, c.String("format"))
-			},
-		}
-	})
+// rulesCommand is the `netpolicy rules` command.
+func rulesCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "rules",
+		Usage: "list the lint rules with their severity and whether they are fixable",
+		Description: "Rules prints one line per lint rule: its ID, severity, whether migrate can\n" +
+			"fix it, whether a suppression comment can silence it, and what it catches.\n" +
+			"lint --explain all prints the same; lint --explain NPxxx a rule's full\n" +
+			"documentation.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, json or markdown"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				return exitCode(exitUsage, "netpolicy rules: takes no arguments (lint --explain %s documents one rule)", c.Args().First())
+			}
+			return writeRules(e.stdout, c.String("format"))
+		},
+	}
 }
 
 // jsonRule is one rule in `netpolicy rules --format json`.

@@ -26,50 +26,49 @@ import (
 	"github.com/netpolicy/netpolicy/proxy"
 )
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "serve",
-			Usage:     "run the HTTP and SOCKS5 egress proxy that enforces the effective policy",
-			ArgsUsage: " ",
-			Description: "Serve runs an HTTP proxy (absolute-form requests, CONNECT, WebSocket\n" +
-				"upgrades, unix sockets through x-unix-socket) and a SOCKS5 proxy on the\n" +
-				"effective policy for the session mode. Every request gets the decision\n" +
-				"`netpolicy check` prints; the proxy connects only to addresses it checked.\n\n" +
-				"Listeners come from the policy (proxy_url, socks_url, http_port,\n" +
-				"socks_port) unless --http / --socks say otherwise; a non-loopback address\n" +
-				"is clamped to 127.0.0.1 unless dangerously_allow_non_loopback_proxy is set\n" +
-				"and no unix socket is allowed. --ready-file gets\n" +
-				"{\"http\":\"ADDR\",\"socks\":\"ADDR\"} once both accept connections.\n\n" +
-				"Audit events (one JSON object per line) go to --audit-log: stderr by\n" +
-				"default, - for stdout. SIGHUP reopens the audit log and reloads the\n" +
-				"policy; a change of either policy file reloads it too. A reload waits\n" +
-				"until both files have kept their size, mtime and content for 200ms, so\n" +
-				"a file being written is never read half-way. A reload that\n" +
-				"fails keeps the previous policy. SIGINT or SIGTERM stops accepting, lets\n" +
-				"open requests finish for up to --grace, and exits 0.\n\n" +
-				"Sources with lint errors are refused: serve does not start (exit 2).",
-			Flags: append(append(sourceFlags(),
-				&cli.StringFlag{Name: "http", Usage: "HTTP proxy listener `ADDR` (host:port; port 0 picks a free port)"},
-				&cli.StringFlag{Name: "socks", Usage: "SOCKS5 listener `ADDR` (host:port; port 0 picks a free port)"},
-				&cli.BoolFlag{Name: "no-socks", Usage: "do not run the SOCKS5 listener"},
-				&cli.StringFlag{Name: "ready-file", Usage: "write the listener addresses as JSON to `PATH` once they accept"},
-				&cli.StringFlag{Name: "audit-log", Usage: "audit events to `PATH` (default stderr; - is stdout)"},
-				&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, how long (`DURATION`) open requests may finish"},
-				&cli.DurationFlag{Name: "read-header-timeout", Value: proxy.DefaultReadHeaderTimeout, Usage: "limit (`DURATION`) for reading a request's headers"},
-				&cli.DurationFlag{Name: "dial-timeout", Value: proxy.DefaultDialTimeout, Usage: "limit (`DURATION`) for each upstream connection attempt"},
-				&cli.DurationFlag{Name: "idle-timeout", Value: proxy.DefaultIdleTimeout, Usage: "close tunnels and connections idle for `DURATION` (also bounds stalled bodies and the wait for upstream response headers)"},
-				&cli.DurationFlag{Name: "socks-handshake-timeout", Value: proxy.DefaultSocksHandshakeTimeout, Usage: "limit (`DURATION`) for a SOCKS5 client's greeting and request"},
-				&cli.IntFlag{Name: "max-header-bytes", Value: proxy.DefaultMaxHeaderBytes, Usage: "answer 431 to a request whose line and headers exceed `N` bytes"},
-				&cli.IntFlag{Name: "max-conns", Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together; at the cap the oldest idle keep-alive connection makes room (default: fitted to the descriptor limit, 6 per connection, at most 4096)"},
-				dnsFlag(),
-				&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
-				reportOnlyFlag(),
-				caDirFlag(),
-			), telemetryFlags()...),
-			Action: func(c *cli.Context) error { return runServe(c, e) },
-		}
-	})
+// serveCommand is the `netpolicy serve` command.
+func serveCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "run the HTTP and SOCKS5 egress proxy that enforces the effective policy",
+		ArgsUsage: " ",
+		Description: "Serve runs an HTTP proxy (absolute-form requests, CONNECT, WebSocket\n" +
+			"upgrades, unix sockets through x-unix-socket) and a SOCKS5 proxy on the\n" +
+			"effective policy for the session mode. Every request gets the decision\n" +
+			"`netpolicy check` prints; the proxy connects only to addresses it checked.\n\n" +
+			"Listeners come from the policy (proxy_url, socks_url, http_port,\n" +
+			"socks_port) unless --http / --socks say otherwise; a non-loopback address\n" +
+			"is clamped to 127.0.0.1 unless dangerously_allow_non_loopback_proxy is set\n" +
+			"and no unix socket is allowed. --ready-file gets\n" +
+			"{\"http\":\"ADDR\",\"socks\":\"ADDR\"} once both accept connections.\n\n" +
+			"Audit events (one JSON object per line) go to --audit-log: stderr by\n" +
+			"default, - for stdout. SIGHUP reopens the audit log and reloads the\n" +
+			"policy; a change of either policy file reloads it too. A reload waits\n" +
+			"until both files have kept their size, mtime and content for 200ms, so\n" +
+			"a file being written is never read half-way. A reload that\n" +
+			"fails keeps the previous policy. SIGINT or SIGTERM stops accepting, lets\n" +
+			"open requests finish for up to --grace, and exits 0.\n\n" +
+			"Sources with lint errors are refused: serve does not start (exit 2).",
+		Flags: append(append(sourceFlags(),
+			&cli.StringFlag{Name: "http", Usage: "HTTP proxy listener `ADDR` (host:port; port 0 picks a free port)"},
+			&cli.StringFlag{Name: "socks", Usage: "SOCKS5 listener `ADDR` (host:port; port 0 picks a free port)"},
+			&cli.BoolFlag{Name: "no-socks", Usage: "do not run the SOCKS5 listener"},
+			&cli.StringFlag{Name: "ready-file", Usage: "write the listener addresses as JSON to `PATH` once they accept"},
+			&cli.StringFlag{Name: "audit-log", Usage: "audit events to `PATH` (default stderr; - is stdout)"},
+			&cli.DurationFlag{Name: "grace", Value: 5 * time.Second, Usage: "on SIGINT/SIGTERM, how long (`DURATION`) open requests may finish"},
+			&cli.DurationFlag{Name: "read-header-timeout", Value: proxy.DefaultReadHeaderTimeout, Usage: "limit (`DURATION`) for reading a request's headers"},
+			&cli.DurationFlag{Name: "dial-timeout", Value: proxy.DefaultDialTimeout, Usage: "limit (`DURATION`) for each upstream connection attempt"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: proxy.DefaultIdleTimeout, Usage: "close tunnels and connections idle for `DURATION` (also bounds stalled bodies and the wait for upstream response headers)"},
+			&cli.DurationFlag{Name: "socks-handshake-timeout", Value: proxy.DefaultSocksHandshakeTimeout, Usage: "limit (`DURATION`) for a SOCKS5 client's greeting and request"},
+			&cli.IntFlag{Name: "max-header-bytes", Value: proxy.DefaultMaxHeaderBytes, Usage: "answer 431 to a request whose line and headers exceed `N` bytes"},
+			&cli.IntFlag{Name: "max-conns", Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together; at the cap the oldest idle keep-alive connection makes room (default: fitted to the descriptor limit, 6 per connection, at most 4096)"},
+			dnsFlag(),
+			&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
+			reportOnlyFlag(),
+			caDirFlag(),
+		), telemetryFlags()...),
+		Action: func(c *cli.Context) error { return runServe(c, e) },
+	}
 }
 
 // server is one proxy run: `netpolicy serve`, or the proxy `netpolicy exec`

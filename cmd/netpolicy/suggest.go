@@ -21,30 +21,29 @@ import (
 // make it grow without bound; the rest are counted.
 const maxSuggestHosts = 10000
 
-func init() {
-	registerCommand(func(e *env) *cli.Command {
-		return &cli.Command{
-			Name:      "suggest",
-			Usage:     "propose allow rules for what an audit log shows was blocked",
-			ArgsUsage: " ",
-			Description: "Suggest reads the audit log of serve (or exec) given by --from, as a stream,\n" +
-				"and prints the unified diff that would allow, in the user's network table\n" +
-				"(as `netpolicy allow` would write it), every valid exact host that was\n" +
-				"blocked as not_allowed: one rule each, sorted, with a comment giving how\n" +
-				"often it was blocked and when first. Hosts denied by a rule, or blocked as\n" +
-				"local or private addresses, are listed as comments above the diff and\n" +
-				"never allowed; nor is a host your config already denies. Host fields that\n" +
-				"are not valid host names or IP literals are never written.\n\n" +
-				"With --write the rules are written as `allow` writes them (verified,\n" +
-				"atomically). Exit status: 0, or with --write as allow: 1 when a rule has\n" +
-				"no effect, 2 when refused.",
-			Flags: append(sourceFlags(),
-				&cli.StringFlag{Name: "from", Usage: "audit log `FILE` to read (- for stdin)"},
-				&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "write the rules instead of printing the diff"},
-			),
-			Action: func(c *cli.Context) error { return runSuggest(c, e) },
-		}
-	})
+// suggestCommand is the `netpolicy suggest` command.
+func suggestCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "suggest",
+		Usage:     "propose allow rules for what an audit log shows was blocked",
+		ArgsUsage: " ",
+		Description: "Suggest reads the audit log of serve (or exec) given by --from, as a stream,\n" +
+			"and prints the unified diff that would allow, in the user's network table\n" +
+			"(as `netpolicy allow` would write it), every valid exact host that was\n" +
+			"blocked as not_allowed: one rule each, sorted, with a comment giving how\n" +
+			"often it was blocked and when first. Hosts denied by a rule, or blocked as\n" +
+			"local or private addresses, are listed as comments above the diff and\n" +
+			"never allowed; nor is a host your config already denies. Host fields that\n" +
+			"are not valid host names or IP literals are never written.\n\n" +
+			"With --write the rules are written as `allow` writes them (verified,\n" +
+			"atomically). Exit status: 0, or with --write as allow: 1 when a rule has\n" +
+			"no effect, 2 when refused.",
+		Flags: append(sourceFlags(),
+			&cli.StringFlag{Name: "from", Usage: "audit log `FILE` to read (- for stdin)"},
+			&cli.BoolFlag{Name: "write", Aliases: []string{"w"}, Usage: "write the rules instead of printing the diff"},
+		),
+		Action: func(c *cli.Context) error { return runSuggest(c, e) },
+	}
 }
 
 // hostSeen is how often a host was blocked and when first.
@@ -207,7 +206,7 @@ func runSuggest(c *cli.Context, e *env) error {
 	if b.overflow > 0 {
 		fmt.Fprintf(w, "# %d events of further distinct hosts not counted (at most %d hosts per kind)\n", b.overflow, maxSuggestHosts)
 	}
-	out, reports, err := t.apply(editVerbs[0], items)
+	out, reports, err := t.apply(verbAllow, items)
 	if err != nil {
 		return exitCode(exitUsage, "netpolicy %s: %s: %v (nothing written)", name, t.path, err)
 	}
@@ -218,5 +217,5 @@ func runSuggest(c *cli.Context, e *env) error {
 	} else {
 		e.stdout.Write(w.Bytes())
 	}
-	return t.commit(e, name, editVerbs[0], norms, out, reports, mode)
+	return t.commit(e, name, verbAllow, norms, out, reports, mode)
 }
