@@ -370,7 +370,7 @@ func allowAlways(path, req, profile string, mode policy.SessionMode, host string
 	if err != nil {
 		return err
 	}
-	out, _, err := t.apply(editVerbs[0], []editItem{{norm: norm}})
+	out, _, err := t.apply(verbAllow, []editItem{{norm: norm}})
 	if err != nil {
 		return err
 	}
