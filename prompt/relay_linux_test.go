@@ -315,3 +315,31 @@ func TestCloseRestores(t *testing.T) {
 }
 
 func unsafePointer(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }
+
+// TestWindowSize: the command's terminal follows the person's size.
+func TestWindowSize(t *testing.T) {
+	term := newTerminal(t)
+	size := func(f *os.File) (rows, cols uint16) {
+		var ws *unix.Winsize
+		withFd(f, func(fd int) (err error) { ws, err = unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ); return err })
+		return ws.Row, ws.Col
+	}
+	if r, c := size(term.relay.Slave()); r != 30 || c != 100 {
+		t.Fatalf("command's terminal is %dx%d, want 30x100", r, c)
+	}
+	withFd(term.keyboard, func(fd int) error {
+		return unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 132})
+	})
+	syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if r, c := size(term.relay.Slave()); r == 50 && c == 132 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r, c := size(term.relay.Slave())
+			t.Fatalf("after SIGWINCH the command's terminal is %dx%d, want 50x132", r, c)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

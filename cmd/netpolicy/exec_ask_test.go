@@ -121,12 +121,18 @@ func originPort(s *askSession) string { return s.port }
 // TestExecAsks drives the questions of exec through a terminal.
 func TestExecAsks(t *testing.T) {
 	t.Run("once", func(t *testing.T) {
-		s := startAsk(t, nil, "nphelper", "get", "http://new.example.net:PORT/")
+		audit := filepath.Join(t.TempDir(), "audit.log")
+		s := startAsk(t, []string{"--audit-log", audit}, "nphelper", "get", "http://new.example.net:PORT/")
 		off := s.waitFor(0, question(originPort(s)))
 		s.tty.WriteString("o\r")
 		s.waitFor(off, "200 \r\nhello from origin")
 		if code := s.exit(); code != 0 {
 			t.Fatalf("exit %d: %q", code, s.text())
+		}
+		// The person's allow is audited as an override.
+		log, _ := os.ReadFile(audit)
+		if !bytes.Contains(log, []byte(`"network.policy.decision":"allow"`)) || !bytes.Contains(log, []byte(`"network.policy.override":true`)) {
+			t.Fatalf("audit log: %s", log)
 		}
 	})
 	t.Run("no", func(t *testing.T) {
