@@ -134,6 +134,12 @@ func runServe(c *cli.Context, e *env) error {
 	if !s.eff.Enabled.Value {
 		s.log("the network proxy is disabled (enabled = false): every request is answered 503 network proxy is disabled")
 	}
+	// Take SIGHUP before anyone can learn that serve is up: a supervisor
+	// that signals right after the ready file must not kill it (the
+	// default action of SIGHUP).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if p := c.String("ready-file"); p != "" {
 		if err := writeReadyFile(p, s.hl, s.sl, s.metricsAddr()); err != nil {
 			s.proxy.Close()
@@ -142,7 +148,7 @@ func runServe(c *cli.Context, e *env) error {
 		}
 	}
 
-	code := s.loop(c.Context, s.eff, c.Duration("watch-interval"), s.serveErr)
+	code := s.loop(c.Context, s.eff, c.Duration("watch-interval"), hup, s.serveErr)
 	s.stop(c.Duration("grace"))
 	if code != exitOK {
 		return exitCode(code, "")
@@ -372,14 +378,11 @@ func (s *server) close() {
 
 // loop waits for a stop signal, reloading on SIGHUP and on file changes. It
 // returns the exit code.
-func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Duration, serveErr <-chan error) int {
+func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Duration, hup <-chan os.Signal, serveErr <-chan error) int {
 	// main cancels ctx on SIGINT/SIGTERM; listening here as well keeps the
 	// same behaviour when run() is called some other way.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	// Every reload, on SIGHUP or on a change, waits until the files have
 	// been stable for the settle time and reads what was seen then
