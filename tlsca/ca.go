@@ -48,6 +48,10 @@ type CA struct {
 	Cert    *x509.Certificate
 	CertPEM []byte
 
+	// OnMint, if set before the CA is used, is called once per leaf
+	// minted (a cache miss): serve counts them in its metrics.
+	OnMint func()
+
 	key    crypto.Signer
 	leaves *leafCache
 }

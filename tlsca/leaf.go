@@ -56,6 +56,9 @@ func (ca *CA) LeafAt(host string, now time.Time) (*tls.Certificate, error) {
 		}
 		ca.leaves.put(host, c)
 		ca.leaves.mints.Add(1)
+		if ca.OnMint != nil {
+			ca.OnMint()
+		}
 		return c, nil
 	})
 	if err != nil {

@@ -222,7 +222,7 @@ func (s *server) setupCA(c *cli.Context, compiled *policy.Compiled, memory bool)
 		if err != nil {
 			return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
 		}
-		s.proxy.CA = ca
+		s.useCA(ca)
 		return nil
 	}
 	st, err := caStore(c, s.e)
@@ -241,6 +241,14 @@ func (s *server) setupCA(c *cli.Context, compiled *policy.Compiled, memory bool)
 	if warning != "" {
 		s.log("warning: %s", warning)
 	}
-	s.proxy.CA = ca
+	s.useCA(ca)
 	return nil
+}
+
+// useCA gives the proxy ca, with its mints counted in the metrics.
+func (s *server) useCA(ca *tlsca.CA) {
+	if m := s.tel.metrics; m != nil {
+		ca.OnMint = m.CertMinted
+	}
+	s.proxy.CA = ca
 }
