@@ -37,6 +37,8 @@ type Relay struct {
 	askMu sync.Mutex // one question on the terminal at a time
 
 	mu      sync.Mutex
+	shown   *sync.Cond  // on mu: signalled when a question leaves the screen
+	holding bool        // a question holds the screen
 	answer  chan []byte // set while a question reads the keyboard
 	closed  bool
 	outDone chan struct{}
@@ -59,6 +61,7 @@ func Open(tty *os.File) (*Relay, error) {
 		return nil, err
 	}
 	r := &Relay{tty: tty, master: master, slave: slave, saved: saved, outDone: make(chan struct{})}
+	r.shown = sync.NewCond(&r.mu)
 	r.syncSize()
 	raw := *saved
 	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
@@ -149,6 +152,11 @@ func (r *Relay) output() {
 		n, err := r.master.Read(buf)
 		if n > 0 {
 			r.mu.Lock()
+			// The command's output waits while a question holds the
+			// screen, so that it is not written into the question's line.
+			for r.holding && !r.closed {
+				r.shown.Wait()
+			}
 			r.tty.Write(buf[:n])
 			r.mu.Unlock()
 		}
@@ -167,6 +175,7 @@ func (r *Relay) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.shown.Broadcast()
 	r.mu.Unlock()
 	r.stopSize()
 	r.slave.Close()
@@ -186,13 +195,14 @@ func (r *Relay) Ask(ctx context.Context, q proxy.Question) proxy.Answer {
 		return proxy.AnswerNo
 	}
 	r.askMu.Lock()
-	defer r.askMu.Unlock()
 	keys := make(chan []byte, 64)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		r.askMu.Unlock()
 		return proxy.AnswerNo
 	}
+	r.holding = true
 	// Whatever was typed before the question is not an answer to it.
 	withFd(r.tty, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH) })
 	r.answer = keys
@@ -216,13 +226,35 @@ func (r *Relay) Ask(ctx context.Context, q proxy.Question) proxy.Answer {
 	}
 	r.mu.Lock()
 	r.answer = nil
-	if note != "" {
-		// Leave the outcome visible for a moment on that line.
-		fmt.Fprintf(r.tty, "\x1b[%d;1H\x1b[2K%s", rows, Printable(note))
+	if note == "" {
+		r.release()
+		return ans
 	}
-	fmt.Fprint(r.tty, "\x1b[2K\x1b8")
+	// Leave the outcome on that line for a moment; the request does not
+	// wait for it, the next question and the command's output do.
+	fmt.Fprintf(r.tty, "\x1b[%d;1H\x1b[2K%s", rows, Printable(note))
 	r.mu.Unlock()
+	go func() {
+		time.Sleep(noteTime)
+		r.mu.Lock()
+		r.release()
+	}()
 	return ans
+}
+
+// noteTime is how long the outcome of a question stays on its line.
+const noteTime = 1500 * time.Millisecond
+
+// release gives the question's line back (mu held; it unlocks mu and then
+// the question lock).
+func (r *Relay) release() {
+	if !r.closed {
+		fmt.Fprint(r.tty, "\x1b[2K\x1b8")
+	}
+	r.holding = false
+	r.shown.Broadcast()
+	r.mu.Unlock()
+	r.askMu.Unlock()
 }
 
 // rows is the height of the person's terminal (24 when unknown).

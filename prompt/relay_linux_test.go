@@ -269,6 +269,15 @@ func TestCommandCannotAnswer(t *testing.T) {
 			if mode == "tiocsti" {
 				term.screen.waitFor(t, 0, "injected")
 			}
+			if mode == "writealways" {
+				// What the command printed during the question is shown
+				// only once the question gave its line back.
+				end := term.screen.waitFor(t, 0, "\x1b[2K\x1b8")
+				first := term.screen.waitFor(t, 0, "ready\r\nalways\r")
+				if first < end {
+					t.Fatalf("command output written into the question's line: %q", term.screen.String())
+				}
+			}
 		})
 	}
 }
