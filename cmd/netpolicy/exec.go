@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/sandbox"
+	"github.com/netpolicy/netpolicy/tlsca"
 )
 
 // execCommand is the `netpolicy exec` command.
@@ -43,13 +46,9 @@ func execCommand(e *env) *cli.Command {
 	}
 }
 
-// execPlaceholders are the flags of CLI.md whose feature the proxy does
-// not have yet: exec refuses them rather than ignore them.
-var execPlaceholders = map[string]bool{}
-
-// execFlags are exec's flags: the source flags, the proxy features serve
-// shares with exec (--report-only, --dns, telemetry), and exec's own. A flag
-// of CLI.md that no shared definition provides yet is a placeholder.
+// execFlags are exec's flags: the source flags, exec's own, and the proxy
+// features serve shares with exec (--report-only, --dns, --ca-dir,
+// telemetry).
 func execFlags() []cli.Flag {
 	flags := append(sourceFlags(),
 		&cli.StringFlag{Name: "isolate", Value: string(sandbox.Auto), Usage: "`MODE`: auto, on or off"},
@@ -61,25 +60,9 @@ func execFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "ask-timeout", Value: 30 * time.Second, Usage: "how long (`DURATION`) a question waits before it is answered no"},
 		reportOnlyFlag(),
 		dnsFlag(),
+		caDirFlag(),
 	)
-	flags = append(flags, telemetryFlags()...)
-	have := map[string]bool{}
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			have[n] = true
-		}
-	}
-	for _, p := range []struct{ name, usage string }{
-		{"metrics", "Prometheus metrics on `ADDR` (not available yet)"},
-		{"otlp-endpoint", "export audit events over OTLP/HTTP to `URL` (not available yet)"},
-		{"ca-dir", "the local CA `DIR` for HTTPS interception (not available yet)"},
-	} {
-		if !have[p.name] {
-			execPlaceholders[p.name] = true
-			flags = append(flags, &cli.StringFlag{Name: p.name, Usage: p.usage})
-		}
-	}
-	return flags
+	return append(flags, telemetryFlags()...)
 }
 
 // execGrace is how long connections still open when CMD has ended may
@@ -95,12 +78,7 @@ func runExec(c *cli.Context, e *env) error {
 	if !ok {
 		return exitCode(exitUsage, "netpolicy exec: invalid --isolate %q: want auto, on or off", c.String("isolate"))
 	}
-	for f := range execPlaceholders {
-		if c.IsSet(f) {
-			return exitCode(exitUsage, "netpolicy exec: --%s is not available in this build yet", f)
-		}
-	}
-	s, err := buildServer(c, e, serverOpts{quiet: true})
+	s, err := buildServer(c, e, serverOpts{quiet: true, memoryCA: true})
 	if err != nil {
 		return err
 	}
@@ -109,14 +87,24 @@ func runExec(c *cli.Context, e *env) error {
 	s.proxy.Audit = teeAudit(blocked, s.proxy.Audit)
 	socks := s.eff.SocksAddr.Value != "" && !c.Bool("no-socks")
 
+	environ := os.Environ()
+	if s.proxy.CA != nil {
+		// Interception is on: CMD must trust the CA (POLICY §7).
+		dir, vars, err := writeRunCA(s.proxy.CA, e)
+		if err != nil {
+			return exitCode(exitUsage, "netpolicy exec: %v", err)
+		}
+		defer os.RemoveAll(dir)
+		environ = setEnv(environ, vars)
+	}
 	spec := sandbox.Spec{
 		Argv:   argv,
-		Env:    os.Environ(),
+		Env:    environ,
 		Stdin:  e.stdin,
 		Stdout: e.stdout,
 		Stderr: e.stderr,
 		SOCKS:  socks,
-		Hide:   hideFor(s.eff, e),
+		Hide:   hideFor(s.eff, e, c.String("ca-dir")),
 	}
 	ask := startAsking(c, e, s, &spec)
 	defer ask.close()
@@ -207,7 +195,7 @@ func orDefault(s, def string) string {
 // directory; the sockets the policy allows stay. With
 // dangerously_allow_all_unix_sockets every socket is allowed, so only the
 // CA directory is hidden.
-func hideFor(eff *policy.Effective, e *env) sandbox.Hide {
+func hideFor(eff *policy.Effective, e *env, caDir string) sandbox.Hide {
 	var h sandbox.Hide
 	if !eff.DangerouslyAllowAllUnixSockets.Value {
 		h.Dirs = []string{"/run", "/var/run"}
@@ -222,20 +210,50 @@ func hideFor(eff *policy.Effective, e *env) sandbox.Hide {
 			}
 		}
 	}
-	if d := caDir(e); d != "" {
+	if d, err := tlsca.Dir(caDir, e.getenv); err == nil {
 		h.Dirs = append(h.Dirs, d)
 	}
 	return h
 }
 
-// caDir is the directory of the local CA (POLICY §6): NETPOLICY_CA_DIR,
-// else $CODEX_HOME/netpolicy-ca, else ~/.codex/netpolicy-ca.
-func caDir(e *env) string {
-	if d := e.getenv("NETPOLICY_CA_DIR"); d != "" {
-		return d
+// writeRunCA writes the certificate of ca and the bundle (the system roots,
+// then ca) to a private temporary directory for CMD, and returns it with
+// the variables that point clients at them. The key is never written; with
+// --ca-dir the copies also let the CA directory itself stay hidden.
+func writeRunCA(ca *tlsca.CA, e *env) (dir string, vars map[string]string, err error) {
+	dir, err = os.MkdirTemp("", "netpolicy-exec-ca-")
+	if err != nil {
+		return "", nil, err
 	}
-	if home := codexHome(e); home != "" {
-		return filepath.Join(home, "netpolicy-ca")
+	cert := filepath.Join(dir, tlsca.CertFile)
+	bundle := filepath.Join(dir, tlsca.BundleFile)
+	if err = os.WriteFile(cert, ca.CertPEM, 0o644); err == nil {
+		err = os.WriteFile(bundle, ca.Bundle(e.getenv), 0o644)
 	}
-	return ""
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, caEnv(bundle, cert), nil
+}
+
+// setEnv returns environ with each of vars set, replacing any earlier
+// value, in a stable order.
+func setEnv(environ []string, vars map[string]string) []string {
+	out := make([]string, 0, len(environ)+len(vars))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := vars[name]; !ok {
+			out = append(out, kv)
+		}
+	}
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out = append(out, n+"="+vars[n])
+	}
+	return out
 }

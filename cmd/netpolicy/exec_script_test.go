@@ -4,10 +4,12 @@ package main
 
 import (
 	"bufio"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -44,6 +46,23 @@ func init() {
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}},
 		}
 		return cmd.Run() == nil, nil
+	}
+
+	// tlsorigin: an HTTPS origin on 127.0.0.1 for this script; sets
+	// $TLSORIGIN to its host:port and writes its certificate to
+	// $WORK/origin-cert.pem (for SSL_CERT_FILE). It answers
+	// "origin-tls: METHOD URI".
+	scriptCmds["tlsorigin"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		o := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "origin-tls: %s %s\n", r.Method, r.RequestURI)
+		}))
+		ts.Defer(o.Close)
+		der := o.Certificate().Raw
+		pemText := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		if err := os.WriteFile(ts.MkAbs("origin-cert.pem"), pemText, 0o644); err != nil {
+			ts.Fatalf("tlsorigin: %v", err)
+		}
+		ts.Setenv("TLSORIGIN", o.Listener.Addr().String())
 	}
 
 	// unixserve PATH: serve "hello from unix" on a unix socket at PATH
