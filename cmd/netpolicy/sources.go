@@ -261,15 +261,10 @@ func (s policySources) loadInto(l *loaded, read func(path string) ([]byte, error
 	return eff, diags, nil
 }
 
-// loadForCommand runs Load for effective and check: warnings go to stderr,
-// and any failure becomes exit 2 with the reason.
-func (s policySources) loadForCommand(c *cli.Context, e *env) (*policy.Effective, error) {
-	eff, _, err := s.loadReported(c, e)
-	return eff, err
-}
-
-// loadReported is loadForCommand that also says what the session was made
-// of (session.go).
+// loadReported runs the load for effective and check: warnings go to
+// stderr, any failure becomes exit 2 with the reason (and the migrate
+// command that fixes what it can), and the report says what the session was
+// made of (session.go).
 func (s policySources) loadReported(c *cli.Context, e *env) (*policy.Effective, *sessionReport, error) {
 	l, err := s.loadFiles(os.ReadFile)
 	if err != nil {
