@@ -110,7 +110,8 @@ func NewExporter(cfg ExportConfig) (*Exporter, error) {
 	}
 	proc := newQueueProcessor(exp, cfg, timeout)
 	res := resource.NewSchemaless(semconv.ServiceName("netpolicy"), semconv.ServiceVersion(cfg.Version))
-	provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(proc), sdklog.WithResource(res))
+	// Field names are unique: the SDK need not look for duplicate keys.
+	provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(proc), sdklog.WithResource(res), sdklog.WithAllowKeyDuplication())
 	return &Exporter{provider: provider, logger: provider.Logger("github.com/netpolicy/netpolicy/proxy"), proc: proc}, nil
 }
 
@@ -122,6 +123,8 @@ func (x *Exporter) Emit(ev any) {
 	var r otellog.Record
 	r.SetObservedTimestamp(time.Now())
 	r.SetSeverity(otellog.SeverityInfo)
+	var buf [16]attribute.KeyValue // an audit event has fewer fields
+	attrs := buf[:0]
 	walkEvent(ev, func(key string, v reflect.Value) {
 		switch key {
 		case "event.name":
@@ -134,13 +137,14 @@ func (x *Exporter) Emit(ev any) {
 		}
 		switch v.Kind() {
 		case reflect.String:
-			r.AddAttributes(attribute.String(key, v.String()))
+			attrs = append(attrs, attribute.String(key, v.String()))
 		case reflect.Int, reflect.Int64, reflect.Int32:
-			r.AddAttributes(attribute.Int64(key, v.Int()))
+			attrs = append(attrs, attribute.Int64(key, v.Int()))
 		case reflect.Bool:
-			r.AddAttributes(attribute.Bool(key, v.Bool()))
+			attrs = append(attrs, attribute.Bool(key, v.Bool()))
 		}
 	})
+	r.AddAttributes(attrs...)
 	x.logger.Emit(context.Background(), r)
 }
 
