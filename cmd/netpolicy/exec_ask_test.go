@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,11 @@ func startAsk(t *testing.T, askArgs []string, cmdArgs ...string) *askSession {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfg, []byte("# mine\n[network]\nenabled = true\nallow_local_binding = true\n"), 0o644)
-	args := append([]string{"exec", "--isolate", "off", "--config", cfg, "--requirements="}, askArgs...)
+	args := []string{"exec", "--config", cfg, "--requirements="}
+	if !slices.Contains(askArgs, "--isolate") {
+		args = append(args, "--isolate", "off")
+	}
+	args = append(args, askArgs...)
 	args = append(args, "--")
 	for _, a := range cmdArgs {
 		args = append(args, strings.ReplaceAll(a, "PORT", port))
@@ -133,6 +138,22 @@ func TestExecAsks(t *testing.T) {
 		log, _ := os.ReadFile(audit)
 		if !bytes.Contains(log, []byte(`"network.policy.decision":"allow"`)) || !bytes.Contains(log, []byte(`"network.policy.override":true`)) {
 			t.Fatalf("audit log: %s", log)
+		}
+	})
+	t.Run("once isolated", func(t *testing.T) {
+		// In the namespaces the command's session and controlling
+		// terminal are the relayed pseudo-terminal too.
+		s := startAsk(t, []string{"--isolate", "on"}, "sh", "-c", "nphelper get http://new.example.net:PORT/; tty; ps -o pid,sess,tty,comm 2>/dev/null | head -3")
+		off := s.waitFor(0, question(originPort(s)))
+		s.tty.WriteString("o\r")
+		s.waitFor(off, "hello from origin")
+		code := s.exit()
+		if strings.Contains(s.text(), "cannot isolate") || code == 2 {
+			t.Skipf("no isolation here: %q", s.text())
+		}
+		t.Logf("screen: %q", s.text())
+		if !strings.Contains(s.text(), "/dev/pts/") {
+			t.Fatalf("command's terminal: %q", s.text())
 		}
 	})
 	t.Run("no", func(t *testing.T) {
