@@ -220,6 +220,24 @@ func startCommand(path string, argv, env []string) (int, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
+		// Ambient capabilities (this process's own, see StartIsolated)
+		// would survive the exec; inheritable ones could combine with a
+		// file's.
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+			ch <- result{err: fmt.Errorf("clearing ambient capabilities: %w", err)}
+			return
+		}
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			ch <- result{err: fmt.Errorf("capabilities: %w", err)}
+			return
+		}
+		data[0].Inheritable, data[1].Inheritable = 0, 0
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			ch <- result{err: fmt.Errorf("clearing inheritable capabilities: %w", err)}
+			return
+		}
 		for c := 0; c <= 63; c++ {
 			err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
 			if errors.Is(err, unix.EINVAL) {

@@ -96,6 +96,12 @@ func StartIsolated(spec Spec) (*Run, error) {
 			UidMappings:                []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
 			GidMappings:                []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}},
 			GidMappingsEnableSetgroups: false,
+			// The init process is the caller's uid, not root, inside
+			// too: without ambient capabilities the exec of
+			// /proc/self/exe would drop what the new user namespace
+			// gave it. It needs these to mount, to bring lo up and to
+			// empty the command's bounding set.
+			AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP},
 			// A second line of defence: the init process also exits
 			// when the control socket reaches end of file.
 			Pdeathsig: syscall.SIGKILL,
