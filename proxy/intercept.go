@@ -150,6 +150,7 @@ func (s *Server) mitmState() *mitm {
 			TLSConfig: &tls.Config{}, // the conns arrive after their handshake
 			ErrorLog:  log.New(logfWriter{s}, "", 0),
 		}
+		//lint:ignore SA1019 the intercepted conns reach m.hs already handshaken; x/net/http2 is what serves h2 on them here.
 		if err := http2.ConfigureServer(m.hs, &http2.Server{IdleTimeout: s.idleTimeout()}); err != nil {
 			s.logf("interception: http2: %v", err)
 		}

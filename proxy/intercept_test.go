@@ -1,5 +1,7 @@
 package proxy
 
+//lint:file-ignore SA1019 the h2 tests need an h2-only client (x/net/http2.Transport) over a CONNECT tunnel they dial themselves.
+
 import (
 	"bufio"
 	"context"

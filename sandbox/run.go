@@ -144,7 +144,7 @@ func Start(spec Spec, httpAddr, socksAddr string) (*Run, error) {
 	cmd.Dir = spec.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
 	if spec.OwnTerminal {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		cmd.SysProcAttr = ownSessionAttr()
 	}
 	// When stdio are pipes, do not wait forever for a background child of
 	// the command that still holds them.

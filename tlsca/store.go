@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -227,8 +226,8 @@ func checkSafe(path string, dir, secret bool) error {
 	if dir != fi.IsDir() || !dir && !fi.Mode().IsRegular() {
 		return &UnsafeError{Path: path, Problem: "not a " + what, Fix: "remove it, then run `netpolicy ca init`"}
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return &UnsafeError{Path: path, Problem: fmt.Sprintf("the %s is owned by uid %d, not by you (uid %d)", what, st.Uid, os.Getuid()),
+	if uid, ok := fileOwner(fi); ok && uid != os.Getuid() {
+		return &UnsafeError{Path: path, Problem: fmt.Sprintf("the %s is owned by uid %d, not by you (uid %d)", what, uid, os.Getuid()),
 			Fix: "use a CA directory of your own with --ca-dir or NETPOLICY_CA_DIR"}
 	}
 	perm := fi.Mode().Perm()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -186,7 +187,9 @@ func nphelper(args []string) int {
 		if err != nil {
 			return fail("socks: %v", err)
 		}
-		return printGet(&http.Transport{Dial: d.Dial}, args[1])
+		return printGet(&http.Transport{DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			return d.Dial(network, addr)
+		}}, args[1])
 	case "dial": // dial HOST:PORT: connect directly, ignoring the proxy
 		c, err := net.DialTimeout("tcp", args[1], 2*time.Second)
 		if err != nil {
