@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,6 +113,9 @@ func TestLoopDetected(t *testing.T) {
 		{atypIPv6, "::1", hp},
 		{atypDomain, "localhost", sp},
 		{atypDomain, "127.1", hp},
+		{atypDomain, "0x7f.1", sp},
+		{atypDomain, "2130706433", hp},
+		{atypDomain, "::ffff:127.0.0.1", hp},
 		{atypDomain, "self.example", sp},
 	} {
 		t.Run(fmt.Sprintf("socks/%s:%d", tc.host, tc.port), func(t *testing.T) {
@@ -134,20 +139,91 @@ func TestLoopDetected(t *testing.T) {
 	})
 }
 
+// wildListener is a listener that says it is bound to 0.0.0.0:port, bound
+// to nothing: Serve registers it as the proxy's own without the test
+// opening a port on every interface.
+type wildListener struct {
+	port   int
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *wildListener) Accept() (net.Conn, error) { <-l.closed; return nil, net.ErrClosed }
+func (l *wildListener) Close() error              { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *wildListener) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4zero, Port: l.port} }
+
+// nonLoopbackLocal returns an address of one of this machine's interfaces
+// that is not a loopback address, if there is one.
+func nonLoopbackLocal() (netip.Addr, bool) {
+	ifs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, ia := range ifs {
+		p, err := netip.ParsePrefix(ia.String())
+		if err == nil && !p.Addr().IsLoopback() && !p.Addr().IsLinkLocalUnicast() && p.Addr().Is4() {
+			return p.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // TestLoopWildcardListener: a listener on 0.0.0.0 is reached through any
-// local address on its port.
+// local address on its port — every loopback spelling and the addresses of
+// the machine's other interfaces — on plain HTTP, CONNECT and SOCKS5. The
+// listener is served (Serve registers it) but never bound, and the fake
+// dialer shows that nothing is dialled.
 func TestLoopWildcardListener(t *testing.T) {
-	e := effective(map[string]string{"127.0.0.1": "allow", "127.0.0.2": "allow", "localhost": "allow", "::1": "allow"})
-	h := newHarness(t, e)
-	const port = 39999 // registered, never bound: the request must not reach a dial
-	if err := h.srv.AddOwnListener("0.0.0.0:" + strconv.Itoa(port)); err != nil {
-		t.Fatal(err)
+	domains := map[string]string{"127.0.0.1": "allow", "127.0.0.2": "allow", "localhost": "allow", "::1": "allow"}
+	hosts := []string{"127.0.0.1", "127.0.0.2", "127.1", "0x7f.1", "localhost", "[::1]", "[::ffff:127.0.0.1]"}
+	if a, ok := nonLoopbackLocal(); ok {
+		domains[a.String()] = "allow" // an explicit literal: admitted as local
+		hosts = append(hosts, a.String())
+	} else {
+		t.Log("no non-loopback interface address: checking loopback spellings only")
 	}
-	for _, host := range []string{"127.0.0.1", "127.0.0.2", "localhost", "[::1]"} {
-		resp, body := h.do(t, "GET", "http://"+host+":"+strconv.Itoa(port)+"/")
-		wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+	h := newHarness(t, effective(domains))
+	const port = 39999 // never bound: the request must not reach a dial
+	wl := &wildListener{port: port, closed: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- h.srv.Serve(wl) }()
+	t.Cleanup(func() { wl.Close(); <-served })
+	// Serve registers its listener before it accepts; wait for that.
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.srv.isOwn(netip.MustParseAddrPort("127.0.0.1:39999")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the wildcard listener was not registered")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	wantNoDial(t, h)
+	for _, host := range hosts {
+		authority := host + ":" + strconv.Itoa(port)
+		t.Run(host, func(t *testing.T) {
+			h.dial.reset()
+			resp, body := h.do(t, "GET", "http://"+authority+"/")
+			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+			resp, body, _ = h.connect(t, authority)
+			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+			atyp, name := byte(atypDomain), strings.Trim(host, "[]")
+			if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
+				atyp = atypIPv4
+			} else if err == nil {
+				atyp = atypIPv6
+			}
+			if code := socksReply(t, h, atyp, name, port); code != 0x02 {
+				t.Errorf("SOCKS5 reply %#x, want 0x02", code)
+			}
+			wantLoopEvent(t, h, "socks5_tcp")
+			wantNoDial(t, h)
+		})
+	}
+	// Another port on the same addresses is not the proxy.
+	h.dial.reset()
+	resp, body := h.do(t, "GET", "http://127.0.0.2:39998/")
+	if resp.StatusCode != 200 {
+		t.Errorf("another port: %d %q", resp.StatusCode, body)
+	}
+	wantDials(t, h, "127.0.0.2:39998")
 	if err := h.srv.AddOwnListener("not an address"); err == nil {
 		t.Error("AddOwnListener accepted a bad address")
 	}
@@ -161,9 +237,13 @@ func TestLoopWildcardListener(t *testing.T) {
 func TestSelfLoopPipelinedConnects(t *testing.T) {
 	const n = 1000
 	h := newHarness(t, loopPolicy(), func(s *Server) { s.Dial = nil; s.MaxConns = 64 })
+	// Every spelling of both listeners, in turn.
+	hp, sp := strconv.Itoa(portOf(t, h.httpAddr)), strconv.Itoa(portOf(t, h.socksAddr))
+	targets := []string{h.httpAddr, "127.1:" + hp, "localhost:" + sp, "[::ffff:127.0.0.1]:" + hp, "0x7f.1:" + sp, "2130706433:" + hp}
 	var req strings.Builder
-	for range n {
-		fmt.Fprintf(&req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", h.httpAddr, h.httpAddr)
+	for i := range n {
+		a := targets[i%len(targets)]
+		fmt.Fprintf(&req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", a, a)
 	}
 	c, err := net.Dial("tcp", h.httpAddr)
 	if err != nil {
@@ -186,10 +266,12 @@ func TestSelfLoopPipelinedConnects(t *testing.T) {
 		if i == n/2 {
 			// An unrelated client, in the middle of the attack.
 			o := portOf(t, h.origin.Listener.Addr().String())
+			start := time.Now()
 			resp, body := h.do(t, "GET", "http://127.0.0.1:"+strconv.Itoa(o)+"/")
 			if resp.StatusCode != 200 || body != "hello from origin" {
 				t.Fatalf("unrelated client: %d %q", resp.StatusCode, body)
 			}
+			t.Logf("unrelated client served in %v during the attack", time.Since(start))
 		}
 	}
 	if a := h.srv.activeCount(); a != 0 {
@@ -289,4 +371,103 @@ func TestTunnelUnansweredIsCut(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// TestChainThroughPeerUnwinds: two proxies that allow each other's address
+// can still be chained (neither listener is the other's own), one hop per
+// pipelined CONNECT. When the peer is at its connection cap, the hop into it
+// is accepted by the kernel and never answered; that hop is cut after the
+// handshake timeout, and the chain unwinds from there instead of holding
+// every hop, and the peer's slots, for the idle timeout (a minute here).
+// "leaves" is the attacker closing once seven hops answered; "waits" reads
+// until the cut reaches it, then closes. (An attacker that closes right
+// after its write forms no chain at all.)
+func TestChainThroughPeerUnwinds(t *testing.T) {
+	for _, leave := range []string{"leaves", "waits"} {
+		t.Run(leave, func(t *testing.T) { chainThroughPeer(t, leave == "leaves") })
+	}
+}
+
+func chainThroughPeer(t *testing.T, leave bool) {
+	const hops = 12
+	opts := func(maxConns int) func(*Server) {
+		return func(s *Server) {
+			s.Dial = nil // really dial the peer
+			s.MaxConns = maxConns
+			s.IdleTimeout = time.Minute
+			s.SocksHandshakeTimeout = 300 * time.Millisecond
+		}
+	}
+	a := newHarness(t, loopPolicy(), opts(64))
+	b := newHarness(t, loopPolicy(), opts(3))
+	var req strings.Builder
+	for i := range hops {
+		to := b.httpAddr
+		if i%2 == 1 {
+			to = a.httpAddr
+		}
+		fmt.Fprintf(&req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", to, to)
+	}
+	c, err := net.Dial("tcp", a.httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	start := time.Now()
+	if _, err := io.WriteString(c, req.String()); err != nil {
+		t.Fatal(err)
+	}
+	if leave {
+		// Leave once seven hops answered: the eighth, into B, is stuck.
+		br := bufio.NewReader(c)
+		for i := range 7 {
+			resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("hop %d: %v %v", i, resp, err)
+			}
+		}
+		c.Close()
+	} else {
+		br := bufio.NewReader(c)
+		oks := 0
+		for {
+			resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+			if err != nil {
+				break // the chain was cut
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("hop %d: %d", oks, resp.StatusCode)
+			}
+			oks++
+		}
+		cut := time.Since(start)
+		// B admits 3 connections: the chain stops at the third hop
+		// into B, so it is a few hops deep and never all of them.
+		if oks < 3 || oks >= hops {
+			t.Errorf("%d hops answered, want a chain stopped by the peer's cap", oks)
+		}
+		if cut < 250*time.Millisecond || cut > 5*time.Second {
+			t.Errorf("client cut after %v, want about the handshake timeout", cut)
+		}
+		t.Logf("%d hops answered, client cut after %v", oks, cut)
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.srv.activeCount()+b.srv.activeCount() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d+%d tunnels still open 5 s after the attacker left", a.srv.activeCount(), b.srv.activeCount())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("every hop closed %v after the attack began", time.Since(start))
+	// Both serve again.
+	for _, h := range []*harness{a, b} {
+		o := portOf(t, h.origin.Listener.Addr().String())
+		resp, body := h.do(t, "GET", "http://127.0.0.1:"+strconv.Itoa(o)+"/")
+		if resp.StatusCode != 200 {
+			t.Errorf("after the chain: %d %q", resp.StatusCode, body)
+		}
+	}
 }
