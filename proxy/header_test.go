@@ -47,6 +47,48 @@ func TestMaxHeaderBytes(t *testing.T) {
 	}
 }
 
+// TestMaxHeaderBytesExact: the limit is the limit. net/http alone reads up
+// to 4 KiB past it; a head of exactly N bytes is served and one of N+1 is
+// answered 431, on plain requests and CONNECT.
+func TestMaxHeaderBytesExact(t *testing.T) {
+	const limit = 8 << 10
+	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) { s.MaxHeaderBytes = limit })
+	h.dial.routes = map[string]string{publicIP + ":443": echoServer(t)}
+	// head builds a request head of exactly size bytes.
+	head := func(line, host string, size int) string {
+		fixed := line + "\r\nHost: " + host + "\r\nX-Pad: \r\n\r\n"
+		return line + "\r\nHost: " + host + "\r\nX-Pad: " + strings.Repeat("p", size-len(fixed)) + "\r\n\r\n"
+	}
+	for _, tc := range []struct {
+		size, want int
+	}{{limit, 200}, {limit + 1, 431}, {limit + 3000, 431}} {
+		req := head("GET http://example.com/ HTTP/1.1", "example.com", tc.size)
+		if len(req) != tc.size {
+			t.Fatalf("head of %d bytes, want %d", len(req), tc.size)
+		}
+		h.dial.reset()
+		resp, body := h.raw(t, req)
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET head of %d bytes: %d %q, want %d", tc.size, resp.StatusCode, body, tc.want)
+		}
+		if tc.want == 431 && (body != "request header fields too large\n" || !resp.Close) {
+			t.Errorf("431 body %q, close %v: want the connection closed", body, resp.Close)
+		}
+		c := h.dialHTTP(t)
+		io.WriteString(c, head("CONNECT example.com:443 HTTP/1.1", "example.com:443", tc.size))
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "CONNECT"})
+		if err != nil {
+			t.Fatalf("CONNECT head of %d bytes: %v", tc.size, err)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("CONNECT head of %d bytes: %d, want %d", tc.size, resp.StatusCode, tc.want)
+		}
+		if tc.want == 431 {
+			wantNoDial(t, h)
+		}
+	}
+}
+
 // TestUnfinishedHeadersBounded: many clients that send a head near the
 // limit and never finish it hold no more than the limit each, and are cut
 // at the header timeout; a client that keeps sending is cut at the limit

@@ -33,6 +33,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusServiceUnavailable, "no policy loaded")
 		return
 	}
+	if s.headTooLarge(w, r) {
+		return
+	}
 	if r.ContentLength != 0 {
 		guardBody(w)
 	}
@@ -60,6 +63,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func guardBody(w http.ResponseWriter) {
 	w.Header().Set("Connection", "close")
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// headTooLarge answers 431 to a request whose line and headers exceed the
+// limit (POLICY §5), before anything is decided, and reports whether it
+// did. net/http stops reading a head at the limit plus its 4 KiB read
+// buffer, which bounds the memory; this check makes the limit itself exact,
+// counted on the request as parsed.
+func (s *Server) headTooLarge(w http.ResponseWriter, r *http.Request) bool {
+	if headSize(r) <= s.maxHeaderBytes() {
+		return false
+	}
+	if r.ProtoMajor == 1 {
+		guardBody(w)
+	}
+	plainError(w, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large")
+	return true
+}
+
+// headSize is the size of r's request line and headers as HTTP/1.1 sends
+// them: "METHOD URI PROTO", "Key: value" lines, the Host line, CR LF ends
+// and the blank line.
+func headSize(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n + 2
 }
 
 // plainError writes a one-line plain-text error (POLICY §5: 400, 502, 503).

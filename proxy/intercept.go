@@ -267,6 +267,9 @@ func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusServiceUnavailable, "no policy loaded")
 		return
 	}
+	if s.headTooLarge(w, r) {
+		return
+	}
 	if r.ProtoMajor == 1 && r.ContentLength != 0 {
 		guardBody(w)
 	}

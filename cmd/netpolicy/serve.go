@@ -163,6 +163,11 @@ func runServe(c *cli.Context, e *env) error {
 // close when done.
 func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error) {
 	name := c.Command.Name
+	for _, f := range []string{"max-conns", "max-header-bytes"} {
+		if n := c.Int(f); n < 0 {
+			return nil, exitCode(exitUsage, "netpolicy %s: --%s %d: must not be negative (0: the default)", name, f, n)
+		}
+	}
 	src, err := sourcesFromFlags(c, e)
 	if err != nil {
 		return nil, err

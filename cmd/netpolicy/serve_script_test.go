@@ -64,6 +64,25 @@ func init() {
 			ts.Setenv("NP_SOCKS", *r.SOCKS)
 		}
 	}
+	// freeport VAR...: set each VAR to a port that was free on 127.0.0.1 a
+	// moment ago, for a script that must name a listener's port before
+	// serve binds it.
+	scriptCmds["freeport"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		var ls []net.Listener
+		defer func() {
+			for _, l := range ls {
+				l.Close()
+			}
+		}()
+		for _, v := range args {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				ts.Fatalf("freeport: %v", err)
+			}
+			ls = append(ls, l)
+			ts.Setenv(v, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+		}
+	}
 	// origin: start an HTTP server on 127.0.0.1 for this script and set
 	// $ORIGIN to its host:port. It answers "origin: METHOD URI host=HOST".
 	scriptCmds["origin"] = func(ts *testscript.TestScript, neg bool, args []string) {
@@ -74,25 +93,28 @@ func init() {
 		ts.Setenv("ORIGIN", o.Listener.Addr().String())
 		ts.Setenv("ORIGIN_PORT", strconv.Itoa(o.Listener.Addr().(*net.TCPAddr).Port))
 	}
-	// httpget [-method M] [-wait CODE] PROXY URL [HEADER: VALUE...]: send a
-	// request through the HTTP proxy at PROXY and print
+	// httpget [-method M] [-wait CODE] [-pad N] PROXY URL [HEADER: VALUE...]:
+	// send a request through the HTTP proxy at PROXY and print
 	// "CODE x-proxy-error" and the body. With -wait, retry for up to 10 s
-	// until the status is CODE (for reloads, which are asynchronous).
+	// until the status is CODE (for reloads, which are asynchronous). With
+	// -pad, add a header X-Pad of N bytes.
 	scriptCmds["httpget"] = func(ts *testscript.TestScript, neg bool, args []string) {
-		method, wait := "GET", 0
+		method, wait, pad := "GET", 0, 0
 		for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args) > 1 {
 			switch args[0] {
 			case "-method":
 				method = args[1]
 			case "-wait":
 				wait, _ = strconv.Atoi(args[1])
+			case "-pad":
+				pad, _ = strconv.Atoi(args[1])
 			default:
 				ts.Fatalf("httpget: unknown flag %s", args[0])
 			}
 			args = args[2:]
 		}
 		if len(args) < 2 {
-			ts.Fatalf("usage: httpget [-method M] [-wait CODE] PROXY URL [HEADER: VALUE...]")
+			ts.Fatalf("usage: httpget [-method M] [-wait CODE] [-pad N] PROXY URL [HEADER: VALUE...]")
 		}
 		pu, err := url.Parse("http://" + args[0])
 		if err != nil {
@@ -108,6 +130,9 @@ func init() {
 			for _, h := range args[2:] {
 				k, v, _ := strings.Cut(h, ":")
 				req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			}
+			if pad > 0 {
+				req.Header.Set("X-Pad", strings.Repeat("p", pad))
 			}
 			resp, err := client.Do(req)
 			if err != nil {
