@@ -13,6 +13,33 @@ import (
 // add theirs in init.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 
+// negatable are the script commands that give `!` a meaning of their own
+// (each says which in its comment). Every other command refuses `!`, so
+// that a negated line can never pass as a positive one.
+var negatable = map[string]bool{
+	"np_exit": true, "dnsqueries": true, "mtimekept": true, "perm": true,
+	"httpget": true, "connect": true, "socks": true,
+}
+
+// scriptCommands returns scriptCmds with `!` refused by the commands that
+// do not define it.
+func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	out := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	for name, f := range scriptCmds {
+		if negatable[name] {
+			out[name] = f
+			continue
+		}
+		out[name] = func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg {
+				ts.Fatalf("%s does not support !", name)
+			}
+			f(ts, false, args)
+		}
+	}
+	return out
+}
+
 // scriptPrograms are extra programs the scripts (and the commands they
 // run, such as exec's CMD) find in PATH, as the netpolicy binary is.
 var scriptPrograms = map[string]func(){}
@@ -47,7 +74,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "../../testdata/script",
-		Cmds:                scriptCmds,
+		Cmds:                scriptCommands(),
 		RequireExplicitExec: false,
 		Condition: func(cond string) (bool, error) {
 			if f := scriptConds[cond]; f != nil {

@@ -136,6 +136,9 @@ func init() {
 			}
 			resp, err := client.Do(req)
 			if err != nil {
+				if neg {
+					return // ! httpget: no HTTP answer at all, as wanted
+				}
 				ts.Fatalf("httpget: %v", err)
 			}
 			body, _ := io.ReadAll(resp.Body)
@@ -143,6 +146,9 @@ func init() {
 			if wait != 0 && resp.StatusCode != wait && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 				continue
+			}
+			if neg {
+				ts.Fatalf("httpget: got an answer (%d), want the request to fail", resp.StatusCode)
 			}
 			fmt.Fprintf(ts.Stdout(), "%d %s\n%s", resp.StatusCode, resp.Header.Get("x-proxy-error"), body)
 			return
@@ -160,8 +166,13 @@ func init() {
 		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", args[1], args[1])
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
-		if err != nil {
+		switch {
+		case err != nil && neg:
+			return // ! connect: no answer to the CONNECT, as wanted
+		case err != nil:
 			ts.Fatalf("connect: %v", err)
+		case neg:
+			ts.Fatalf("connect: got an answer (%s), want none", resp.Status)
 		}
 		fmt.Fprintf(ts.Stdout(), "CONNECT %s %s\n", resp.Status, resp.Header.Get("x-proxy-error"))
 		if resp.StatusCode != 200 {
@@ -186,8 +197,14 @@ func init() {
 		c.Write(req)
 		br := bufio.NewReader(c)
 		head := make([]byte, 2+10)
-		if _, err := io.ReadFull(br, head); err != nil {
+		_, err := io.ReadFull(br, head)
+		switch {
+		case err != nil && neg:
+			return // ! socks: no reply, as wanted
+		case err != nil:
 			ts.Fatalf("socks: %v", err)
+		case neg:
+			ts.Fatalf("socks: got reply %d, want none", head[3])
 		}
 		fmt.Fprintf(ts.Stdout(), "reply %d\n", head[3])
 		if head[3] == 0 {
