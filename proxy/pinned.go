@@ -20,10 +20,10 @@ import (
 	"github.com/netpolicy/netpolicy/policy"
 )
 
-// Plain http requests without a body, to checked addresses dialled
-// directly, are forwarded on an upstream connection pinned to the client
-// connection rather than through httputil.ReverseProxy and a shared
-// http.Transport: the request is written and the response read by the
+// Plain http requests to checked addresses dialled directly, with no body
+// or a body of known length or chunked, are forwarded on an upstream
+// connection pinned to the client connection rather than through
+// httputil.ReverseProxy and a shared http.Transport: the request is written and the response read by the
 // handler's own goroutine, with no hand-off between goroutines, no request
 // clone and no pool lookup. Every request is still decided on its own; the
 // pinned connection is only reused for the next request on the same client
@@ -125,15 +125,42 @@ func (s *Server) closeSlot(c net.Conn) {
 
 // pinnable reports whether r can be forwarded on a pinned connection, and
 // returns the slot to use.
+//
+// A request body is forwarded as the client framed it: with its
+// Content-Length, or chunked (Go's server has already refused any other
+// framing, and a chunked request's client connection closes after the
+// answer, see guardBody). Upgrades never come here (serveUpgrade).
 func pinnable(r *http.Request, p *dialPlan) *upSlot {
 	if p == nil || p.socket != "" || p.upstream != nil || r.URL.Scheme != "http" {
 		return nil
 	}
-	if r.ContentLength != 0 || len(r.TransferEncoding) != 0 || (r.Body != nil && r.Body != http.NoBody) {
+	switch {
+	case len(r.TransferEncoding) == 0 && r.ContentLength >= 0:
+	case len(r.TransferEncoding) == 1 && r.TransferEncoding[0] == "chunked":
+	default:
 		return nil
 	}
 	sl, _ := r.Context().Value(slotKey{}).(*upSlot)
 	return sl
+}
+
+// idleUpload pushes the upstream connection's write deadline forward on
+// every read of the request body being forwarded to it.
+type idleUpload struct {
+	io.ReadCloser
+	c    net.Conn
+	idle time.Duration
+}
+
+func (b *idleUpload) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	_ = b.c.SetWriteDeadline(time.Now().Add(b.idle))
+	return n, err
+}
+
+// hasBody reports whether r has a request body to forward.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength != 0 || len(r.TransferEncoding) != 0
 }
 
 // errStale marks a pooled connection that the origin closed while it was
@@ -162,8 +189,19 @@ const max1xx = 5
 func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, p *dialPlan, sl *upSlot) {
 	host := policy.NormalizeHost(r.URL.Hostname())
 	out := &http.Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: outHeader(r.Header)}
+	body := hasBody(r)
+	if body {
+		// Request.Write frames it: Content-Length for a known length,
+		// chunked (with the client's trailers) otherwise.
+		out.Body, out.ContentLength = r.Body, r.ContentLength
+		if len(r.TransferEncoding) > 0 {
+			out.ContentLength, out.TransferEncoding, out.Trailer = -1, []string{"chunked"}, r.Trailer
+		}
+	}
 	ctx := r.Context()
-	uc := sl.take(host, p.addrs, p.port, !replayable(r))
+	// A request that cannot be sent twice (a body is read once) first
+	// checks that an idle pinned connection is still open.
+	uc := sl.take(host, p.addrs, p.port, body || !replayable(r))
 	var resp *http.Response
 	for retried := false; ; retried = true {
 		reused := uc != nil
@@ -185,7 +223,7 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, p *dialPl
 		// A pooled connection the origin closed while idle: a bodiless
 		// request that got no answer at all is sent once more on a fresh
 		// connection, as http.Transport does.
-		if errors.Is(err, errStale) && reused && !retried && ctx.Err() == nil && replayable(r) {
+		if errors.Is(err, errStale) && reused && !retried && ctx.Err() == nil && !body && replayable(r) {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -256,11 +294,21 @@ func (s *Server) exchange(ctx context.Context, uc *upConn, out *http.Request, w 
 	_ = uc.SetDeadline(time.Now().Add(s.idleTimeout()))
 	stop := context.AfterFunc(ctx, func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	if out.Body != nil {
+		// A body may take longer than one idle period to send: each read
+		// of it pushes the upstream write deadline forward.
+		out.Body = &idleUpload{ReadCloser: out.Body, c: uc.Conn, idle: s.idleTimeout()}
+	}
 	err := out.Write(uc.bw)
 	if err == nil {
 		err = uc.bw.Flush()
 	}
 	if err == nil {
+		// The wait for the answer starts when the request is sent.
+		_ = uc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		if ctx.Err() != nil {
+			_ = uc.SetDeadline(time.Unix(1, 0)) // cancelled meanwhile
+		}
 		_, err = uc.br.Peek(1)
 	}
 	if err != nil {
@@ -289,7 +337,9 @@ func (s *Server) exchange(ctx context.Context, uc *upConn, out *http.Request, w 
 			return nil, errors.New("too many 1xx responses")
 		}
 		if code == http.StatusContinue {
-			continue // this request has no body to continue with
+			// The body, if any, has been sent already (and the client
+			// got its own 100 Continue from our server when we read it).
+			continue
 		}
 		h := w.Header()
 		for k, v := range resp.Header {

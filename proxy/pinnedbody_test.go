@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Requests with a body take the pinned path: framed as the client framed
+// them, every header rule kept, and the upstream connection reused.
+func TestPinnedBodies(t *testing.T) {
+	type seen struct {
+		method, body, te, cl, expect, conn, proxyAuth, trailer string
+		length                                               int64
+	}
+	got := make(chan seen, 10)
+	o := newCountingOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, string(b), strings.Join(r.TransferEncoding, ","), r.Header.Get("Content-Length"),
+			r.Header.Get("Expect"), r.Header.Get("Connection"), r.Header.Get("Proxy-Authorization"), r.Trailer.Get("X-Sum"), r.ContentLength}
+		fmt.Fprintf(w, "%s %d", r.Method, len(b))
+	})
+	h := pinnedHarness(t, o)
+	c := h.dialHTTP(t)
+	br := bufio.NewReader(c)
+	big := strings.Repeat("0123456789abcdef", 256) // 4 KiB
+
+	send := func(raw string) (*http.Response, string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+
+	// Known length, then a bodiless GET and a PUT on the same connection.
+	resp, body := send("POST http://example.com/up HTTP/1.1\r\nHost: example.com\r\nContent-Length: 4096\r\n" +
+		"Proxy-Authorization: Basic c2VjcmV0\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\n" + big)
+	if resp.StatusCode != 200 || body != "POST 4096" || resp.Close {
+		t.Fatalf("POST: %d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+	if s := <-got; s.body != big || s.length != 4096 || s.cl != "4096" || s.te != "" || s.proxyAuth != "" || s.conn != "" {
+		t.Errorf("origin saw %+v", s)
+	}
+	resp, body = send("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	if body != "GET 0" {
+		t.Fatalf("GET: %q", body)
+	}
+	<-got
+	// Expect: 100-continue: our server says 100 when the body is read;
+	// the body reaches the origin.
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "PUT http://example.com/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	line, _ := br.ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("want 100 Continue first, got %q", line)
+	}
+	br.ReadString('\n')
+	resp, body = send("hello")
+	if body != "PUT 5" {
+		t.Fatalf("PUT: %q", body)
+	}
+	if s := <-got; s.body != "hello" || s.length != 5 {
+		t.Errorf("origin saw %+v", s)
+	}
+	if opened, _ := o.counts(); opened != 1 {
+		t.Errorf("origin saw %d connections, want 1 (pinned)", opened)
+	}
+
+	// Chunked, with a trailer: forwarded chunked; the client connection
+	// closes after the answer (guardBody).
+	resp, body = send("POST http://example.com/c HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+		"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 11\r\n\r\n")
+	if body != "POST 11" || !resp.Close {
+		t.Fatalf("chunked: %q close=%v", body, resp.Close)
+	}
+	if s := <-got; s.body != "hello world" || s.te != "chunked" || s.length != -1 || s.cl != "" || s.trailer != "11" {
+		t.Errorf("origin saw %+v", s)
+	}
+	if opened, _ := o.counts(); opened != 1 {
+		t.Errorf("origin saw %d connections, want 1 (pinned)", opened)
+	}
+	if n := len(h.audit.events(t)); n != 4 {
+		t.Errorf("audit events = %d, want one per request (4)", n)
+	}
+}
+
+// A body upload that takes longer than the idle timeout, but never stalls
+// for that long, is not cut.
+func TestPinnedSlowBodyIsNotIdle(t *testing.T) {
+	o := newCountingOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d", len(b))
+	})
+	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
+		s.IdleTimeout = 300 * time.Millisecond
+	})
+	h.dial.to = o.Listener.Addr().String()
+	c := h.dialHTTP(t)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: 10\r\n\r\n")
+	for range 10 {
+		time.Sleep(100 * time.Millisecond) // 1 s in all, > 3 idle timeouts
+		io.WriteString(c, "x")
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "10" {
+		t.Errorf("slow upload: %d %q", resp.StatusCode, b)
+	}
+}
