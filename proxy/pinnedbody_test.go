@@ -15,7 +15,7 @@ import (
 func TestPinnedBodies(t *testing.T) {
 	type seen struct {
 		method, body, te, cl, expect, conn, proxyAuth, trailer string
-		length                                               int64
+		length                                                 int64
 	}
 	got := make(chan seen, 10)
 	o := newCountingOrigin(t, func(w http.ResponseWriter, r *http.Request) {
