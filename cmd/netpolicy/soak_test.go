@@ -43,7 +43,7 @@ type soakScale struct {
 
 var soakScales = map[string]soakScale{
 	"short": {clients: 8, load: 3 * time.Second, slow: 20, tunnels: 300},
-	"full":  {clients: 32, load: 20 * time.Second, slow: 200, tunnels: 4000},
+	"full":  {clients: 32, load: 20 * time.Second, slow: 200, tunnels: 8000},
 }
 
 func soakScaleOrSkip(t *testing.T) soakScale {
