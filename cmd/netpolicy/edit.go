@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -76,6 +78,18 @@ type editTarget struct {
 	table   []string // path of the network table
 	managed *policy.File
 	mode    policy.SessionMode
+	home    string // $HOME, for messages
+}
+
+// shown is the config's path for messages, with the home directory
+// written "~" as people know it (`allowed "x" in ~/.codex/config.toml`).
+func (t *editTarget) shown() string {
+	if t.home != "" && filepath.IsAbs(t.path) {
+		if rel, err := filepath.Rel(t.home, t.path); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			return "~/" + filepath.ToSlash(rel)
+		}
+	}
+	return t.path
 }
 
 // label names the domains table for messages: "[network.domains]".
@@ -203,7 +217,11 @@ func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newEditTarget(name, t.path, req, c.String("profile"), mode)
+	nt, err := newEditTarget(name, t.path, req, c.String("profile"), mode)
+	if nt != nil {
+		nt.home = e.getenv("HOME")
+	}
+	return nt, err
 }
 
 // newEditTarget loads the config at path (which may not exist yet) and the
@@ -268,7 +286,7 @@ type editItem struct {
 // returns the final document with one report line per item.
 func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, error) {
 	cur := t.file
-	where := t.path + " " + t.label()
+	where := t.shown() + " " + t.label()
 	var reports []string
 	for _, it := range items {
 		norm := it.norm
