@@ -142,3 +142,37 @@ func TestFitConnCap(t *testing.T) {
 		t.Errorf("ConnCap() of the zero Server = %d, want the fitted %d", s.ConnCap(), n)
 	}
 }
+
+// TestSocksTunnelNeverEvicted: an idle SOCKS5 tunnel is a tunnel too. At a
+// cap of two held by an idle SOCKS5 tunnel and an idle keep-alive
+// connection, a new client takes the keep-alive connection's slot; the next
+// one waits rather than cut the tunnel.
+func TestSocksTunnelNeverEvicted(t *testing.T) {
+	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
+		s.MaxConns = 2
+		s.IdleTimeout = time.Minute
+	})
+	h.dial.routes = map[string]string{publicIP + ":443": echoServer(t)}
+	tun := socksDial(t, h, "example.com:443")
+	echoRoundTrip(t, tun, "socks")
+	time.Sleep(20 * time.Millisecond) // the tunnel is the older one
+	ka, _ := keepAliveGet(t, h)
+	newer, _ := keepAliveGet(t, h)
+	if !closedByPeer(ka) {
+		t.Fatal("the idle keep-alive connection was not the one closed")
+	}
+	echoRoundTrip(t, tun, "still there")
+	_ = newer
+
+	// The cap is the tunnel and the newer keep-alive connection, idle: the
+	// next client evicts that one, never the older tunnel.
+	last, _ := keepAliveGet(t, h)
+	_ = last
+	if !closedByPeer(newer) {
+		t.Error("the idle keep-alive connection was not closed for the next client")
+	}
+	echoRoundTrip(t, tun, "untouched")
+	if n := h.srv.evictions.Load(); n != 2 {
+		t.Errorf("evictions = %d, want 2", n)
+	}
+}
