@@ -107,6 +107,7 @@ func (b *planner) table(n *policy.Network) {
 		keepAlive = nil // the rewritten lists keep the table
 	}
 	b.obsoleteKeys(n, keepAlive)
+	b.mitmTable(n)
 }
 
 // obsoleteKeys reports NP014 with a fix removing the key. Keys written in

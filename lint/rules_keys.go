@@ -97,8 +97,8 @@ func runNP002(p *Pass) {
 	for _, n := range networkTables(f) {
 		for _, e := range n.Table.Entries {
 			spec := policy.LookupKey(e.Key, isManaged(n))
-			if spec == nil {
-				continue
+			if spec == nil || obsoleteMITMTable(n, e) {
+				continue // unknown (NP003), or the old mitm table (NP013)
 			}
 			checkType(p, n, e, spec)
 		}

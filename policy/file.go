@@ -223,6 +223,16 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 	for i := range NetworkKeys {
 		NetworkKeys[i].read(f, n, t, o)
 	}
+	if n.MITM == nil {
+		// The obsolete [network_proxy.mitm] table, once moved under the
+		// network table, means what mitm = <its enabled> means (lint NP013
+		// rewrites it; migrate checks that the meaning is kept).
+		if e := t.Get("mitm"); e != nil && e.Value.Kind == KindTable {
+			if en := e.Value.Table.Get("enabled"); en != nil && en.Value.Kind == KindBool {
+				n.MITM = &Setting[bool]{Value: en.Value.Bool, Source: f.source(en, o)}
+			}
+		}
+	}
 
 	if e := t.Get("domains"); e != nil && e.Value.Kind == KindTable {
 		n.DomainsEntry = e

@@ -108,8 +108,8 @@ type mitm struct {
 	pool map[string]*http.Transport // by host, port and checked addresses
 }
 
-// maxUpstreamPools bounds the per-destination transports kept; the oldest
-// idle one goes first.
+// maxUpstreamPools bounds the per-destination transports kept; past it an
+// arbitrary one has its idle connections closed and is dropped.
 const maxUpstreamPools = 256
 
 func (s *Server) mitmState() *mitm {

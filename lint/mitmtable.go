@@ -1,0 +1,117 @@
+package lint
+
+import (
+	"strconv"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// obsoleteMITMTable reports whether e is the mitm key of a user network
+// table written as the old [network_proxy.mitm] table (which NP013 moves
+// to [network.mitm]): a table, where the key is now a bool.
+func obsoleteMITMTable(n *policy.Network, e *policy.Entry) bool {
+	return !isManaged(n) && e.Key == "mitm" && e.Value.Kind == policy.KindTable
+}
+
+// mitmTable plans the last step of migrating [network_proxy.mitm]: once
+// NP013 has moved it under the network table, its keys other than enabled
+// (CA paths, body inspection) are NP014 removals, and the table itself is
+// NP013, fixed into mitm = <enabled> at the end of the network table's
+// section. The conversion waits until the other keys are gone (migrate's
+// next round), so that no two fixes overlap.
+func (b *planner) mitmTable(n *policy.Network) {
+	e := n.Table.Get("mitm")
+	if e == nil || !obsoleteMITMTable(n, e) {
+		return
+	}
+	t := e.Value.Table
+	label := tableLabel(n)
+	others := 0
+	for _, k := range t.Entries {
+		if k.Key == "enabled" {
+			continue
+		}
+		others++
+		var fix *Fix
+		if t.Form != policy.FormInline {
+			fix = b.removeEntry(k, "remove mitm."+k.Key)
+		}
+		b.report("NP014", k.KeySpan, fix, "", "obsolete key mitm.%s in %s has no effect: interception has no settings but mitm = true; remove it", policy.QuoteKey(k.Key), label)
+	}
+	enabled := false
+	en := t.Get("enabled")
+	if en != nil && en.Value.Kind == policy.KindBool {
+		enabled = en.Value.Bool
+	}
+	blocker := ""
+	fb := &fixBuilder{}
+	switch {
+	case en != nil && en.Value.Kind != policy.KindBool:
+		blocker = "mitm.enabled is not a bool"
+	case t.Form == policy.FormInline:
+		blocker = "it is written as an inline table"
+	case others > 0:
+		blocker = "its other keys go first"
+	case t.Form == policy.FormHeader:
+		blocker = b.mitmFromHeader(fb, n, t, en, enabled)
+	case t.Form == policy.FormDotted && en != nil:
+		// mitm.enabled = true → mitm = true, in place.
+		fb.replace(en.Expr.Line.Start.Offset, b.bodyEnd(en.Expr.Line), b.indentOf(en.Expr)+b.prefixOf(e)+"mitm = "+strconv.FormatBool(enabled))
+	default:
+		blocker = "cannot read the table"
+	}
+	var fix *Fix
+	if blocker == "" {
+		if fix = fb.fix("write mitm = " + strconv.FormatBool(enabled)); fix == nil {
+			blocker = "the rewrite would overlap itself"
+		}
+	}
+	msg := "the obsolete table mitm in " + label + " becomes mitm = " + strconv.FormatBool(enabled)
+	if blocker != "" && others == 0 {
+		msg += " (cannot be rewritten automatically: " + blocker + ")"
+	}
+	if others > 0 {
+		blocker = "" // a later round rewrites it; not a refusal
+	}
+	b.report("NP013", e.KeySpan, fix, blocker, "%s", msg)
+}
+
+// mitmFromHeader removes the [..mitm] header and its enabled line, and
+// writes mitm = <enabled> after the last key of the network table's own
+// section.
+func (b *planner) mitmFromHeader(fb *fixBuilder, n *policy.Network, t *policy.Table, en *policy.Entry, enabled bool) string {
+	nh := n.Table.Header
+	if nh == nil || t.Header == nil {
+		return "the network table has no [header] of its own"
+	}
+	exprs := b.doc.Exprs
+	anchor := nh
+	in := false
+	for _, x := range exprs {
+		if x == nh {
+			in = true
+			continue
+		}
+		if !in {
+			continue
+		}
+		if x.Kind == policy.ExprTable || x.Kind == policy.ExprArrayTable {
+			break
+		}
+		if x.Kind == policy.ExprKeyValue {
+			anchor = x
+		}
+	}
+	fb.replace(t.Header.Line.Start.Offset, t.Header.Line.End.Offset, "")
+	if en != nil {
+		fb.replace(en.Expr.Line.Start.Offset, en.Expr.Line.End.Offset, "")
+	}
+	line := "mitm = " + strconv.FormatBool(enabled)
+	eol := b.eolOf(anchor.Line)
+	if b.hasEOL(anchor.Line) {
+		fb.insert(anchor.Line.End.Offset, line+eol)
+	} else {
+		fb.insert(anchor.Line.End.Offset, eol+line)
+	}
+	return ""
+}
