@@ -135,7 +135,10 @@ func TestExamplesAndFixtures(t *testing.T) {
 		enc, other := false, false
 		for _, d := range lint.Check(f) {
 			enc = enc || schemaRules[d.Rule.ID]
-			other = other || d.Rule.ID == "NP041"
+			// NP041: port ranges the schema does not encode; NP013: an
+			// obsolete shape (the old [network.mitm] table), which the
+			// schema rightly rejects.
+			other = other || d.Rule.ID == "NP041" || d.Rule.ID == "NP013"
 		}
 		err = schemas[f.Kind].Validate(inst)
 		switch {
