@@ -59,9 +59,8 @@ func ruleGroup(raw, fixed string) string {
 	return policy.NormalizeHost(fixed)
 }
 
-// hasPort reports whether a pattern carries a valid port (NP022). An
-// invalid one ("example.com:http") is an invalid pattern (NP020), left for
-// a person to correct rather than silently cut off.
+// planner plans the findings and fixes of the fixable rules of one file
+// into p.
 type planner struct {
 	f   *policy.File
 	src []byte

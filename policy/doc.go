@@ -412,7 +412,7 @@ func (b *builder) expr(n *unstable.Node) error {
 	return nil
 }
 
-// keySpans collects the decoded parts and spans of a (dotted) key.
+// keyParts collects the decoded parts and spans of a (dotted) key.
 func (b *builder) keyParts(it unstable.Iterator) ([]string, []Span) {
 	var parts []string
 	var spans []Span

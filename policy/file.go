@@ -207,7 +207,7 @@ func ObsoletePermissionsNetwork(t *Table) bool {
 	return false
 }
 
-// Source returns the provenance of an entry of this file.
+// source returns the provenance of an entry of this file.
 func (f *File) source(e *Entry, o Origin) Source {
 	return Source{File: f.Path, Line: e.KeySpan.Start.Line, Origin: o}
 }

@@ -141,8 +141,12 @@ func TestPinnedStaleUpstreamRetried(t *testing.T) {
 	// without saying so.
 	var mu sync.Mutex
 	conns := 0
+	closed := make(chan struct{}, 8) // one per connection the origin closed
 	addr := tcpServer(t, func(c net.Conn) {
-		defer c.Close()
+		defer func() {
+			c.Close()
+			closed <- struct{}{}
+		}()
 		mu.Lock()
 		conns++
 		mu.Unlock()
@@ -160,7 +164,13 @@ func TestPinnedStaleUpstreamRetried(t *testing.T) {
 		if resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
-		time.Sleep(20 * time.Millisecond) // let the origin's close arrive
+		// The next request must go out after the origin closed this
+		// connection, so that it meets a stale upstream.
+		select {
+		case <-closed:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("request %d: the origin did not close its connection", i)
+		}
 	}
 	mu.Lock()
 	if conns != 3 {
