@@ -81,6 +81,13 @@ type serveProc struct {
 
 func startServeProc(t *testing.T, args ...string) *serveProc {
 	t.Helper()
+	return startServeProcLimited(t, 0, args...)
+}
+
+// startServeProcLimited starts serve with at most nofile descriptors (its
+// soft and hard limit; 0: inherited).
+func startServeProcLimited(t *testing.T, nofile int, args ...string) *serveProc {
+	t.Helper()
 	bin, err := exec.LookPath("netpolicy")
 	if err != nil {
 		t.Fatalf("netpolicy not on $PATH (testscript puts this test binary there): %v", err)
@@ -95,6 +102,9 @@ func startServeProc(t *testing.T, args ...string) *serveProc {
 	argv := append([]string{"serve", "--config", p.config, "--http", "127.0.0.1:0", "--socks", "127.0.0.1:0",
 		"--metrics", "127.0.0.1:0", "--ready-file", ready, "--audit-log", p.auditLog}, args...)
 	p.cmd = exec.Command(bin, argv...)
+	if nofile > 0 {
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), bin}, argv...)...)
+	}
 	p.cmd.Env = append(os.Environ(), "NETPOLICY_REQUIREMENTS=", "GOTRACEBACK=all")
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -355,6 +365,78 @@ func TestSoak(t *testing.T) {
 	t.Run("slowloris", func(t *testing.T) { soakSlowloris(t, sc) })
 	t.Run("graceful-stop", func(t *testing.T) { soakGrace(t) })
 	t.Run("idle-tunnels", func(t *testing.T) { soakIdleTunnels(t, sc) })
+	t.Run("descriptor-exhaustion", func(t *testing.T) { soakExhaustion(t) })
+}
+
+// With `ulimit -n 256`, a client opens far more connections than serve
+// can hold and leaves them unfinished; serve must stay up, and once the
+// client goes, a normal request is served again at once (the recovery
+// time is measured).
+func soakExhaustion(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer origin.Close()
+	p := startServeProcLimited(t, 256)
+	target := "http://" + origin.Listener.Addr().String() + "/"
+	pu, _ := url.Parse("http://" + p.http)
+	get := func() error {
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), DisableKeepAlives: true}, Timeout: 2 * time.Second}
+		resp, err := client.Get(target)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := get(); err != nil {
+		t.Fatalf("before the attack: %v", err)
+	}
+	const attack = 600
+	var held []net.Conn
+	for range attack {
+		c, err := net.DialTimeout("tcp", p.http, time.Second)
+		if err != nil {
+			break // the listen backlog is full
+		}
+		c.Write([]byte("GET " + target + " HTTP/1.1\r\nX-Hold: "))
+		held = append(held, c)
+	}
+	time.Sleep(500 * time.Millisecond)
+	during := get()
+	atCap := p.fds(t)
+	for _, c := range held {
+		c.Close()
+	}
+	start := time.Now()
+	var err error
+	for time.Since(start) < 10*time.Second {
+		if err = get(); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recovery := time.Since(start)
+	t.Logf("ulimit -n 256: %d unfinished connections opened, serve at %d descriptors; a request during the attack: %v; served again %v after the client left",
+		len(held), atCap, errOrOK(during), recovery.Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("not served 10s after the attack ended: %v\n%s", err, p.stderr)
+	}
+	if recovery > 2*time.Second {
+		t.Errorf("recovery took %v", recovery)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if _, code := p.wait(t, 15*time.Second); code != 0 {
+		t.Errorf("serve exited %d:\n%s", code, p.stderr)
+	}
+}
+
+func errOrOK(err error) string {
+	if err == nil {
+		return "200"
+	}
+	return err.Error()
 }
 
 // N clients mix keep-alive GETs, denied GETs, CONNECT and SOCKS5 tunnels
