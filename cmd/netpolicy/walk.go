@@ -50,6 +50,9 @@ func newWalker(c *cli.Context, cmd string, e *env, proj *projectConfig, visit fu
 	w := &walker{cmd: cmd, seen: map[string]bool{}, visit: visit, fail: fail}
 	if c.Bool("verbose") {
 		w.verbose = e.stderr
+		if proj != nil {
+			fmt.Fprintf(e.stderr, "netpolicy %s: using the project config %s\n", cmd, displayPath(proj.path))
+		}
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
