@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/netpolicy/netpolicy/policy"
@@ -190,8 +191,7 @@ func runNP003(p *Pass) {
 		}
 		table := "[permissions." + policy.QuoteKey(e.Key) + "]"
 		for _, k := range e.Value.Table.Entries {
-			switch k.Key {
-			case "extends", "description", "network":
+			if slices.Contains(policy.ProfileKeys, k.Key) {
 				continue
 			}
 			msg := fmt.Sprintf("unknown key %q in %s: a profile holds only extends, description and network", k.Key, table)

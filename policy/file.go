@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -196,8 +197,7 @@ var ProfileKeys = []string{"extends", "description", "network"}
 // profile named "network" (POLICY.md §1.2).
 func ObsoletePermissionsNetwork(t *Table) bool {
 	for _, e := range t.Entries {
-		switch e.Key {
-		case "extends", "description", "network":
+		if slices.Contains(ProfileKeys, e.Key) {
 			continue
 		}
 		if LookupKey(e.Key, false) != nil {

@@ -144,7 +144,7 @@ func upstreamAddrs(u *url.URL) (addrs []netip.Addr, port uint16, err error) {
 		}
 	}
 	n, err := strconv.Atoi(ps)
-	if err != nil || n < 1 || n > 65535 {
+	if err != nil || !policy.ValidPort(n) {
 		return nil, 0, fmt.Errorf("upstream proxy port %q", ps)
 	}
 	host := policy.NormalizeHost(u.Hostname())
