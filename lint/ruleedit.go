@@ -184,6 +184,13 @@ func (b *planner) removeEntries(fb *fixBuilder, es []*policy.Entry) error {
 		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
 	}
 	for c, es := range inline {
+		var items []policy.Span
+		inlineLeaves(c, &items)
+		if len(items) == len(es) && c.Value != nil {
+			// Every item goes: an empty table reads "{}", not "{  }".
+			fb.replace(c.Value.Span.Start.Offset, c.Value.Span.End.Offset, "{}")
+			continue
+		}
 		b.deleteInline(fb, c, es)
 	}
 	return nil
