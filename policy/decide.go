@@ -159,7 +159,7 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 // into itself, one hop per request, until its descriptors run out. It is
 // the proxy's state, not the user's policy: report-only never lets it pass.
 func loopGuard(d Decision, req Request) Decision {
-	if !d.Allowed() || req.Own == nil || req.Port < 1 || req.Port > 65535 {
+	if !d.Allowed() || req.Own == nil || !ValidPort(req.Port) {
 		return d
 	}
 	for _, a := range d.Addrs {
