@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,13 @@ type Config struct {
 	Budget time.Duration
 	// HostsFile is consulted before DNS. "" means no hosts file.
 	HostsFile string
+	// ResolvConf, if set, is the resolv.conf these settings came from
+	// (SystemConfig sets it): it is checked for changes at most every 5 s,
+	// and a changed file's search, ndots, timeout and attempts replace the
+	// ones above, and its nameservers too unless FixedServers is set (a
+	// --dns server stays).
+	ResolvConf   string
+	FixedServers bool
 	// MaxEntries and MaxBytes bound the cache. If zero,
 	// DefaultMaxEntries and DefaultMaxBytes.
 	MaxEntries int
@@ -102,20 +110,27 @@ func SystemConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	cfg := Config{
-		Search:    cc.Search,
-		Ndots:     cc.Ndots,
-		Timeout:   time.Duration(cc.Timeout) * time.Second,
-		Attempts:  cc.Attempts,
-		HostsFile: DefaultHostsFile,
+	cfg := Config{HostsFile: DefaultHostsFile, ResolvConf: path}
+	cfg.setFrom(cc, true)
+	return cfg, nil
+}
+
+// setFrom takes the settings of a parsed resolv.conf, its nameservers too
+// when servers is set.
+func (cfg *Config) setFrom(cc *dns.ClientConfig, servers bool) {
+	cfg.Search, cfg.Ndots = cc.Search, cc.Ndots
+	cfg.Timeout = time.Duration(cc.Timeout) * time.Second
+	cfg.Attempts = cc.Attempts
+	if !servers {
+		return
 	}
+	cfg.Servers = nil
 	for _, s := range cc.Servers {
 		cfg.Servers = append(cfg.Servers, net.JoinHostPort(s, cc.Port))
 	}
 	if len(cfg.Servers) == 0 {
 		cfg.Servers = []string{"127.0.0.1:53"}
 	}
-	return cfg, nil
 }
 
 // ServerAddr reads a --dns value: an IP address, with or without a port
@@ -137,6 +152,14 @@ type Resolver struct {
 	cfg   Config
 	group singleflight.Group
 	hosts hostsTable
+
+	// sys is what resolution uses of cfg (servers, search, ndots, timeout,
+	// attempts), replaced when ResolvConf changes.
+	sys     atomic.Pointer[Config]
+	confMu  sync.Mutex
+	checked time.Time
+	mtime   time.Time
+	size    int64
 
 	mu      sync.Mutex
 	lru     *list.List // of *entry, most recently used first
@@ -167,7 +190,49 @@ func New(cfg Config) *Resolver {
 	}
 	r := &Resolver{cfg: cfg, lru: list.New(), byName: map[string]*list.Element{}}
 	r.hosts.path = cfg.HostsFile
+	sys := cfg
+	r.sys.Store(&sys)
+	if cfg.ResolvConf != "" {
+		if fi, err := os.Stat(cfg.ResolvConf); err == nil {
+			r.mtime, r.size = fi.ModTime(), fi.Size()
+		}
+		r.checked = cfg.Now()
+	}
 	return r
+}
+
+// system returns the resolution settings in force, first taking in a
+// changed resolv.conf (checked at most every hostsRecheck).
+func (r *Resolver) system() *Config {
+	if r.cfg.ResolvConf == "" {
+		return r.sys.Load()
+	}
+	r.confMu.Lock()
+	defer r.confMu.Unlock()
+	now := r.cfg.Now()
+	if now.Sub(r.checked) < hostsRecheck && !now.Before(r.checked) {
+		return r.sys.Load()
+	}
+	r.checked = now
+	fi, err := os.Stat(r.cfg.ResolvConf)
+	if err != nil || fi.ModTime().Equal(r.mtime) && fi.Size() == r.size {
+		return r.sys.Load()
+	}
+	cc, err := dns.ClientConfigFromFile(r.cfg.ResolvConf)
+	if err != nil {
+		return r.sys.Load() // keep what worked
+	}
+	r.mtime, r.size = fi.ModTime(), fi.Size()
+	sys := *r.sys.Load()
+	sys.setFrom(cc, !r.cfg.FixedServers)
+	if sys.Timeout <= 0 {
+		sys.Timeout = DefaultTimeout
+	}
+	if sys.Attempts <= 0 {
+		sys.Attempts = DefaultAttempts
+	}
+	r.sys.Store(&sys)
+	return &sys
 }
 
 // entry is one cached answer: addresses, or the error to repeat.
@@ -314,14 +379,15 @@ func (r *Resolver) resolve(name string) *entry {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Budget)
 	defer cancel()
 	now := r.cfg.Now()
-	cc := dns.ClientConfig{Search: r.cfg.Search, Ndots: r.cfg.Ndots}
+	sys := r.system()
+	cc := dns.ClientConfig{Search: sys.Search, Ndots: sys.Ndots}
 	notFound := &entry{name: name, err: &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}, expires: now.Add(MaxNegativeTTL)}
 	for _, fqdn := range cc.NameList(name) {
 		var a4, a6 answer
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); a4 = r.query(ctx, fqdn, dns.TypeA) }()
-		go func() { defer wg.Done(); a6 = r.query(ctx, fqdn, dns.TypeAAAA) }()
+		go func() { defer wg.Done(); a4 = r.query(ctx, sys, fqdn, dns.TypeA) }()
+		go func() { defer wg.Done(); a6 = r.query(ctx, sys, fqdn, dns.TypeAAAA) }()
 		wg.Wait()
 		addrs := append(a4.addrs, a6.addrs...)
 		switch {
@@ -360,17 +426,17 @@ func minTime(a, b time.Time) time.Time {
 // query asks the servers for one type of record of fqdn, Attempts rounds
 // over the servers, each query bounded by Timeout, all within ctx. A
 // truncated UDP answer is asked again over TCP.
-func (r *Resolver) query(ctx context.Context, fqdn string, qtype uint16) answer {
+func (r *Resolver) query(ctx context.Context, sys *Config, fqdn string, qtype uint16) answer {
 	m := new(dns.Msg)
 	m.SetQuestion(fqdn, qtype)
 	m.SetEdns0(1232, false)
 	var lastErr error
-	for attempt := 0; attempt < r.cfg.Attempts; attempt++ {
-		for _, server := range r.cfg.Servers {
+	for attempt := 0; attempt < sys.Attempts; attempt++ {
+		for _, server := range sys.Servers {
 			if ctx.Err() != nil {
 				return answer{outcome: failed, err: timeoutErr(fqdn, server)}
 			}
-			resp, err := r.exchange(ctx, m, server)
+			resp, err := r.exchange(ctx, m, server, sys.Timeout)
 			if err != nil {
 				lastErr = err
 				var ne net.Error
@@ -406,8 +472,8 @@ func trimDot(s string) string { return strings.TrimSuffix(s, ".") }
 
 // exchange sends m to server over UDP, and again over TCP if the answer
 // was truncated.
-func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
-	c := dns.Client{Net: "udp", Timeout: r.cfg.Timeout, UDPSize: 1232}
+func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
+	c := dns.Client{Net: "udp", Timeout: timeout, UDPSize: 1232}
 	r.queries.Add(1)
 	resp, _, err := c.ExchangeContext(ctx, m, server)
 	if err == nil && resp.Truncated {

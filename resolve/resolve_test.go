@@ -419,3 +419,31 @@ func TestServerAddr(t *testing.T) {
 		}
 	}
 }
+
+// A changed resolv.conf is taken in (checked at most every 5 s); a fixed
+// server (--dns) stays.
+func TestResolvConfChangesTakenIn(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(p, []byte("nameserver 192.0.2.53\nsearch a.example\n"), 0o644)
+	cfg, err := resolve.SystemConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, r, clk := setup(t, func(c *resolve.Config) {
+		c.ResolvConf, c.Search, c.FixedServers = cfg.ResolvConf, cfg.Search, true
+	})
+	srv.Set("db.a.example", dnstest.Answer{Addrs: []string{"93.184.216.50"}, TTL: 1})
+	srv.Set("db.b.example", dnstest.Answer{Addrs: []string{"93.184.216.51"}, TTL: 1})
+	wantAddrs(t, r, "db", "93.184.216.50")
+	os.WriteFile(p, []byte("nameserver 192.0.2.53\nsearch b.example\n"), 0o644)
+	os.Chtimes(p, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	clk.Advance(2 * time.Second) // the cached answer has expired, the file is not rechecked yet
+	wantAddrs(t, r, "db", "93.184.216.50")
+	clk.Advance(3 * time.Second)
+	wantAddrs(t, r, "db", "93.184.216.51")
+	// The fixed server was kept: every query reached it, none went to
+	// resolv.conf's 192.0.2.53.
+	if n := srv.Count("db.b.example", dns.TypeA); n != 1 {
+		t.Errorf("%d A queries for db.b.example at the fixed server, want 1", n)
+	}
+}

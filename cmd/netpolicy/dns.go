@@ -33,7 +33,7 @@ func newResolver(c *cli.Context, e *env, observe func(time.Duration)) (policy.Re
 		if err != nil {
 			return nil, fmt.Errorf("--dns: %w", err)
 		}
-		cfg.Servers = []string{addr}
+		cfg.Servers, cfg.FixedServers = []string{addr}, true
 	}
 	cfg.Observe = observe
 	return resolve.New(cfg), nil
