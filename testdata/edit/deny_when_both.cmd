@@ -1,0 +1,1 @@
+deny a.example

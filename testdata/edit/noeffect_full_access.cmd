@@ -1,0 +1,1 @@
+allow b.example --mode full-access

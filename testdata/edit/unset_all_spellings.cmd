@@ -1,0 +1,1 @@
+unset registry.npmjs.org
