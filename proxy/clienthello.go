@@ -257,13 +257,17 @@ func firstBytes(c net.Conn, pending []byte, t *tunnel) ([]byte, error) {
 	defer c.SetReadDeadline(time.Time{})
 	b := make([]byte, 2048)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(t.idle / 2))
+		wait := t.idle / 2
+		if t.upEnded.Load() { // the upstream has ended: see tunnel.upEnded
+			wait = t.answerIn
+		}
+		_ = c.SetReadDeadline(time.Now().Add(wait))
 		n, err := c.Read(b)
 		if n > 0 {
 			t.touch()
 			return b[:n], nil
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && t.idleFor() < t.idle {
+		if errors.Is(err, os.ErrDeadlineExceeded) && t.idleFor() < t.idleLimit(true) {
 			continue
 		}
 		if err == nil {

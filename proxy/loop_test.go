@@ -380,15 +380,17 @@ func isTimeout(err error) bool {
 // handshake timeout, and the chain unwinds from there instead of holding
 // every hop, and the peer's slots, for the idle timeout (a minute here).
 // "leaves" is the attacker closing once seven hops answered; "waits" reads
-// until the cut reaches it, then closes. (An attacker that closes right
-// after its write forms no chain at all.)
+// until the cut reaches it, then closes; "stays" reads until the cut and
+// keeps its connection open, silent: every hop sees its upstream end and
+// closes after the handshake timeout of silence from its client. (An
+// attacker that closes right after its write forms no chain at all.)
 func TestChainThroughPeerUnwinds(t *testing.T) {
-	for _, leave := range []string{"leaves", "waits"} {
-		t.Run(leave, func(t *testing.T) { chainThroughPeer(t, leave == "leaves") })
+	for _, how := range []string{"leaves", "waits", "stays"} {
+		t.Run(how, func(t *testing.T) { chainThroughPeer(t, how) })
 	}
 }
 
-func chainThroughPeer(t *testing.T, leave bool) {
+func chainThroughPeer(t *testing.T, how string) {
 	const hops = 12
 	opts := func(maxConns int) func(*Server) {
 		return func(s *Server) {
@@ -418,7 +420,7 @@ func chainThroughPeer(t *testing.T, leave bool) {
 	if _, err := io.WriteString(c, req.String()); err != nil {
 		t.Fatal(err)
 	}
-	if leave {
+	if how == "leaves" {
 		// Leave once seven hops answered: the eighth, into B, is stuck.
 		br := bufio.NewReader(c)
 		for i := range 7 {
@@ -452,12 +454,14 @@ func chainThroughPeer(t *testing.T, leave bool) {
 			t.Errorf("client cut after %v, want about the handshake timeout", cut)
 		}
 		t.Logf("%d hops answered, client cut after %v", oks, cut)
-		c.Close()
+		if how == "waits" {
+			c.Close()
+		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for a.srv.activeCount()+b.srv.activeCount() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d+%d tunnels still open 5 s after the attacker left", a.srv.activeCount(), b.srv.activeCount())
+			t.Fatalf("%d+%d tunnels still open 5 s after the cut", a.srv.activeCount(), b.srv.activeCount())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -469,5 +473,89 @@ func chainThroughPeer(t *testing.T, leave bool) {
 		if resp.StatusCode != 200 {
 			t.Errorf("after the chain: %d %q", resp.StatusCode, body)
 		}
+	}
+}
+
+// TestTunnelAfterUpstreamEnds: once the upstream has ended its direction
+// (sent its last bytes and a FIN), a client that stays silent is cut after
+// the handshake timeout, not the idle timeout; a client that keeps sending
+// after the upstream's FIN is not cut. CONNECT and SOCKS5 alike.
+func TestTunnelAfterUpstreamEnds(t *testing.T) {
+	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
+		s.IdleTimeout = time.Minute
+		s.SocksHandshakeTimeout = 300 * time.Millisecond
+	})
+	type seen struct {
+		n   int64
+		eof time.Time
+	}
+	// halfClosing routes the next dial to a server that says "bye",
+	// half-closes, and reports what it read until the proxy closed.
+	halfClosing := func(t *testing.T) chan seen {
+		got := make(chan seen, 1)
+		h.dial.to = tcpServer(t, func(c net.Conn) {
+			defer c.Close()
+			io.WriteString(c, "bye")
+			c.(*net.TCPConn).CloseWrite()
+			n, _ := io.Copy(io.Discard, c)
+			got <- seen{n, time.Now()}
+		})
+		return got
+	}
+	open := func(t *testing.T, proto string) net.Conn {
+		var c net.Conn
+		if proto == "connect" {
+			resp, _, cc := h.connect(t, "example.com:443")
+			if resp.StatusCode != 200 {
+				t.Fatalf("CONNECT: %d", resp.StatusCode)
+			}
+			c = cc
+		} else {
+			c = socksDial(t, h, "example.com:443")
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil || string(b) != "bye" {
+			t.Fatalf("read %q, %v; want bye and EOF", b, err)
+		}
+		return c
+	}
+	for _, proto := range []string{"connect", "socks"} {
+		t.Run(proto+"/silent", func(t *testing.T) {
+			got := halfClosing(t)
+			c := open(t, proto)
+			defer c.Close()
+			start := time.Now()
+			select {
+			case s := <-got:
+				if d := s.eof.Sub(start); d > 3*time.Second {
+					t.Errorf("upstream closed after %v, want about the handshake timeout", d)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the half-closed tunnel was held past 5 s")
+			}
+		})
+		t.Run(proto+"/sending", func(t *testing.T) {
+			got := halfClosing(t)
+			c := open(t, proto)
+			defer c.Close()
+			// 1 s of sending, every 100 ms: more than three handshake
+			// timeouts, never one of silence.
+			for range 10 {
+				if _, err := io.WriteString(c, "more"); err != nil {
+					t.Fatalf("write after the upstream's FIN: %v", err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			c.(interface{ CloseWrite() error }).CloseWrite()
+			select {
+			case s := <-got:
+				if s.n != 40 {
+					t.Errorf("upstream got %d bytes, want 40", s.n)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the tunnel did not end after the client's FIN")
+			}
+		})
 	}
 }

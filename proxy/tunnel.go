@@ -35,6 +35,12 @@ type tunnel struct {
 	answerIn   time.Duration
 	asked      atomic.Bool
 	answered   atomic.Bool
+	// upEnded is set once the upstream has ended its direction (EOF).
+	// From then on the client direction may stay silent for answerIn, not
+	// the idle timeout: each hop of a chain whose far end was cut sees
+	// its upstream end and would otherwise hold the half that is left
+	// open for as long as the attacker keeps its own connection.
+	upEnded atomic.Bool
 	// counted, if set, is told of the bytes each round of pipe moved
 	// (the metrics).
 	counted func(toUpstream bool, n int64)
@@ -81,6 +87,25 @@ func (t *tunnel) moved(dst, src net.Conn) {
 	}
 }
 
+// upstreamEnded notes that the upstream ended its direction, and makes the
+// client direction's pending read wait at most answerIn (see upEnded).
+func (t *tunnel) upstreamEnded() {
+	if t.client == nil || t.answerIn <= 0 {
+		return
+	}
+	t.upEnded.Store(true)
+	_ = t.client.SetReadDeadline(time.Now().Add(t.answerIn))
+}
+
+// idleLimit is how long the direction toward the upstream (toUpstream) or
+// the client may go without a byte moving either way.
+func (t *tunnel) idleLimit(toUpstream bool) time.Duration {
+	if toUpstream && t.upEnded.Load() {
+		return t.answerIn
+	}
+	return t.idle
+}
+
 func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixNano() - t.last.Load()) }
 
 // pipe copies src to dst until src reaches EOF (nil error), either side
@@ -111,6 +136,10 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 // always ends the tunnel; it is set later (2×idle) than any read deadline,
 // so that the two can be told apart by the clock.
 //
+// Once the upstream has ended its direction, the client direction of a
+// tunnel with awaitAnswer set is cut after awaitAnswer's bound of silence
+// instead of the idle timeout (tunnel.upEnded).
+//
 // toUpstream says which way the bytes go, for the byte counters.
 func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 	var total int64
@@ -118,7 +147,11 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 	for {
 		now := time.Now()
 		writeBy := now.Add(2 * t.idle)
-		_ = src.SetReadDeadline(now.Add(t.idle / 2))
+		wait := t.idle / 2
+		if toUpstream && t.upEnded.Load() {
+			wait = t.answerIn
+		}
+		_ = src.SetReadDeadline(now.Add(wait))
 		_ = dst.SetWriteDeadline(writeBy)
 		var n int64
 		var err error
@@ -151,11 +184,14 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 		}
 		switch {
 		case err == nil && lr.N > 0:
+			if !toUpstream {
+				t.upstreamEnded()
+			}
 			return total, nil // EOF from src
 		case err == nil:
 			continue // chunk done
 		case errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(writeBy):
-			if t.idleFor() < t.idle {
+			if t.idleFor() < t.idleLimit(toUpstream) {
 				continue
 			}
 			return total, errIdle
