@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -64,6 +65,7 @@ func serveCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "max-conns", Usage: "at most `N` client connections open at once, HTTP and SOCKS5 together; at the cap the oldest idle keep-alive connection makes room (default: fitted to the descriptor limit, 6 per connection, at most 4096)"},
 			dnsFlag(),
 			&cli.DurationFlag{Name: "watch-interval", Value: time.Second, Usage: "check the policy files for changes every `DURATION` (0: only SIGHUP reloads)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "write log lines on stderr as `FORMAT`: text (time, level, message) or json (one object per line)"},
 			reportOnlyFlag(),
 			caDirFlag(),
 		), telemetryFlags()...),
@@ -80,8 +82,12 @@ type server struct {
 	name   string // the command, for message prefixes
 	src    policySources
 	log    func(format string, args ...any)
+	// logger is what log writes through (--log-format); reloads log
+	// with attributes (files, change).
+	logger *slog.Logger
 	stderr *lockedWriter
 	eff    *policy.Effective // the policy the run started with
+	cur    *policy.Effective // the policy serving now (after reloads)
 	proxy  *proxy.Server
 	audit  *proxy.AuditFile // nil unless --audit-log names a file
 	listen struct{ http, socks string }
@@ -174,24 +180,32 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 	}
 	stderr := &lockedWriter{w: e.stderr}
 	s := &server{e: e, name: name, src: src, stderr: stderr, serveErr: make(chan error, 2)}
-	s.log = func(format string, args ...any) {
-		fmt.Fprintf(stderr, "netpolicy "+name+": "+format+"\n", args...)
+	logger, err := newServeLogger(stderr, c.String("log-format"), name)
+	if err != nil {
+		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
 	}
 	var logOut io.Writer = stderr
 	if opts.quiet {
-		s.log = func(string, ...any) {}
+		logger = slog.New(slog.DiscardHandler)
 		logOut = io.Discard
 	}
+	s.logger = logger
+	s.log = func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	eff, diags, err := src.Load()
+	l, err := src.loadFiles(os.ReadFile)
 	if err != nil {
-		return nil, exitCode(exitUsage, "netpolicy %s: %v", name, err)
+		return nil, exitCode(exitUsage, "netpolicy %s: %s", name, withMigrateHint(err))
 	}
-	s.eff = eff
+	eff, diags := l.eff, l.diags
+	s.eff, s.cur = eff, eff
+	// Say which files and profile are in effect, and why.
+	rep := src.report(l)
+	logger.Info("policy sources", "requirements", rep.Requirements.String(), "config", rep.Config.String(),
+		"profile", rep.Profile, "mode", rep.Mode)
 	s.showWarnings(diags)
 	compiled, err := policy.Compile(eff)
 	if err != nil {
@@ -427,7 +441,8 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 			}
 		case hupPending:
 			hupPending = false
-			s.reload(eff, "SIGHUP", w.take())
+			files := w.changedPaths()
+			s.reload(eff, "SIGHUP", files, w.take())
 			// Reopen after the reload: a rotated log reappearing tells
 			// whoever sent the signal that it has been handled.
 			if s.audit != nil {
@@ -436,7 +451,8 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 				}
 			}
 		case changed:
-			s.reload(eff, "policy file changed", w.take())
+			files := w.changedPaths()
+			s.reload(eff, "policy file changed", files, w.take())
 		}
 	}
 }
@@ -444,7 +460,11 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 // reload re-reads, lints and merges the sources and swaps the compiled
 // policy in; on any failure the previous policy keeps serving. first is
 // the policy serve started with, whose listeners are the ones in use.
-func (s *server) reload(first *policy.Effective, why string, read func(string) ([]byte, error)) {
+func (s *server) reload(first *policy.Effective, why string, files []string, read func(string) ([]byte, error)) {
+	changed := strings.Join(files, ",")
+	if changed == "" {
+		changed = "none"
+	}
 	eff, diags, err := s.src.loadWith(read)
 	if err == nil {
 		var c *policy.Compiled
@@ -455,7 +475,8 @@ func (s *server) reload(first *policy.Effective, why string, read func(string) (
 			if c.Intercepts() && s.proxy.CA == nil {
 				s.log("the policy now intercepts HTTPS, but serve started without a CA: intercepted tunnels are closed until the next start")
 			}
-			s.log("reloaded the policy (%s)", why)
+			s.logger.Info(fmt.Sprintf("reloaded the policy (%s)", why), "files", changed, "change", policyChange(s.cur, eff))
+			s.cur = eff
 			if eff.HTTPAddr.Value != first.HTTPAddr.Value || eff.SocksAddr.Value != first.SocksAddr.Value {
 				s.log("listener settings changed (http=%s socks=%s): they take effect at the next start", eff.HTTPAddr.Value, orOff(eff.SocksAddr.Value))
 			}
@@ -466,7 +487,7 @@ func (s *server) reload(first *policy.Effective, why string, read func(string) (
 		}
 	}
 	s.reloaded(nil, false)
-	s.log("reload failed (%s), keeping the previous policy: %v", why, err)
+	s.logger.Warn(fmt.Sprintf("reload failed (%s), keeping the previous policy: %s", why, withMigrateHint(err)), "files", changed)
 }
 
 func orOff(s string) string {

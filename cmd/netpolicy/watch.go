@@ -130,6 +130,18 @@ func (w *watcher) poll() (settled, changed bool, wait time.Duration) {
 	return true, false, 0
 }
 
+// changedPaths names the files whose settled content differs from what
+// was loaded: what a reload is about to pick up.
+func (w *watcher) changedPaths() []string {
+	var out []string
+	for i, p := range w.paths {
+		if !sameContent(w.seen[i], w.loaded[i]) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // take records the settled sample as loaded (whether the reload built on it
 // succeeded or not: a bad file is reported once, not at every poll) and
 // returns a reader for it: the bytes seen, or the error seen.
