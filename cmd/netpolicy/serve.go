@@ -78,10 +78,10 @@ func serveCommand(e *env) *cli.Command {
 // (sources, merge, compile, audit), listen, start, then stop — so exec runs
 // the very proxy serve does.
 type server struct {
-	e      *env
-	name   string // the command, for message prefixes
-	src    policySources
-	log    func(format string, args ...any)
+	e    *env
+	name string // the command, for message prefixes
+	src  policySources
+	log  func(format string, args ...any)
 	// logger is what log writes through (--log-format); reloads log
 	// with attributes (files, change).
 	logger *slog.Logger
