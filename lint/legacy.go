@@ -2,7 +2,7 @@ package lint
 
 // The fixable rules: NP010–NP014 (legacy and obsolete shapes), NP022,
 // NP023 (pattern spelling) and NP025 (duplicates). Their findings and fixes
-// are computed for a whole file at once by the planner in fixgen.go, so that
+// are computed for a whole file at once by the planner in plan.go, so that
 // the fixes touching one key or one table agree and never overlap; each
 // rule's Run only reports its share.
 //

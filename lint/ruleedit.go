@@ -12,7 +12,7 @@ import (
 // everything that writes through them: suggest, the "always" answer of a
 // prompt). They are fixes like the ones of the fixable rules: byte edits
 // on the original source, written with the same planner, so that one
-// mechanism edits policy files. The three rules of fixgen.go hold here
+// mechanism edits policy files. The three rules of plan.go hold here
 // too; in addition a rule is always one line `"PATTERN" = "allow"` (or one
 // item of an inline table) in the table's own style.
 

@@ -1,0 +1,291 @@
+package lint
+
+import (
+	"fmt"
+
+	"github.com/netpolicy/netpolicy/policy"
+)
+
+// This file plans the findings and fixes of the fixable rules (legacy.go)
+// for a whole file. Fixes are byte edits on the original source; the text
+// they write follows three rules:
+//
+//   - Never insert a [x.domains] header: it would capture the keys after
+//     it. New entries are written in place as dotted keys
+//     (domains."a.example" = "allow"), appended to an existing [x.domains]
+//     body, or merged into an existing inline table.
+//   - Comments written inside or after a rewritten array move with their
+//     entries: own-line comments above the entry, a comment on an element's
+//     line after the entry. Where the target is an inline table (which
+//     cannot hold comments), they go on their own lines above its line.
+//   - Everything not rewritten keeps its bytes; new lines take the line
+//     ending of the line they replace or follow.
+
+// finding is one planned diagnostic of a fixable rule.
+type finding struct {
+	span policy.Span
+	msg  string
+	fix  *Fix
+	// blocker says why fix is nil, when migrate must refuse over it.
+	blocker string
+}
+
+// plan is the findings of the fixable rules for one file, by rule ID.
+type plan struct {
+	findings map[string][]finding
+}
+
+// makePlan plans the findings of the fixable rules of f; the passes of one
+// Check share it (Pass.plan).
+func makePlan(f *policy.File) *plan {
+	b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
+	b.run()
+	return b.p
+}
+
+// invalidGroup starts the group of an invalid pattern.
+const invalidGroup = "\x00invalid:"
+
+// ruleGroup is what makes two rules the same (NP025) or conflicting: the
+// normalised fixed pattern. An invalid pattern is its own group, keyed by
+// its exact fixed text: the proxy skips it, so it is no rule to compare,
+// but it still must not be written twice.
+func ruleGroup(raw, fixed string) string {
+	if _, err := policy.ParsePattern(raw); err != nil {
+		return invalidGroup + fixed
+	}
+	return policy.NormalizeHost(fixed)
+}
+
+// planner plans the findings and fixes of the fixable rules of one file
+// into p.
+type planner struct {
+	f   *policy.File
+	src []byte
+	doc *policy.Doc
+	p   *plan
+}
+
+func (b *planner) run() {
+	if b.doc == nil {
+		return
+	}
+	for _, n := range networkTables(b.f) {
+		b.table(n)
+	}
+	if b.f.Kind != policy.KindRequirements {
+		b.obsolete()
+	}
+}
+
+func (b *planner) report(rule string, sp policy.Span, fix *Fix, blocker, format string, args ...any) {
+	b.p.findings[rule] = append(b.p.findings[rule], finding{span: sp, msg: fmt.Sprintf(format, args...), fix: fix, blocker: blocker})
+}
+
+// table plans the fixes of one network table.
+func (b *planner) table(n *policy.Network) {
+	// A table written only as dotted keys disappears when every key is
+	// removed; the first key's fix then leaves an empty domains table so
+	// the table (and, for requirements, the file's kind) survives.
+	var keepAlive *policy.Entry
+	if t := n.Table; t.Form == policy.FormDotted && len(t.Entries) > 0 {
+		keepAlive = t.Entries[0]
+		for _, e := range t.Entries {
+			if s := policy.LookupKey(e.Key, isManaged(n)); s == nil || !s.Legacy && !s.Obsolete {
+				keepAlive = nil
+				break
+			}
+		}
+	}
+	dm := b.domainMap(n)
+	domEmits := b.domainLists(n, dm, keepAlive)
+	sockEmits := b.socketList(n, keepAlive)
+	if domEmits || sockEmits {
+		keepAlive = nil // the rewritten lists keep the table
+	}
+	b.obsoleteKeys(n, keepAlive)
+	b.mitmTable(n)
+}
+
+// obsoleteKeys reports NP014 with a fix removing the key. Keys written in
+// one inline table share one fix: removing neighbours separately would
+// make their separators overlap.
+func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *policy.Entry) {
+	var keys []*policy.Entry
+	inline := map[*policy.Table][]*policy.Entry{}
+	for _, e := range n.Table.Entries {
+		if spec := policy.LookupKey(e.Key, isManaged(n)); spec != nil && spec.Obsolete {
+			keys = append(keys, e)
+			if e.InInline {
+				c := b.containerInline(e)
+				inline[c] = append(inline[c], e)
+			}
+		}
+	}
+	inlineFix := map[*policy.Table]*Fix{}
+	for c, es := range inline {
+		if c != nil {
+			fb := &fixBuilder{}
+			b.deleteInline(fb, c, es)
+			inlineFix[c] = fb.fix("remove the obsolete keys")
+		}
+	}
+	for _, e := range keys {
+		var fix *Fix
+		switch {
+		case e.InInline:
+			fix = inlineFix[b.containerInline(e)]
+		case e == keepAlive:
+			fb := &fixBuilder{}
+			fb.replace(e.Expr.Line.Start.Offset, b.bodyEnd(e.Expr.Line), b.indentOf(e.Expr)+b.prefixOf(e)+"domains = {}")
+			fix = fb.fix("remove " + e.Key)
+		default:
+			fix = b.removeEntry(e, "remove "+e.Key)
+		}
+		why := "has no effect any more"
+		if e.Key != "danger_full_access_denylist_only" {
+			why = "has no effect: the admin API no longer exists"
+		}
+		b.report("NP014", e.KeySpan, fix, "", "obsolete key %s in %s %s; remove it", e.Key, tableLabel(n), why)
+	}
+}
+
+// mapKey is one entry of a canonical domains table and what its fixes do.
+type mapKey struct {
+	e        *policy.Entry
+	perm     policy.Permission // PermInvalid when the value is not "allow"/"deny"
+	final    string            // the key after its NP022/NP023 fix
+	group    string            // normalised final key
+	port     bool
+	nonASCII bool
+	punyErr  error
+	dupOf    *mapKey // an earlier entry with the same group and permission
+	fix      *Fix
+}
+
+// domainMap is the analysed canonical domains table of a network table.
+type domainMap struct {
+	entry *policy.Entry
+	keys  []*mapKey
+	// eff is the permission of each group with deny winning; first the
+	// first valid entry of each group.
+	eff   map[string]policy.Permission
+	first map[string]*mapKey
+	// keyOf finds an entry by its key as written.
+	keyOf map[string]*mapKey
+}
+
+// domainMap plans NP022, NP023 and NP025 on the canonical domains table:
+// one fix per key (rename or removal) that every finding on the key shares.
+func (b *planner) domainMap(n *policy.Network) *domainMap {
+	dm := &domainMap{entry: n.DomainsEntry, eff: map[string]policy.Permission{}, first: map[string]*mapKey{}, keyOf: map[string]*mapKey{}}
+	if dm.entry == nil || dm.entry.Value.Kind != policy.KindTable {
+		return dm
+	}
+	type gp struct {
+		g string
+		p policy.Permission
+	}
+	seen := map[gp]*mapKey{}
+	for _, r := range dm.entry.Value.Table.Entries {
+		k := &mapKey{e: r, final: r.Key}
+		dm.keys = append(dm.keys, k)
+		dm.keyOf[r.Key] = k
+		if r.Value.Kind == policy.KindTable {
+			continue // a dotted key where a pattern was meant: NP002
+		}
+		if r.Value.Kind == policy.KindString {
+			k.perm, _ = policy.ParseDomainPermission(r.Value.Str)
+		}
+		k.port, k.nonASCII = policy.HasPort(r.Key), !policy.IsASCII(r.Key)
+		k.final, k.punyErr = policy.FixedPattern(r.Key)
+		k.group = ruleGroup(r.Key, k.final)
+		if k.perm == policy.PermInvalid {
+			continue
+		}
+		if prev, ok := seen[gp{k.group, k.perm}]; ok {
+			k.dupOf = prev
+			continue
+		}
+		seen[gp{k.group, k.perm}] = k
+		if _, ok := dm.first[k.group]; !ok {
+			dm.first[k.group] = k
+		}
+		if cur, ok := dm.eff[k.group]; !ok || cur == policy.Allow {
+			dm.eff[k.group] = k.perm
+		}
+	}
+	// A rename must not produce a key that another kept entry has (TOML
+	// forbids duplicate keys): such renames are not offered.
+	for changed := true; changed; {
+		changed = false
+		count := map[string]int{}
+		for _, k := range dm.keys {
+			if k.dupOf == nil {
+				count[k.final]++
+			}
+		}
+		for _, k := range dm.keys {
+			if k.dupOf == nil && k.final != k.e.Key && count[k.final] > 1 {
+				k.final, changed = k.e.Key, true
+			}
+		}
+	}
+	for _, k := range dm.keys {
+		switch {
+		case k.dupOf != nil:
+			k.fix = b.removeEntry(k.e, fmt.Sprintf("remove duplicate %s", policy.QuoteString(k.e.Key)))
+		case k.final != k.e.Key:
+			fb := &fixBuilder{}
+			fb.replace(k.e.KeySpan.Start.Offset, k.e.KeySpan.End.Offset, policy.QuoteKey(k.final))
+			k.fix = fb.fix(fmt.Sprintf("write %s as %s", policy.QuoteString(k.e.Key), policy.QuoteString(k.final)))
+		}
+	}
+	for _, k := range dm.keys {
+		sp := k.e.KeySpan
+		if k.port {
+			b.report("NP022", sp, k.fix, "", "%s", portMessage(k.e.Key, k.final, k.fix != nil))
+		}
+		if k.nonASCII {
+			fix := k.fix
+			if k.punyErr != nil && k.dupOf == nil {
+				fix = nil
+			}
+			b.report("NP023", sp, fix, "", "%s", asciiMessage(k.e.Key, k.final, k.punyErr))
+		}
+		if k.dupOf != nil {
+			b.report("NP025", sp, k.fix, "", "duplicate rule: %s repeats %s (line %d) with the same permission %q",
+				policy.QuoteString(k.e.Key), policy.QuoteString(k.dupOf.e.Key), k.dupOf.e.KeySpan.Start.Line, k.perm.String())
+		}
+	}
+	return dm
+}
+
+func portMessage(raw, fixed string, fixable bool) string {
+	msg := fmt.Sprintf("port in pattern %s is ignored: the rule matches the host on every port", policy.QuoteString(raw))
+	if fixable && !policy.HasPort(fixed) {
+		msg += fmt.Sprintf("; write %s", policy.QuoteString(fixed))
+	}
+	return msg
+}
+
+func asciiMessage(raw, fixed string, err error) string {
+	if err != nil {
+		return fmt.Sprintf("non-ASCII pattern %s never matches: write it in punycode (%v)", policy.QuoteString(raw), err)
+	}
+	return fmt.Sprintf("non-ASCII pattern %s never matches: write its punycode form %s", policy.QuoteString(raw), policy.QuoteString(fixed))
+}
+
+// legacyRule is the rule for a legacy key of n: NP010 in a user table,
+// NP011 in a managed block that also has the canonical table, else NP012.
+func legacyRule(n *policy.Network, key, mapName string, mixed bool) (rule, msg string) {
+	switch {
+	case !isManaged(n):
+		return "NP010", fmt.Sprintf("%s is a legacy list, rejected in %s; write the %s table", key, tableLabel(n), mapName)
+	case mixed && mapName == "domains":
+		return "NP011", "experimental_network.domains cannot be combined with legacy allowed_domains or denied_domains"
+	case mixed:
+		return "NP011", "experimental_network.unix_sockets cannot be combined with legacy allow_unix_sockets"
+	}
+	return "NP012", fmt.Sprintf("%s is a deprecated legacy list; write the %s table", key, mapName)
+}
