@@ -108,56 +108,9 @@ func runExec(c *cli.Context, e *env) error {
 	}
 	ask := startAsking(c, e, s, &spec)
 	defer ask.close()
-	var run *sandbox.Run
-	if mode != sandbox.Off {
-		run, err = sandbox.StartIsolated(spec)
-		var ue *sandbox.UnavailableError
-		switch {
-		case errors.As(err, &ue) && mode == sandbox.Auto:
-			fmt.Fprintf(e.stderr, "netpolicy: warning: %s; running without isolation\n", ue.Cause)
-			run = nil
-		case err != nil:
-			return execStartError(err)
-		default:
-			// The listeners inside the namespace are the proxy's own
-			// (POLICY §5), like serve's.
-			s.hl, s.sl = run.HTTP, run.SOCKS
-			if err := s.refuseUpstreamLoop(); err != nil {
-				run.Kill()
-				return err
-			}
-			s.listen.http, s.listen.socks = s.hl.Addr().String(), "off"
-			if s.sl != nil {
-				s.listen.socks = s.sl.Addr().String()
-			}
-		}
-	}
-	if run == nil {
-		socksAddr := ""
-		if socks {
-			socksAddr = "127.0.0.1:0"
-		}
-		if err := s.bind("127.0.0.1:0", socksAddr); err != nil {
-			return err
-		}
-	}
-	if err := s.bindMetrics(); err != nil {
-		if run != nil {
-			run.Kill()
-		}
+	run, err := startRun(s, e, spec, mode)
+	if err != nil {
 		return err
-	}
-	s.start()
-	s.startMetrics()
-	if run == nil {
-		socksAddr := ""
-		if s.sl != nil {
-			socksAddr = s.listen.socks
-		}
-		if run, err = sandbox.Start(spec, s.listen.http, socksAddr); err != nil {
-			s.stop(0)
-			return execStartError(err)
-		}
 	}
 	st, err := run.Wait()
 	s.stop(execGrace)
@@ -165,7 +118,7 @@ func runExec(c *cli.Context, e *env) error {
 	if err != nil {
 		return execStartError(err)
 	}
-	rep := blocked.report(s.proxy.Policy(), s.eff, suggestTarget{config: orDefault(s.src.ConfigPath, defaultConfigPath(e)), profile: s.src.Profile})
+	rep := blocked.report(s.eff, suggestTarget{config: orDefault(s.src.ConfigPath, defaultConfigPath(e)), profile: s.src.Profile})
 	rep.Isolated = run.Isolated
 	rep.ExitCode = st.ExitCode()
 	if p := c.String("summary-json"); p != "" {
@@ -177,6 +130,67 @@ func runExec(c *cli.Context, e *env) error {
 		rep.writeText(e.stderr)
 	}
 	return exitCode(st.ExitCode(), "")
+}
+
+// startRun starts the proxy and CMD: isolated when mode allows and the
+// kernel can, the proxy then serving the listeners made in the namespace;
+// otherwise on listeners of its own on free loopback ports.
+func startRun(s *server, e *env, spec sandbox.Spec, mode sandbox.Mode) (*sandbox.Run, error) {
+	var run *sandbox.Run
+	if mode != sandbox.Off {
+		var err error
+		run, err = sandbox.StartIsolated(spec)
+		var ue *sandbox.UnavailableError
+		switch {
+		case errors.As(err, &ue) && mode == sandbox.Auto:
+			fmt.Fprintf(e.stderr, "netpolicy: warning: %s; running without isolation\n", ue.Cause)
+			run = nil
+		case err != nil:
+			return nil, execStartError(err)
+		default:
+			// The listeners inside the namespace are the proxy's own
+			// (POLICY §5), like serve's.
+			s.hl, s.sl = run.HTTP, run.SOCKS
+			if err := s.refuseUpstreamLoop(); err != nil {
+				run.Kill()
+				return nil, err
+			}
+			s.listen.http, s.listen.socks = s.hl.Addr().String(), "off"
+			if s.sl != nil {
+				s.listen.socks = s.sl.Addr().String()
+			}
+		}
+	}
+	if run == nil {
+		socksAddr := ""
+		if spec.SOCKS {
+			socksAddr = "127.0.0.1:0"
+		}
+		if err := s.bind("127.0.0.1:0", socksAddr); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.bindMetrics(); err != nil {
+		if run != nil {
+			run.Kill()
+		}
+		return nil, err
+	}
+	s.start()
+	s.startMetrics()
+	if run != nil {
+		return run, nil
+	}
+	socksAddr := ""
+	if s.sl != nil {
+		socksAddr = s.listen.socks
+	}
+	run, err := sandbox.Start(spec, s.listen.http, socksAddr)
+	if err != nil {
+		s.stop(0)
+		return nil, execStartError(err)
+	}
+	return run, nil
 }
 
 func execStartError(err error) error {

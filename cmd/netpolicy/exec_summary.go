@@ -115,7 +115,7 @@ type suggestTarget struct {
 
 // report sorts the blocks and works out, for each, whether an allow rule
 // in the user's config would let it through.
-func (b *blockSummary) report(c *policy.Compiled, eff *policy.Effective, t suggestTarget) execReport {
+func (b *blockSummary) report(eff *policy.Effective, t suggestTarget) execReport {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rep := execReport{Blocked: []blockedEntry{}}

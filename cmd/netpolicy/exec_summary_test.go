@@ -81,7 +81,7 @@ func TestBlockSummarySplitLines(t *testing.T) {
 	b.Write(line[:10])
 	b.Write(append(line[10:], allow...))
 	b.Write(line)
-	rep := b.report(nil, &policy.Effective{}, suggestTarget{})
+	rep := b.report(&policy.Effective{}, suggestTarget{})
 	if len(rep.Blocked) != 1 || rep.Blocked[0].Count != 2 || rep.Blocked[0].Host != "bad.example" || !rep.Blocked[0].Enforced {
 		t.Fatalf("report = %+v, want bad.example twice", rep.Blocked)
 	}
