@@ -130,3 +130,33 @@ func TestReportOnly(t *testing.T) {
 		t.Fatal("network.policy.enforced outside report-only mode")
 	}
 }
+
+// TestReportOnlySocks: SOCKS5 goes through the same decision: an unlisted
+// name is let through in report-only mode and refused (0x02) otherwise; a
+// managed deny is refused in both.
+func TestReportOnlySocks(t *testing.T) {
+	e := effective(map[string]string{})
+	e.Deny = append(e.Deny, policy.Rule{Pattern: "evil.example", Perm: policy.Deny, Source: policy.Source{File: "requirements.toml", Line: 2, Origin: policy.OriginManaged}})
+	h := newHarness(t, e, func(s *Server) { s.ReportOnly = true })
+	h.dial.to = echoServer(t)
+	h.res.answer("new.example", publicIP)
+	code, c := socksExchange(t, h, cmdConnect, atypDomain, "new.example", 443, nil)
+	if code != 0 {
+		t.Fatalf("report-only SOCKS5 reply %#x, want 0", code)
+	}
+	echoRoundTrip(t, c, "hello")
+	wantDials(t, h, publicIP+":443")
+	if ev := h.audit.events(t)[0]; ev["network.policy.reason"] != "not_allowed" || ev["network.policy.enforced"] != false || ev["network.transport.protocol"] != "socks5_tcp" {
+		t.Fatalf("audit %v", ev)
+	}
+	if code := socksReply(t, h, atypDomain, "evil.example", 443); code != 0x02 {
+		t.Fatalf("managed deny: reply %#x, want 0x02", code)
+	}
+
+	plain := newHarness(t, e)
+	plain.res.forbid = true
+	if code := socksReply(t, plain, atypDomain, "new.example", 443); code != 0x02 {
+		t.Fatalf("enforced: reply %#x, want 0x02", code)
+	}
+	wantNoDial(t, plain)
+}
