@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -64,4 +65,33 @@ func BenchmarkIntercept(b *testing.B) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: m.origin.roots}
 		get(b, c)
 	})
+	big := func(b *testing.B, full bool) {
+		m := newHarness(b, full)
+		chunk := make([]byte, 1<<20)
+		m.origin.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+			for i := 0; i < 64; i++ {
+				w.Write(chunk)
+			}
+		})
+		c := m.h1Client()
+		if full {
+			c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: m.origin.roots}
+		}
+		b.SetBytes(64 << 20)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			resp, err := c.Get("https://example.com/big")
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if n != 64<<20 {
+				b.Fatalf("got %d bytes", n)
+			}
+		}
+	}
+	b.Run("get-64MiB-intercepted", func(b *testing.B) { big(b, false) })
+	b.Run("get-64MiB-opaque", func(b *testing.B) { big(b, true) })
 }
