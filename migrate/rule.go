@@ -3,7 +3,6 @@ package migrate
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -90,22 +89,7 @@ func verifyRuleEdit(f *policy.File, out []byte, path []string, norm string, perm
 		t.scalars["enabled"] = "true"
 	}
 	want[name] = t
-	got := fileRules(g)
-	var names []string
-	for n := range want {
-		names = append(names, n)
-	}
-	for n := range got {
-		if _, ok := want[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	var diffs []string
-	for _, n := range names {
-		diffs = append(diffs, compareRules(n, want[n], got[n])...)
-	}
-	if len(diffs) > 0 {
+	if diffs := compareFiles(want, fileRules(g)); len(diffs) > 0 {
 		return fmt.Errorf("refusing the edit: the rules would change by more than the edit: %s", strings.Join(diffs, "; "))
 	}
 	return nil

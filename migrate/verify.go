@@ -23,7 +23,19 @@ type tableRules struct {
 // every network table: the managed block, [network] (for the original, the
 // obsolete table that becomes it) and each profile's network table.
 func sameRules(orig, migrated *policy.File) error {
-	a, b := fileRules(orig), fileRules(migrated)
+	diffs := compareFiles(fileRules(orig), fileRules(migrated))
+	if len(diffs) == 0 {
+		return nil
+	}
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
+	}
+	return fmt.Errorf("refusing to migrate: the result would not have the same effective rules: %s", strings.Join(diffs, "; "))
+}
+
+// compareFiles lists the differences between the tables of a and b (as
+// fileRules reads them), table by table in name order.
+func compareFiles(a, b map[string]tableRules) []string {
 	var names []string
 	for name := range a {
 		names = append(names, name)
@@ -38,13 +50,7 @@ func sameRules(orig, migrated *policy.File) error {
 	for _, name := range names {
 		diffs = append(diffs, compareRules(name, a[name], b[name])...)
 	}
-	if len(diffs) == 0 {
-		return nil
-	}
-	if len(diffs) > 5 {
-		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
-	}
-	return fmt.Errorf("refusing to migrate: the result would not have the same effective rules: %s", strings.Join(diffs, "; "))
+	return diffs
 }
 
 // fileRules reads the rules of every network table of f, by table name.
