@@ -559,3 +559,58 @@ func TestTunnelAfterUpstreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopIPv6Listener: a listener really bound on [::1] is the proxy's own
+// through every spelling of ::1, on HTTP, CONNECT and SOCKS5; the same port
+// on 127.0.0.1 is another socket and is not.
+func TestLoopIPv6Listener(t *testing.T) {
+	l6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	h := newHarness(t, loopPolicy())
+	served := make(chan error, 1)
+	go func() { served <- h.srv.Serve(l6) }()
+	t.Cleanup(func() { l6.Close(); <-served })
+	port := portOf(t, l6.Addr().String())
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.srv.isOwn(netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port))) {
+		if time.Now().After(deadline) {
+			t.Fatal("the [::1] listener was not registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, host := range []string{"[::1]", "[0:0:0:0:0:0:0:1]", "[::0001]", "localhost"} {
+		authority := host + ":" + strconv.Itoa(port)
+		t.Run(host, func(t *testing.T) {
+			h.dial.reset()
+			resp, body := h.do(t, "GET", "http://"+authority+"/")
+			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+			resp, body, _ = h.connect(t, authority)
+			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+			wantNoDial(t, h)
+		})
+	}
+	if code := socksReply(t, h, atypIPv6, "::1", port); code != 0x02 {
+		t.Errorf("SOCKS5 [::1]: reply %#x, want 0x02", code)
+	}
+	wantLoopEvent(t, h, "socks5_tcp")
+	// Served through the [::1] listener itself: a plain request works.
+	c, err := net.Dial("tcp", l6.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	o := portOf(t, h.origin.Listener.Addr().String())
+	fmt.Fprintf(c, "GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", o)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request through the [::1] listener: %v %v", resp, err)
+	}
+	// 127.0.0.1 on the same port number is a different socket.
+	if h.srv.isOwn(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))) &&
+		portOf(t, h.httpAddr) != port && portOf(t, h.socksAddr) != port {
+		t.Error("127.0.0.1 on the [::1] listener's port counted as own")
+	}
+}
