@@ -346,7 +346,10 @@ func TestInterceptSNIMismatch(t *testing.T) {
 	if _, err := tlsThrough(t, m.harness, "example.com:443", "other.example", m.clientRoots); err == nil {
 		t.Fatal("handshake with another SNI succeeded")
 	}
-	waitAudit(t, m.audit, "host_mismatch")
+	ev := waitAudit(t, m.audit, "host_mismatch")
+	if ev["event.name"] != EventBlockDecision || ev["network.policy.source"] != "mode_guard" || ev["server.address"] != "example.com" {
+		t.Errorf("audit event %v", ev)
+	}
 	if n := m.origin.hits.Load(); n != 0 {
 		t.Errorf("origin hits = %d", n)
 	}
@@ -619,5 +622,34 @@ func TestInterceptHeaderLimit(t *testing.T) {
 	readAll(t, resp)
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestInterceptSessionResumption(t *testing.T) {
+	m := newMITMHarness(t, limitedMITM(map[string]string{"example.com": "allow"}))
+	cache := tls.NewLRUClientSessionCache(8)
+	for i, want := range []bool{false, true} {
+		resp, body, c := m.connect(t, "example.com:443")
+		if c == nil {
+			t.Fatalf("CONNECT: %d %q", resp.StatusCode, body)
+		}
+		tc := tls.Client(c, &tls.Config{ServerName: "example.com", RootCAs: m.clientRoots, ClientSessionCache: cache})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		// TLS 1.3 tickets arrive after the handshake: read a response.
+		io.WriteString(tc, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		r, err := http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, r)
+		if got := tc.ConnectionState().DidResume; got != want {
+			t.Errorf("connection %d: resumed = %v, want %v", i+1, got, want)
+		}
+		tc.Close()
+	}
+	if n := m.ca.Mints(); n != 1 {
+		t.Errorf("minted %d leaves for one host, want 1", n)
 	}
 }
