@@ -12,22 +12,32 @@ import (
 // removed from a table or an inline table.
 
 // removeEntry is the fix that deletes a key/value: its line, or its item
-// of an inline table. Nil for a table defined by a header.
-func (b *planner) removeEntry(e *policy.Entry, msg string) *Fix {
+// of an inline table. Nil for a table defined by a header; nil with a
+// blocker when its edits overlap.
+func (b *planner) removeEntry(e *policy.Entry, msg string) (fix *Fix, blocker string) {
 	if e.KV.End.Offset <= e.KV.Start.Offset {
-		return nil
+		return nil, ""
 	}
 	fb := &fixBuilder{}
 	if e.InInline {
 		c := b.containerInline(e)
 		if c == nil {
-			return nil
+			return nil, ""
 		}
 		b.deleteInline(fb, c, []*policy.Entry{e})
 	} else {
 		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
 	}
-	return fb.fix(msg)
+	return fb.fix(msg), overlapBlocker(fb, "the removal of "+e.Key)
+}
+
+// overlapBlocker is the NoFix reason of a fix whose edits overlapped, or
+// "" when they did not.
+func overlapBlocker(fb *fixBuilder, what string) string {
+	if fb.overlap {
+		return what + " would overlap itself"
+	}
+	return ""
 }
 
 // containerInline returns the inline table whose braces hold entry e.

@@ -33,10 +33,11 @@ func (b *planner) mitmTable(n *policy.Network) {
 		}
 		others++
 		var fix *Fix
+		var blocker string
 		if t.Form != policy.FormInline {
-			fix = b.removeEntry(k, "remove mitm."+k.Key)
+			fix, blocker = b.removeEntry(k, "remove mitm."+k.Key)
 		}
-		b.report("NP014", k.KeySpan, fix, "", "obsolete key mitm.%s in %s has no effect: interception has no settings but mitm = true; remove it", policy.QuoteKey(k.Key), label)
+		b.report("NP014", k.KeySpan, fix, blocker, "obsolete key mitm.%s in %s has no effect: interception has no settings but mitm = true; remove it", policy.QuoteKey(k.Key), label)
 	}
 	enabled := false
 	en := t.Get("enabled")

@@ -123,30 +123,34 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *policy.Entry) {
 		}
 	}
 	inlineFix := map[*policy.Table]*Fix{}
+	inlineBlocker := map[*policy.Table]string{}
 	for c, es := range inline {
 		if c != nil {
 			fb := &fixBuilder{}
 			b.deleteInline(fb, c, es)
 			inlineFix[c] = fb.fix("remove the obsolete keys")
+			inlineBlocker[c] = overlapBlocker(fb, "the removal of the obsolete keys")
 		}
 	}
 	for _, e := range keys {
 		var fix *Fix
+		var blocker string
 		switch {
 		case e.InInline:
-			fix = inlineFix[b.containerInline(e)]
+			c := b.containerInline(e)
+			fix, blocker = inlineFix[c], inlineBlocker[c]
 		case e == keepAlive:
 			fb := &fixBuilder{}
 			fb.replace(e.Expr.Line.Start.Offset, b.bodyEnd(e.Expr.Line), b.indentOf(e.Expr)+b.prefixOf(e)+"domains = {}")
-			fix = fb.fix("remove " + e.Key)
+			fix, blocker = fb.fix("remove "+e.Key), overlapBlocker(fb, "the removal of "+e.Key)
 		default:
-			fix = b.removeEntry(e, "remove "+e.Key)
+			fix, blocker = b.removeEntry(e, "remove "+e.Key)
 		}
 		why := "has no effect any more"
 		if e.Key != "danger_full_access_denylist_only" {
 			why = "has no effect: the admin API no longer exists"
 		}
-		b.report("NP014", e.KeySpan, fix, "", "obsolete key %s in %s %s; remove it", e.Key, tableLabel(n), why)
+		b.report("NP014", e.KeySpan, fix, blocker, "obsolete key %s in %s %s; remove it", e.Key, tableLabel(n), why)
 	}
 }
 
@@ -161,6 +165,7 @@ type mapKey struct {
 	punyErr  error
 	dupOf    *mapKey // an earlier entry with the same group and permission
 	fix      *Fix
+	blocker  string // why fix is nil, when its edits overlapped
 }
 
 // domainMap is the analysed canonical domains table of a network table.
@@ -234,27 +239,28 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 	for _, k := range dm.keys {
 		switch {
 		case k.dupOf != nil:
-			k.fix = b.removeEntry(k.e, fmt.Sprintf("remove duplicate %s", policy.QuoteString(k.e.Key)))
+			k.fix, k.blocker = b.removeEntry(k.e, fmt.Sprintf("remove duplicate %s", policy.QuoteString(k.e.Key)))
 		case k.final != k.e.Key:
 			fb := &fixBuilder{}
 			fb.replace(k.e.KeySpan.Start.Offset, k.e.KeySpan.End.Offset, policy.QuoteKey(k.final))
 			k.fix = fb.fix(fmt.Sprintf("write %s as %s", policy.QuoteString(k.e.Key), policy.QuoteString(k.final)))
+			k.blocker = overlapBlocker(fb, "the respelling of "+policy.QuoteString(k.e.Key))
 		}
 	}
 	for _, k := range dm.keys {
 		sp := k.e.KeySpan
 		if k.port {
-			b.report("NP022", sp, k.fix, "", "%s", portMessage(k.e.Key, k.final, k.fix != nil))
+			b.report("NP022", sp, k.fix, k.blocker, "%s", portMessage(k.e.Key, k.final, k.fix != nil))
 		}
 		if k.nonASCII {
-			fix := k.fix
+			fix, blocker := k.fix, k.blocker
 			if k.punyErr != nil && k.dupOf == nil {
-				fix = nil
+				fix, blocker = nil, ""
 			}
-			b.report("NP023", sp, fix, "", "%s", asciiMessage(k.e.Key, k.final, k.punyErr))
+			b.report("NP023", sp, fix, blocker, "%s", asciiMessage(k.e.Key, k.final, k.punyErr))
 		}
 		if k.dupOf != nil {
-			b.report("NP025", sp, k.fix, "", "duplicate rule: %s repeats %s (line %d) with the same permission %q",
+			b.report("NP025", sp, k.fix, k.blocker, "duplicate rule: %s repeats %s (line %d) with the same permission %q",
 				policy.QuoteString(k.e.Key), policy.QuoteString(k.dupOf.e.Key), k.dupOf.e.KeySpan.Start.Line, k.perm.String())
 		}
 	}
