@@ -653,3 +653,28 @@ func TestInterceptSessionResumption(t *testing.T) {
 		t.Errorf("minted %d leaves for one host, want 1", n)
 	}
 }
+
+func TestInterceptShutdownClosesIdleConnections(t *testing.T) {
+	m := newMITMHarness(t, limitedMITM(map[string]string{"example.com": "allow"}))
+	c := m.h1Client()
+	resp, err := c.Get("https://example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp) // the connection is now idle, kept alive
+	if n := m.srv.activeCount(); n != 1 {
+		t.Fatalf("active = %d, want the intercepted conn", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := m.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Shutdown took %v with only an idle intercepted connection", d)
+	}
+	if n := m.srv.activeCount(); n != 0 {
+		t.Errorf("active = %d after Shutdown", n)
+	}
+}
