@@ -108,10 +108,17 @@ func clientHost(addr string) string {
 	return addr
 }
 
-// audit writes the event for one decision, as one Write of one line.
-func (s *Server) audit(d policy.Decision, req policy.Request, method, client string) {
+// audit is where every decision the proxy acts on is recorded, on every
+// path (plain HTTP, CONNECT, SOCKS5, the requests inside an intercepted
+// tunnel, unix sockets, asks and report-only): it tells the Observer (the
+// metrics) and writes the audit event, as one Write of one line, and the
+// Events hook (the OTLP export). Nothing else writes an event or counts a
+// decision, so the two never disagree.
+func (s *Server) audit(dd decided, req policy.Request, method, client string) {
+	d := dd.Decision
 	if s.Observer != nil {
 		s.Observer.Decided(d, req.Protocol)
+		s.Observer.DecisionTook(dd.took)
 	}
 	if s.Audit == nil && s.Events == nil {
 		return

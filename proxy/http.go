@@ -133,16 +133,16 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	d := s.decide(r.Context(), pol, req)
 	s.audit(d, req, r.Method, r.RemoteAddr)
 	if !d.Allowed() {
-		s.block(w, d, req)
+		s.block(w, d.Decision, req)
 		return
 	}
-	p, err := s.plan(pol, d, port, "https")
+	p, err := s.plan(pol, d.Decision, port, "https")
 	if err != nil {
 		s.upstreamFailure(w, d.Host, err)
 		return
 	}
 	if d.Intercept {
-		s.startIntercept(w, r, pol, d, p, port)
+		s.startIntercept(w, r, pol, d.Decision, p, port)
 		return
 	}
 	up, err := s.dialTunnel(r.Context(), p)
@@ -159,7 +159,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, pol *polic
 	// Bytes the client sent right after its request (a TLS ClientHello
 	// that did not wait for the 200) are in the server's read buffer.
 	pending := drain(brw.Reader)
-	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte(connectEstablished), true, s.sniGate(pol, approved(req, d), r.Method, r.RemoteAddr))
+	s.startTunnel(policy.ProtoHTTPSConnect, conn, up, pending, []byte(connectEstablished), true, s.sniGate(pol, approved(req, d.Decision), r.Method, r.RemoteAddr))
 }
 
 const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
@@ -318,7 +318,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 	upgrade := isUpgrade(r.Header)
 	req := policy.Request{Host: host, Port: port, Protocol: policy.ProtoHTTP, Method: r.Method, Upgrade: upgrade, MethodOverride: policy.MethodOverrides(r.Header)}
 	socket, isSocket := unixSocket(r.Header)
-	var d policy.Decision
+	var d decided
 	var sh *socketHandle
 	if isSocket {
 		// The decision checks the file this handle holds, and the dial
@@ -326,14 +326,13 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		sh = openSocket(socket)
 		defer sh.Close()
 		req.UnixSocket, req.SocketFile = socket, sh
-		d = pol.DecideSocket(req)
-		d.ReportOnly = s.ReportOnly // audited as such; sockets stay enforced
+		d = s.decideSocket(pol, req)
 	} else {
 		d = s.decide(r.Context(), pol, req)
 	}
 	s.audit(d, req, r.Method, r.RemoteAddr)
 	if !d.Allowed() {
-		s.block(w, d, req)
+		s.block(w, d.Decision, req)
 		return
 	}
 	var p *dialPlan
@@ -341,7 +340,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		p = &dialPlan{socket: sh.dialPath}
 	} else {
 		var err error
-		if p, err = s.plan(pol, d, port, r.URL.Scheme); err != nil {
+		if p, err = s.plan(pol, d.Decision, port, r.URL.Scheme); err != nil {
 			s.upstreamFailure(w, d.Host, err)
 			return
 		}

@@ -282,7 +282,7 @@ func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	d := s.decide(r.Context(), pol, req)
 	s.audit(d, req, r.Method, ic.client)
 	if !d.Allowed() {
-		s.block(w, d, req)
+		s.block(w, d.Decision, req)
 		return
 	}
 	r.Header.Del("X-Unix-Socket")

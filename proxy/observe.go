@@ -9,10 +9,13 @@ import (
 // Observer is told what the proxy does, for its metrics (POLICY §9). Every
 // method must be cheap and safe for concurrent use; none may block.
 type Observer interface {
-	// Decided is called once per decision, with the request's protocol
-	// (as the decision's audit event is written).
+	// Decided is called once per decision, with the request's protocol,
+	// as the decision's audit event is written (and only then: a tunnel's
+	// later look at its first bytes that lets it go on is no decision of
+	// its own).
 	Decided(d policy.Decision, proto policy.Protocol)
-	// DecisionTook is how long one decision took, DNS included.
+	// DecisionTook is how long that decision took, DNS included, a
+	// person's answer to an ask not. It is called right after Decided.
 	DecisionTook(time.Duration)
 	// ConnOpened and ConnClosed bracket a client connection: an HTTP proxy
 	// connection (http) until it closes or is taken over by a tunnel, a

@@ -431,11 +431,20 @@ func (s *Server) beginClose() {
 	}
 }
 
+// decided is one decision with the time policy took over it (DNS
+// included, a person's answer to an ask not). Only audit takes it apart for
+// the metrics, so the audit log, netpolicy_decisions_total and
+// netpolicy_decision_seconds count the same decisions.
+type decided struct {
+	policy.Decision
+	took time.Duration
+}
+
 // decide is the one place the proxy asks for a host decision: the request
 // carries the proxy's report-only choice, and Decide does the rest. An ask
 // goes to the Ask hook; a yes decides the request again as approved, so
 // the allow goes through every check an allowed host does.
-func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
+func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) decided {
 	req.ReportOnly = s.ReportOnly
 	req.Own = s.isOwn
 	d := s.decideOnce(ctx, pol, req)
@@ -446,15 +455,25 @@ func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Re
 		return d
 	}
 	req.Approved = true
-	return s.decideOnce(ctx, pol, req)
+	again := s.decideOnce(ctx, pol, req)
+	again.took += d.took
+	return again
 }
 
-func (s *Server) decideOnce(ctx context.Context, pol *policy.Compiled, req policy.Request) policy.Decision {
+func (s *Server) decideOnce(ctx context.Context, pol *policy.Compiled, req policy.Request) decided {
 	if s.Observer == nil {
-		return pol.Decide(ctx, req, s.Resolver)
+		return decided{Decision: pol.Decide(ctx, req, s.Resolver)}
 	}
 	start := time.Now()
 	d := pol.Decide(ctx, req, s.Resolver)
-	s.Observer.DecisionTook(time.Since(start))
-	return d
+	return decided{Decision: d, took: time.Since(start)}
+}
+
+// decideSocket is DecideSocket for a unix-socket request, audited as the
+// proxy's report-only choice says (sockets stay enforced).
+func (s *Server) decideSocket(pol *policy.Compiled, req policy.Request) decided {
+	start := time.Now()
+	d := pol.DecideSocket(req)
+	d.ReportOnly = s.ReportOnly
+	return decided{Decision: d, took: time.Since(start)}
 }

@@ -157,7 +157,7 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 	if !d.Allowed() {
 		return ctx, false
 	}
-	p, err := r.s.plan(r.pol, d, dst.Port, "https")
+	p, err := r.s.plan(r.pol, d.Decision, dst.Port, "https")
 	if err != nil {
 		r.s.logf("socks5: %v", err)
 		return ctx, false
@@ -170,7 +170,7 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 		ic := &interceptedConn{host: d.Host, port: dst.Port, protocol: policy.ProtoSOCKS5TCP, plan: p, client: r.client, approved: d.Override}
 		return context.WithValue(ctx, socksInterceptKey{}, ic), true
 	}
-	r.t.gate = r.s.sniGate(r.pol, approved(preq, d), "", r.client)
+	r.t.gate = r.s.sniGate(r.pol, approved(preq, d.Decision), "", r.client)
 	return context.WithValue(ctx, socksPlanKey{}, p), true
 }
 
