@@ -236,87 +236,111 @@ func TestServeReloadIgnoresHalfWrittenFiles(t *testing.T) {
 		{"partial-write-drops-deny", "[network]\nenabled = true\n[network.domains]\n\"127.0.0.1\" = \"allow\"\n", "\"127.0.0.*\" = \"deny\"\n", 403, "blocked-by-denylist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := filepath.Join(t.TempDir(), "config.toml")
-			if err := os.WriteFile(cfg, []byte(tc.first+tc.rest), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			httpAddr, stderr, stop := startServe(t, "--config", cfg, "--watch-interval", "10ms", "--audit-log", filepath.Join(t.TempDir(), "audit.log"))
-			pu, _ := url.Parse("http://" + httpAddr)
-			target := "http://" + origin.Listener.Addr().String() + "/"
-
-			var total, failed atomic.Int64
-			var firstFailure atomic.Value
-			stopClients := make(chan struct{})
-			var wg sync.WaitGroup
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}, Timeout: 5 * time.Second}
-					defer client.CloseIdleConnections()
-					for {
-						select {
-						case <-stopClients:
-							return
-						default:
-						}
-						resp, err := client.Get(target)
-						total.Add(1)
-						if err != nil {
-							failed.Add(1)
-							firstFailure.CompareAndSwap(nil, err.Error())
-							continue
-						}
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != tc.status || resp.Header.Get("x-proxy-error") != tc.proxyError {
-							failed.Add(1)
-							firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("x-proxy-error")))
-						}
-					}
-				}()
-			}
-
-			// Each round is one new version of the file (a comment
-			// numbers it), written in three steps a few ms apart, then
-			// left alone long enough to settle and be reloaded.
-			const rounds = 6
-			var slowest time.Duration
-			for i := range rounds {
-				start := time.Now()
-				f, err := os.OpenFile(cfg, os.O_WRONLY|os.O_TRUNC, 0)
-				if err != nil {
+			// A run in which the machine stalled the writer for the settle
+			// time proves nothing (the half-written file was stable that
+			// long): it is run again, up to three times.
+			once := func() (slowest time.Duration) {
+				cfg := filepath.Join(t.TempDir(), "config.toml")
+				if err := os.WriteFile(cfg, []byte(tc.first+tc.rest), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(15 * time.Millisecond)
-				f.WriteString(tc.first)
-				time.Sleep(15 * time.Millisecond)
-				f.WriteString(fmt.Sprintf("# version %d\n", i) + tc.rest)
-				slowest = max(slowest, time.Since(start))
-				f.Close()
-				time.Sleep(settleTime + 300*time.Millisecond)
+				httpAddr, stderr, stop := startServe(t, "--config", cfg, "--watch-interval", "10ms", "--audit-log", filepath.Join(t.TempDir(), "audit.log"))
+				pu, _ := url.Parse("http://" + httpAddr)
+				target := "http://" + origin.Listener.Addr().String() + "/"
+
+				var total, failed atomic.Int64
+				var firstFailure atomic.Value
+				stopClients := make(chan struct{})
+				var wg sync.WaitGroup
+				for range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}, Timeout: 30 * time.Second}
+						defer client.CloseIdleConnections()
+						for {
+							select {
+							case <-stopClients:
+								return
+							default:
+							}
+							resp, err := client.Get(target)
+							total.Add(1)
+							if err != nil {
+								failed.Add(1)
+								firstFailure.CompareAndSwap(nil, err.Error())
+								continue
+							}
+							io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+							if resp.StatusCode != tc.status || resp.Header.Get("x-proxy-error") != tc.proxyError {
+								failed.Add(1)
+								firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("x-proxy-error")))
+							}
+						}
+					}()
+				}
+
+				// Each round is one new version of the file (a comment
+				// numbers it), written in three steps a few ms apart, then
+				// left alone until serve has reloaded it: the next round
+				// starts only once the log says so (however long a loaded
+				// machine takes), so each version is reloaded on its own.
+				reloads := func() int {
+					return strings.Count(stderr.String(), "reloaded the policy (policy file changed)")
+				}
+				const rounds = 6
+				slowest = 0
+				for i := range rounds {
+					start := time.Now()
+					f, err := os.OpenFile(cfg, os.O_WRONLY|os.O_TRUNC, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(15 * time.Millisecond)
+					f.WriteString(tc.first)
+					time.Sleep(15 * time.Millisecond)
+					f.WriteString(fmt.Sprintf("# version %d\n", i) + tc.rest)
+					slowest = max(slowest, time.Since(start))
+					f.Close()
+					for deadline := time.Now().Add(30 * time.Second); reloads() < i+1; time.Sleep(5 * time.Millisecond) {
+						if time.Now().After(deadline) {
+							close(stopClients)
+							wg.Wait()
+							t.Fatalf("version %d not reloaded after 30s:\n%s", i, stderr)
+						}
+					}
+				}
+				close(stopClients)
+				wg.Wait()
+				if code := stop(); code != 0 {
+					t.Fatalf("serve exited %d", code)
+				}
+				n := reloads()
+				t.Logf("%d requests, %d failed, %d reloads; slowest write %v", total.Load(), failed.Load(), n, slowest)
+				if slowest >= settleTime {
+					return slowest // a half-written file may have settled: nothing to conclude
+				}
+				if failed.Load() != 0 {
+					t.Errorf("%d of %d requests failed; first: %v", failed.Load(), total.Load(), firstFailure.Load())
+				}
+				if total.Load() < rounds {
+					t.Errorf("only %d requests", total.Load())
+				}
+				if n != rounds {
+					t.Errorf("%d reloads, want one per version (%d):\n%s", n, rounds, stderr)
+				}
+				return slowest
 			}
-			close(stopClients)
-			wg.Wait()
-			if code := stop(); code != 0 {
-				t.Fatalf("serve exited %d", code)
-			}
-			reloads := strings.Count(stderr.String(), "reloaded the policy (policy file changed)")
-			t.Logf("%d requests, %d failed, %d reloads; slowest write %v", total.Load(), failed.Load(), reloads, slowest)
-			if slowest >= settleTime {
-				t.Skipf("the machine stalled the writer for %v (more than the settle time): nothing to conclude", slowest)
-			}
-			if failed.Load() != 0 {
-				t.Errorf("%d of %d requests failed; first: %v", failed.Load(), total.Load(), firstFailure.Load())
-			}
-			if total.Load() < rounds {
-				t.Errorf("only %d requests", total.Load())
-			}
-			// One reload per version at most (a reload of a piece
-			// would be one more); a busy machine may pause serve long
-			// enough for a version to be overtaken by the next.
-			if reloads < 1 || reloads > rounds {
-				t.Errorf("%d reloads, want one per version (%d):\n%s", reloads, rounds, stderr)
+			for attempt := 1; ; attempt++ {
+				slowest := once()
+				if t.Failed() || slowest < settleTime {
+					return
+				}
+				if attempt == 3 {
+					t.Skipf("the machine stalled the writer for %v (more than the settle time) in %d runs: nothing to conclude", slowest, attempt)
+				}
+				t.Logf("run %d: the writer stalled for %v; running again", attempt, slowest)
 			}
 		})
 	}
