@@ -93,15 +93,12 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 	// are compared in their fixed form (no port, punycode); a later
 	// string of the same host and permission is a duplicate (NP025).
 	type item struct {
-		el                  *listElem
-		list                *legacyList
-		perm                policy.Permission // of its list
-		final               policy.Permission // deny when also denied
-		group               string
-		port, nonASCII, dup bool
-		punyErr             error
-		dupLine             int
-		dupRaw              string
+		spelling
+		el    *listElem
+		list  *legacyList
+		perm  policy.Permission // of its list
+		final policy.Permission // deny when also denied
+		dup   *repeat           // the earlier string it repeats (NP025)
 	}
 	var items []*item
 	denied := map[string]bool{}
@@ -111,10 +108,8 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 			perm = policy.Deny
 		}
 		for _, el := range l.elems {
-			it := &item{el: el, list: l, perm: perm}
-			it.el.key, it.punyErr = policy.FixedPattern(el.v.Str)
-			it.port, it.nonASCII = policy.HasPort(el.v.Str), !policy.IsASCII(el.v.Str)
-			it.group = ruleGroup(el.v.Str, it.el.key)
+			it := &item{el: el, list: l, perm: perm, spelling: spell(el.v.Str, el.v.Span)}
+			it.el.key = it.spelling.final
 			if perm == policy.Deny {
 				denied[it.el.key] = true
 			}
@@ -151,7 +146,7 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 		}
 		k := gp{it.group, perm}
 		if sp, ok := seen[k]; ok {
-			it.dup, it.dupLine, it.dupRaw = true, sp.Start.Line, seenRaw[k]
+			it.dup = &repeat{raw: seenRaw[k], line: sp.Start.Line, perm: it.perm}
 			continue
 		}
 		if _, inMap := dm.eff[it.group]; inMap {
@@ -200,21 +195,11 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 		b.report(rule, e.KeySpan, fix, blocker, "%s", msg)
 	}
 	for _, it := range items {
-		sp, raw := it.el.v.Span, it.el.v.Str
-		if it.port {
-			b.report("NP022", sp, fix, "", "%s", portMessage(raw, it.el.key, fix != nil))
+		dup := it.dup
+		if strings.HasPrefix(it.group, invalidGroup) {
+			dup = nil
 		}
-		if it.nonASCII {
-			f := fix
-			if it.punyErr != nil {
-				f = nil
-			}
-			b.report("NP023", sp, f, "", "%s", asciiMessage(raw, it.el.key, it.punyErr))
-		}
-		if it.dup && !strings.HasPrefix(it.group, invalidGroup) {
-			b.report("NP025", sp, fix, "", "duplicate rule: %s repeats %s (line %d) with the same permission %q",
-				policy.QuoteString(raw), policy.QuoteString(it.dupRaw), it.dupLine, it.perm.String())
-		}
+		b.reportSpelling(it.spelling, fix, "", it.punyErr == nil, dup)
 	}
 	for _, l := range lists {
 		if l.emits() {

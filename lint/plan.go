@@ -154,18 +154,62 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *policy.Entry) {
 	}
 }
 
-// mapKey is one entry of a canonical domains table and what its fixes do.
-type mapKey struct {
-	e        *policy.Entry
-	perm     policy.Permission // PermInvalid when the value is not "allow"/"deny"
-	final    string            // the key after its NP022/NP023 fix
-	group    string            // normalised final key
+// spelling is what the planner reads from one pattern as written, a key of
+// a domains table or a string of a legacy list alike: its fixed form, the
+// group it falls in, and which spelling findings (NP022, NP023) it gets.
+type spelling struct {
+	raw      string
+	span     policy.Span
+	final    string // the pattern after its NP022/NP023 fix
+	group    string // what makes two patterns the same rule (ruleGroup)
 	port     bool
 	nonASCII bool
 	punyErr  error
-	dupOf    *mapKey // an earlier entry with the same group and permission
-	fix      *Fix
-	blocker  string // why fix is nil, when its edits overlapped
+}
+
+func spell(raw string, span policy.Span) spelling {
+	s := spelling{raw: raw, span: span, port: policy.HasPort(raw), nonASCII: !policy.IsASCII(raw)}
+	s.final, s.punyErr = policy.FixedPattern(raw)
+	s.group = ruleGroup(raw, s.final)
+	return s
+}
+
+// repeat is the earlier pattern a duplicate (NP025) repeats.
+type repeat struct {
+	raw  string
+	line int
+	perm policy.Permission
+}
+
+// reportSpelling reports the spelling findings of one pattern: NP022 and
+// NP023 when it has them, NP025 when dup is set. fix is the fix that
+// corrects it (blocker why it is nil); asciiFix false means the NP023
+// finding offers no fix, as the pattern has no punycode form.
+func (b *planner) reportSpelling(s spelling, fix *Fix, blocker string, asciiFix bool, dup *repeat) {
+	if s.port {
+		b.report("NP022", s.span, fix, blocker, "%s", portMessage(s.raw, s.final, fix != nil))
+	}
+	if s.nonASCII {
+		f, why := fix, blocker
+		if !asciiFix {
+			f, why = nil, ""
+		}
+		b.report("NP023", s.span, f, why, "%s", asciiMessage(s.raw, s.final, s.punyErr))
+	}
+	if dup != nil {
+		b.report("NP025", s.span, fix, blocker, "duplicate rule: %s repeats %s (line %d) with the same permission %q",
+			policy.QuoteString(s.raw), policy.QuoteString(dup.raw), dup.line, dup.perm.String())
+	}
+}
+
+// mapKey is one entry of a canonical domains table and what its fixes do.
+type mapKey struct {
+	spelling
+	e       *policy.Entry
+	perm    policy.Permission // PermInvalid when the value is not "allow"/"deny"
+	dupOf   *mapKey           // an earlier entry with the same group and permission
+	fix     *Fix
+	blocker string // why fix is nil, when its edits overlapped
 }
 
 // domainMap is the analysed canonical domains table of a network table.
@@ -193,7 +237,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 	}
 	seen := map[gp]*mapKey{}
 	for _, r := range dm.entry.Value.Table.Entries {
-		k := &mapKey{e: r, final: r.Key}
+		k := &mapKey{e: r, spelling: spelling{raw: r.Key, span: r.KeySpan, final: r.Key}}
 		dm.keys = append(dm.keys, k)
 		dm.keyOf[r.Key] = k
 		if r.Value.Kind == policy.KindTable {
@@ -202,9 +246,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		if r.Value.Kind == policy.KindString {
 			k.perm, _ = policy.ParseDomainPermission(r.Value.Str)
 		}
-		k.port, k.nonASCII = policy.HasPort(r.Key), !policy.IsASCII(r.Key)
-		k.final, k.punyErr = policy.FixedPattern(r.Key)
-		k.group = ruleGroup(r.Key, k.final)
+		k.spelling = spell(r.Key, r.KeySpan)
 		if k.perm == policy.PermInvalid {
 			continue
 		}
@@ -248,21 +290,11 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		}
 	}
 	for _, k := range dm.keys {
-		sp := k.e.KeySpan
-		if k.port {
-			b.report("NP022", sp, k.fix, k.blocker, "%s", portMessage(k.e.Key, k.final, k.fix != nil))
-		}
-		if k.nonASCII {
-			fix, blocker := k.fix, k.blocker
-			if k.punyErr != nil && k.dupOf == nil {
-				fix, blocker = nil, ""
-			}
-			b.report("NP023", sp, fix, blocker, "%s", asciiMessage(k.e.Key, k.final, k.punyErr))
-		}
+		var dup *repeat
 		if k.dupOf != nil {
-			b.report("NP025", sp, k.fix, k.blocker, "duplicate rule: %s repeats %s (line %d) with the same permission %q",
-				policy.QuoteString(k.e.Key), policy.QuoteString(k.dupOf.e.Key), k.dupOf.e.KeySpan.Start.Line, k.perm.String())
+			dup = &repeat{raw: k.dupOf.e.Key, line: k.dupOf.e.KeySpan.Start.Line, perm: k.perm}
 		}
+		b.reportSpelling(k.spelling, k.fix, k.blocker, k.punyErr == nil || k.dupOf != nil, dup)
 	}
 	return dm
 }
