@@ -23,10 +23,17 @@ import (
 )
 
 func main() {
+	os.Exit(runProcess(newEnv(os.Stdin, os.Stdout, os.Stderr), os.Args[1:]))
+}
+
+// runProcess runs the program as a process does: SIGINT and SIGTERM are
+// taken from the very start (before serve can write its ready file), so a
+// supervisor that signals at once gets a graceful stop, never the default
+// action. The test binary's netpolicy program goes through here too.
+func runProcess(e *env, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return runApp(ctx, e, args)
 }
 
 // run is the whole program: it returns the exit code instead of exiting, so

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -59,7 +58,7 @@ func TestMain(m *testing.M) {
 				}
 				e.resolver = r
 			}
-			os.Exit(runApp(context.Background(), e, os.Args[1:]))
+			os.Exit(runProcess(e, os.Args[1:]))
 		},
 	}
 	for name, f := range scriptPrograms {
