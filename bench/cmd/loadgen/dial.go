@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,14 +19,46 @@ const dialTimeout = 10 * time.Second
 // conn is a connection to the target through the route. When the proxy sent
 // bytes right behind its handshake reply they are kept in r; otherwise r is
 // the raw *net.TCPConn so reads stay on the fast path.
+//
+// After startTLS, tc carries the bytes instead.
 type conn struct {
 	tcp *net.TCPConn
 	r   io.Reader
+	tc  *tls.Conn
 }
 
-func (c *conn) Read(p []byte) (int, error)  { return c.r.Read(p) }
-func (c *conn) Write(p []byte) (int, error) { return c.tcp.Write(p) }
-func (c *conn) Close() error                { return c.tcp.Close() }
+func (c *conn) Read(p []byte) (int, error) {
+	if c.tc != nil {
+		return c.tc.Read(p)
+	}
+	return c.r.Read(p)
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	if c.tc != nil {
+		return c.tc.Write(p)
+	}
+	return c.tcp.Write(p)
+}
+
+func (c *conn) Close() error { return c.tcp.Close() }
+
+// startTLS runs a TLS client handshake over the stream (end to end with the
+// origin, or with an intercepting proxy that presents a certificate for it),
+// verified against cfg.RootCAs.
+func (c *conn) startTLS(cfg *tls.Config) error {
+	if c.r != io.Reader(c.tcp) {
+		return errors.New("tls: the proxy sent bytes before the handshake")
+	}
+	c.tcp.SetDeadline(time.Now().Add(dialTimeout))
+	tc := tls.Client(c.tcp, cfg)
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	c.tcp.SetDeadline(time.Time{})
+	c.tc = tc
+	return nil
+}
 
 // dialTarget opens a byte stream to target (host:port) along the route. For
 // the http route it returns a plain connection to the proxy: the caller

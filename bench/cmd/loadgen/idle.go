@@ -10,7 +10,8 @@ import (
 
 // runIdle opens c.tunnels tunnels to the origin's TCP port, moves a few
 // bytes each way on every one (so the proxy is in its steady copying state,
-// not still in the handshake), leaves them idle, and reports how much the
+// not still in the handshake), leaves them idle (with -tls: HTTPS
+// connections to the origin, each after one GET), and reports how much the
 // proxy's resident memory grew per tunnel.
 func runIdle(c *config) (result, error) {
 	var r result
@@ -40,6 +41,24 @@ func runIdle(c *config) (result, error) {
 				i := int(next.Add(1) - 1)
 				if i >= len(conns) || time.Now().After(stop) {
 					return
+				}
+				if c.tls != nil {
+					// An intercepted connection: TLS handshake and one GET,
+					// then idle with the connection kept alive.
+					h := newHTTPClient(c, "/small")
+					err := h.connect(stop)
+					if err == nil {
+						_, _, err = h.do()
+					}
+					if err != nil {
+						h.close()
+						errs.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						continue
+					}
+					h.conn.tcp.SetDeadline(time.Time{})
+					conns[i] = h.conn
+					continue
 				}
 				cn, err := dialTarget(c, c.tcpOrigin)
 				if err == nil {

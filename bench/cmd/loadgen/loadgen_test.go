@@ -1,14 +1,19 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,5 +157,50 @@ func TestTunnelUpCountsAcknowledgedBytes(t *testing.T) {
 		if r.Bytes > 8<<20 || r.Bytes <= 7<<20 || r.Errors != 0 {
 			t.Errorf("%s: %+v", route, r)
 		}
+	}
+}
+
+// TestSmallTLSNewConn checks -tls with -new-conn: every measured request is
+// its own verified TLS connection, counted by the server.
+func TestSmallTLSNewConn(t *testing.T) {
+	var conns atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			t.Error("request without TLS")
+		}
+		io.WriteString(w, "small\n")
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientTLS(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ServerName = "127.0.0.1"
+	c := testConfig("direct", "", strings.TrimPrefix(s.URL, "https://"))
+	c.tls, c.newConn, c.maxRequests = cfg, true, 20
+	r, err := runSmall(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// warm-up: one connection per client; then one per measured request.
+	if want := int64(c.conc) + r.Requests; r.Requests == 0 || r.Errors != 0 || conns.Load() != want {
+		t.Errorf("requests %d errors %d, server saw %d connections, want %d", r.Requests, r.Errors, conns.Load(), want)
+	}
+
+	// A server the roots do not cover fails the handshake: no figure.
+	c.tls = cfg.Clone()
+	c.tls.RootCAs = x509.NewCertPool()
+	if r, err := runSmall(c); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted origin: %+v, %v", r, err)
 	}
 }

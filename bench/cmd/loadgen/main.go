@@ -14,11 +14,16 @@
 //	freeport  print a free loopback TCP port and exit
 //
 // Routes (-route): direct, http (absolute-form request to the HTTP proxy),
-// connect (CONNECT tunnel through the HTTP proxy), socks5. With -pid, the CPU
+// connect (CONNECT tunnel through the HTTP proxy), socks5. With -tls (and
+// -origin the origin's HTTPS address) small, big and idle speak HTTPS, end to
+// end or to an intercepting proxy; -new-conn makes small open a connection
+// per request. With -pid, the CPU
 // time and memory of that process and its descendants are reported too.
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -46,6 +51,8 @@ type config struct {
 	round              int
 	warmup             int
 	runs               int
+	tls                *tls.Config // -tls: HTTPS to the origin, verified against -ca
+	newConn            bool        // small: a new connection for every request
 }
 
 // result is one line of output; unused figures are omitted.
@@ -107,8 +114,18 @@ func main() {
 	flag.IntVar(&c.round, "round", 0, "round number, copied into the result")
 	flag.IntVar(&c.warmup, "warmup", 20, "small: requests per connection before the clock starts")
 	flag.IntVar(&c.runs, "n", 20, "startup: runs of the command")
+	useTLS := flag.Bool("tls", false, "small, big, idle: HTTPS to -origin (its TLS address), through a CONNECT tunnel for -route connect")
+	caFile := flag.String("ca", "", "with -tls: PEM file of the roots to trust (the origin's CA, intercepting proxies' CAs)")
+	flag.BoolVar(&c.newConn, "new-conn", false, "small: open a new connection (and TLS handshake) for every request")
 	flag.Parse()
 
+	if *useTLS {
+		cfg, err := clientTLS(*caFile)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		c.tls = cfg
+	}
 	if c.mode == "freeport" {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -120,6 +137,10 @@ func main() {
 	}
 	if err := c.check(); err != nil {
 		fatalf("%v", err)
+	}
+	if c.tls != nil {
+		host, _, _ := net.SplitHostPort(c.origin)
+		c.tls.ServerName = host // verified as an IP SAN for a literal
 	}
 
 	var r result
@@ -153,6 +174,23 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(r)
 }
 
+// clientTLS is the client side of -tls: HTTP/1.1 only, no session cache
+// (every new connection is a full handshake), roots from caFile.
+func clientTLS(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, fmt.Errorf("-tls needs -ca")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate", caFile)
+	}
+	return &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}, nil
+}
+
 func (c *config) check() error {
 	switch c.route {
 	case "direct":
@@ -165,6 +203,9 @@ func (c *config) check() error {
 		}
 	default:
 		return fmt.Errorf("unknown -route %q", c.route)
+	}
+	if c.tls != nil && c.route != "direct" && c.route != "connect" {
+		return fmt.Errorf("-tls needs -route direct or connect")
 	}
 	for _, a := range []string{c.origin, c.tcpOrigin} {
 		if a != "" {

@@ -27,7 +27,11 @@ type httpClient struct {
 }
 
 func newHTTPClient(c *config, path string) *httpClient {
-	target := "http://" + c.origin + path
+	scheme := "http://"
+	if c.tls != nil {
+		scheme = "https://"
+	}
+	target := scheme + c.origin + path
 	reqURI := path
 	if c.route == "http" {
 		reqURI = target // absolute-form, as a client of a forward proxy sends it
@@ -41,6 +45,12 @@ func (h *httpClient) connect(deadline time.Time) error {
 	cn, err := dialTarget(h.c, h.c.origin)
 	if err != nil {
 		return err
+	}
+	if h.c.tls != nil {
+		if err := cn.startTLS(h.c.tls); err != nil {
+			cn.Close()
+			return err
+		}
 	}
 	cn.tcp.SetDeadline(deadline)
 	h.conn = cn
@@ -151,6 +161,12 @@ func runSmall(c *config) (result, error) {
 	if errs.Load() == int64(c.conc) {
 		return r, fmt.Errorf("no connection could be made: %v", firstErr.Load())
 	}
+	if c.newConn {
+		// Every measured request opens its own connection.
+		for _, h := range clients {
+			h.close()
+		}
+	}
 
 	lat := make([][]time.Duration, c.conc)
 	m := startMeter(c)
@@ -164,15 +180,20 @@ func runSmall(c *config) (result, error) {
 			h.reconnects = 0 // count only the measured phase
 			l := make([]time.Duration, 0, 4096)
 			for time.Now().Before(deadline) && issued.Add(1) <= c.maxRequests {
+				t0 := time.Now() // with -new-conn, the connection is part of the request
 				if h.conn == nil {
 					if err := h.connect(hardStop); err != nil {
 						noteErr(err)
 						time.Sleep(10 * time.Millisecond)
 						continue
 					}
-					reconnects.Add(1)
+					if !c.newConn {
+						reconnects.Add(1)
+					}
 				}
-				t0 := time.Now()
+				if !c.newConn {
+					t0 = time.Now()
+				}
 				_, re, err := h.do()
 				if err != nil {
 					noteErr(err)
@@ -180,7 +201,7 @@ func runSmall(c *config) (result, error) {
 					continue
 				}
 				l = append(l, time.Since(t0))
-				if re {
+				if re || c.newConn {
 					h.close()
 				}
 			}

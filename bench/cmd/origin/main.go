@@ -21,6 +21,11 @@
 //
 // A connection that sends nothing is simply held open until the client
 // closes it, which is what the idle-tunnel figure needs.
+//
+// With -tls-ca FILE the same HTTP endpoints are also served over TLS on a
+// third port ("https" in the ready file), with a certificate for 127.0.0.1
+// signed by a throwaway CA made at start-up; the CA certificate is written
+// to FILE so clients and proxies can trust it.
 package main
 
 import (
@@ -53,6 +58,7 @@ func main() {
 	httpAddr := flag.String("http", "127.0.0.1:0", "HTTP listen address (loopback only)")
 	tcpAddr := flag.String("tcp", "127.0.0.1:0", "raw TCP listen address (loopback only)")
 	ready := flag.String("ready-file", "", "write the listen addresses here as JSON once listening")
+	tlsCA := flag.String("tls-ca", "", "also serve HTTPS on 127.0.0.1 and write its CA certificate (PEM) to this file")
 	flag.Parse()
 
 	hl, err := benchnet.ListenLoopback(*httpAddr)
@@ -74,8 +80,22 @@ func main() {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 	go srv.Serve(hl)
 	go serveTCP(tl)
+	addrs := map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}
+	if *tlsCA != "" {
+		cfg, err := testTLS(*tlsCA)
+		if err != nil {
+			log.Fatal(err)
+		}
+		sl, err := benchnet.ListenLoopback("127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		tsrv := &http.Server{Handler: mux, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+		go tsrv.ServeTLS(sl, "", "")
+		addrs["https"] = sl.Addr().String()
+	}
 
-	if err := benchnet.Serve("origin", *ready, map[string]string{"http": hl.Addr().String(), "tcp": tl.Addr().String()}); err != nil {
+	if err := benchnet.Serve("origin", *ready, addrs); err != nil {
 		log.Fatal(err)
 	}
 }
