@@ -211,11 +211,8 @@ func (c *socksClient) WriteTo(w io.Writer) (int64, error) {
 			return 0, errGateRefused
 		}
 	}
-	if err := c.t.writeAll(dst.raw, pending); err != nil {
+	if err := c.t.writeAll(dst.raw, pending, true); err != nil {
 		return 0, err
-	}
-	if len(pending) > 0 && c.t.counted != nil {
-		c.t.counted(true, int64(len(pending)))
 	}
 	return c.t.pipe(dst.raw, c.raw, true)
 }

@@ -41,8 +41,9 @@ type tunnel struct {
 	// its upstream end and would otherwise hold the half that is left
 	// open for as long as the attacker keeps its own connection.
 	upEnded atomic.Bool
-	// counted, if set, is told of the bytes each round of pipe moved
-	// (the metrics).
+	// counted, if set, is told of the bytes the tunnel moves (the
+	// metrics), through count: before they can reach the other side
+	// wherever their number is known beforehand (see count).
 	counted func(toUpstream bool, n int64)
 	// gate, when set, reads and vets the client's first bytes before any
 	// of them reach the upstream (the SNI check of POLICY §5).
@@ -106,6 +107,19 @@ func (t *tunnel) idleLimit(toUpstream bool) time.Duration {
 	return t.idle
 }
 
+// count adds n bytes toward the upstream (toUpstream) or the client to the
+// metrics. Callers count bytes before handing them to dst when they know
+// how many go (read-ahead bytes, a round of exactly the queued bytes): a
+// client that has seen an answer, and then reads the metrics, finds the
+// bytes of that exchange counted. A write that then fails has counted
+// bytes that were taken from their source but never delivered; it ends the
+// tunnel.
+func (t *tunnel) count(toUpstream bool, n int64) {
+	if n > 0 && t.counted != nil {
+		t.counted(toUpstream, n)
+	}
+}
+
 func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixNano() - t.last.Load()) }
 
 // pipe copies src to dst until src reaches EOF (nil error), either side
@@ -153,7 +167,7 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 		}
 		_ = src.SetReadDeadline(now.Add(wait))
 		_ = dst.SetWriteDeadline(writeBy)
-		var n int64
+		var n, pre int64 // pre: counted before the copy
 		var err error
 		queued := queuedBytes(src)
 		if queued <= 0 {
@@ -165,6 +179,8 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 			switch {
 			case queued > 0:
 				lr.N = int64(min(queued, tunnelChunk))
+				pre = lr.N
+				t.count(toUpstream, pre)
 			case queued == 0:
 				// Readable with nothing queued: EOF or an error,
 				// which a one-byte read reports at once.
@@ -175,8 +191,10 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 			n, err = io.Copy(dst, lr)
 		}
 		total += n
-		if n > 0 && t.counted != nil {
-			t.counted(toUpstream, n)
+		if n > pre {
+			// Moved without a count beforehand (the queue was not
+			// measured, or bytes came in after it was).
+			t.count(toUpstream, n-pre)
 		}
 		if n > 0 {
 			t.touch()
@@ -202,11 +220,14 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 }
 
 // writeAll writes bytes that were read ahead (a pipelined request body, the
-// first bytes of a TLS handshake…) before the tunnel's stream begins.
-func (t *tunnel) writeAll(dst net.Conn, p []byte) error {
+// first bytes of a TLS handshake…) before the tunnel's stream begins. They
+// are counted like the stream's, toward the upstream (toUpstream) or the
+// client, before they are written.
+func (t *tunnel) writeAll(dst net.Conn, p []byte, toUpstream bool) error {
 	if len(p) == 0 {
 		return nil
 	}
+	t.count(toUpstream, int64(len(p)))
 	_ = dst.SetWriteDeadline(time.Now().Add(2 * t.idle))
 	_, err := dst.Write(p)
 	t.touch()
@@ -251,12 +272,7 @@ func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
 // half-close of dst. On an error both conns are closed, which ends the other
 // direction too.
 func (t *tunnel) half(dst, src net.Conn, pending []byte, up bool) error {
-	err := t.writeAll(dst, pending)
-	if err == nil && len(pending) > 0 && t.counted != nil {
-		// Read ahead (the first bytes the SNI check read, a pipelined
-		// request): counted as moved like the stream.
-		t.counted(up, int64(len(pending)))
-	}
+	err := t.writeAll(dst, pending, up)
 	if err == nil {
 		_, err = t.pipe(dst, src, up)
 	}
