@@ -88,6 +88,9 @@ type server struct {
 	stderr *lockedWriter
 	eff    *policy.Effective // the policy the run started with
 	cur    *policy.Effective // the policy serving now (after reloads)
+	// watch follows the policy files; its first sample is what eff was
+	// read from, so a change made at any time after that is seen.
+	watch  *watcher
 	proxy  *proxy.Server
 	audit  *proxy.AuditFile // nil unless --audit-log names a file
 	listen struct{ http, socks string }
@@ -196,7 +199,11 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 			s.close()
 		}
 	}()
-	l, err := src.loadFiles(os.ReadFile)
+	// The policy is read from the watcher's first sample: a file changed
+	// after this (even before the ready file is written) differs from
+	// what is loaded, and the loop reloads it.
+	s.watch = newWatcher(nil, src.RequirementsPath, src.ConfigPath)
+	l, err := src.loadFiles(s.watch.take())
 	if err != nil {
 		return nil, exitCode(exitUsage, "netpolicy %s: %s", name, withMigrateHint(err))
 	}
@@ -406,7 +413,7 @@ func (s *server) loop(ctx context.Context, eff *policy.Effective, every time.Dur
 	// Every reload, on SIGHUP or on a change, waits until the files have
 	// been stable for the settle time and reads what was seen then
 	// (POLICY §5.2). While they are not, a timer polls again.
-	w := newWatcher(nil, s.src.RequirementsPath, s.src.ConfigPath)
+	w := s.watch
 	var tick <-chan time.Time
 	if every > 0 {
 		t := time.NewTicker(every)

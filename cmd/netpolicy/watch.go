@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -157,7 +158,8 @@ func (w *watcher) take() func(path string) ([]byte, error) {
 		case !ok:
 			return os.ReadFile(path)
 		case !st.exist:
-			return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+			// As os.ReadFile says it (ENOENT is fs.ErrNotExist).
+			return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.ENOENT}
 		case st.err != nil:
 			return nil, st.err
 		}
