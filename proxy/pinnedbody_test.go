@@ -54,8 +54,8 @@ func TestPinnedBodies(t *testing.T) {
 		t.Errorf("origin saw %+v", s)
 	}
 	resp, body = send("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
-	if body != "GET 0" {
-		t.Fatalf("GET: %q", body)
+	if resp.StatusCode != 200 || body != "GET 0" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
 	}
 	<-got
 	// Expect: 100-continue: our server says 100 when the body is read;
@@ -68,8 +68,8 @@ func TestPinnedBodies(t *testing.T) {
 	}
 	br.ReadString('\n')
 	resp, body = send("hello")
-	if body != "PUT 5" {
-		t.Fatalf("PUT: %q", body)
+	if resp.StatusCode != 200 || body != "PUT 5" {
+		t.Fatalf("PUT: %d %q", resp.StatusCode, body)
 	}
 	if s := <-got; s.body != "hello" || s.length != 5 {
 		t.Errorf("origin saw %+v", s)
