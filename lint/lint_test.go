@@ -311,3 +311,23 @@ func TestRulesList(t *testing.T) {
 		t.Error("Lookup(NP999) found a rule")
 	}
 }
+
+// TestNP061CountsWhatMergeDrops: NP061 counts the allow rules merge leaves
+// out, after the legacy lists are read (a repeated string is one rule, a
+// string also denied is a deny rule, not an ignored allow).
+func TestNP061CountsWhatMergeDrops(t *testing.T) {
+	ds := lint.Check(load([]src{
+		R("[experimental_network]\nmanaged_allowed_domains_only = true\ndomains = { \"corp.example\" = \"allow\" }\n"),
+		C("[network]\nallowed_domains = [\"x.example\", \"x.example\", \"y.example\"]\ndenied_domains = [\"y.example\"]\n"),
+	})...)
+	var msgs []string
+	for _, d := range ds {
+		if d.Rule.ID == "NP061" {
+			msgs = append(msgs, fmt.Sprintf("%d:%d %s", d.Pos.Line, d.Pos.Column, d.Message))
+		}
+	}
+	want := []string{`2:20 1 allow rule of [network] is ignored: the managed requirements set managed_allowed_domains_only = true (requirements.toml:2)`}
+	if d := cmp.Diff(want, msgs); d != "" {
+		t.Errorf("NP061 (-want +got):\n%s", d)
+	}
+}

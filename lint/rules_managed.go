@@ -92,18 +92,28 @@ func runNP061(p *Pass) {
 		return
 	}
 	for _, n := range networkTables(p.User) {
-		count, first := 0, policy.Span{}
-		for _, it := range domainItems(n) {
-			if it.Perm != policy.Allow {
-				continue
-			}
-			if count == 0 {
-				first = it.Span
-			}
-			count++
+		// The user allow rules merge leaves out of the effective policy.
+		eff := merge.Tables(m, n, policy.ModeWorkspaceWrite)
+		kept := map[policy.Source]bool{}
+		for _, r := range eff.Allow {
+			kept[r.Source] = true
 		}
+		var ignored []policy.Rule
+		for _, r := range n.Domains {
+			if r.Perm == policy.Allow && !kept[r.Source] {
+				ignored = append(ignored, r)
+			}
+		}
+		count := len(ignored)
 		if count == 0 {
 			continue
+		}
+		var first policy.Span
+		for _, it := range domainItems(n) {
+			if it.Perm == policy.Allow && it.Raw == ignored[0].Pattern && it.Span.Start.Line == ignored[0].Source.Line {
+				first = it.Span
+				break
+			}
 		}
 		what := "1 allow rule of %s is"
 		if count > 1 {
