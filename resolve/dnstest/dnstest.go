@@ -80,6 +80,31 @@ func Start(host string) (*Server, error) {
 	if s.udp == nil {
 		return nil, errors.Join(errors.New("dnstest: no port free for UDP and TCP"), err)
 	}
+	s.serve()
+	return s, nil
+}
+
+// Listen is Start on one chosen address, UDP and TCP (a resolver that
+// cannot be told a port, such as squid's, needs 127.0.0.1:53).
+func Listen(addr string) (*Server, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	s := &Server{zone: map[string]Answer{}, Addr: pc.LocalAddr().String()}
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{Listener: l, Handler: s}
+	s.serve()
+	return s, nil
+}
+
+// serve starts both servers and returns once they run.
+func (s *Server) serve() {
 	started := make(chan struct{}, 2)
 	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
 	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -87,7 +112,6 @@ func Start(host string) (*Server, error) {
 	go s.tcp.ActivateAndServe()
 	<-started
 	<-started
-	return s, nil
 }
 
 // Close stops the server.
