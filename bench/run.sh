@@ -12,7 +12,11 @@
 #   IDLE_TUNNELS=2000   idle tunnels opened per proxy for the memory figure
 #   BIG_SIZE=67108864   body size of the large GET
 #   FIGURES="small1 small64 tunnel-down tunnel-up big idle startup"
-#                       (tunnel-both is also available)
+#                       (tunnel-both, post64, newconn1 and newconn64 are also
+#                       available; the newconn figures start a DNS server)
+#   DNS_ADDR=127.0.0.1:53  where the bench DNS server (bench/cmd/dnsd) listens
+#                       for the newconn figures: port 53, as squid's
+#                       dns_nameservers takes no port
 #   SYSTEMS="direct netpolicy relay tinyproxy squid"
 #   SKIP_INSTALL=1      do not run apt-get (tinyproxy and squid must be present)
 #   AUDIT_LOG=/dev/null where netpolicy serve writes its audit events
@@ -30,6 +34,10 @@ FIGURES=${FIGURES:-"small1 small64 tunnel-down tunnel-up big idle startup"}
 SYSTEMS=${SYSTEMS:-"direct netpolicy relay tinyproxy squid"}
 SKIP_INSTALL=${SKIP_INSTALL:-0}
 AUDIT_LOG=${AUDIT_LOG:-/dev/null}
+DNS_ADDR=${DNS_ADDR:-127.0.0.1:53}
+DNS_NAME=registry.bench.test
+USE_DNS=0
+[[ " $FIGURES " == *" newconn"* ]] && USE_DNS=1
 UPDATE_README=${UPDATE_README:-1}
 KEEP_WORK=${KEEP_WORK:-0}
 
@@ -142,7 +150,7 @@ build() {
 	command -v go >/dev/null || die "go not found (need the version in go.mod)"
 	mkdir -p "$BIN"
 	log "building in $REPO"
-	(cd "$REPO" && go build -o "$BIN/" ./bench/cmd/origin ./bench/cmd/loadgen ./bench/cmd/relay ./bench/cmd/report)
+	(cd "$REPO" && go build -o "$BIN/" ./bench/cmd/origin ./bench/cmd/loadgen ./bench/cmd/relay ./bench/cmd/report ./bench/cmd/dnsd)
 	if has netpolicy "$SYSTEMS" || has startup "$FIGURES"; then
 		(cd "$REPO" && go build -o "$BIN/netpolicy" ./cmd/netpolicy)
 		"$BIN/netpolicy" help serve >/dev/null 2>&1 || die "this netpolicy has no serve command (SYSTEMS without netpolicy to run the rest)"
@@ -181,6 +189,16 @@ json_field() { sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$1"; }
 
 free_port() { "$BIN/loadgen" -mode freeport; }
 
+# start_dns starts the bench DNS server: the one name, 127.0.0.1, answered
+# after 20 ms with a TTL of 60 s.
+start_dns() {
+	local ready=$WORK/dnsd.ready
+	"$BIN/dnsd" -addr "$DNS_ADDR" -name "$DNS_NAME" -delay 20ms -ttl 60 -ready-file "$ready" 2>"$WORK/dnsd.log" &
+	local pid=$!
+	PIDS+=("$pid")
+	wait_file "$ready" "$pid" || die "dnsd did not start on $DNS_ADDR: $(cat "$WORK/dnsd.log")"
+}
+
 start_origin() {
 	local ready=$WORK/origin.ready
 	"$BIN/origin" -ready-file "$ready" 2>"$WORK/origin.log" &
@@ -213,11 +231,17 @@ start_proxy() {
 			[network]
 			enabled = true
 			mode = "full"
-			domains = { "127.0.0.1" = "allow" }
+			domains = { "127.0.0.1" = "allow", "$DNS_NAME" = "allow" }
 		EOF
+		local dns=()
+		if [[ $USE_DNS == 1 ]]; then
+			# The name resolves to the loopback origin.
+			sed -i 's/^enabled = true$/enabled = true\nallow_local_binding = true/' "$WORK/netpolicy.toml"
+			dns=(--dns "$DNS_ADDR")
+		fi
 		"$BIN/netpolicy" serve --requirements= --config "$WORK/netpolicy.toml" --mode full-access \
 			--http 127.0.0.1:0 --socks 127.0.0.1:0 --ready-file "$ready" --audit-log "$AUDIT_LOG" \
-			2>"$WORK/$name.log" &
+			"${dns[@]}" 2>"$WORK/$name.log" &
 		pid=$!
 		PIDS+=("$pid")
 		wait_file "$ready" "$pid" || die "netpolicy serve did not start: $(cat "$WORK/$name.log")"
@@ -273,6 +297,10 @@ start_proxy() {
 			http_access allow localhost
 			http_access deny all
 		EOF
+		if [[ $USE_DNS == 1 ]]; then
+			[[ $DNS_ADDR == *:53 ]] || die "squid's dns_nameservers needs DNS_ADDR on port 53"
+			echo "dns_nameservers ${DNS_ADDR%:53}" >>"$dir/squid.conf"
+		fi
 		squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
@@ -303,6 +331,10 @@ series_for() {
 	tunnel-*) all="direct:direct netpolicy:connect netpolicy:socks5 relay:connect relay:socks5 tinyproxy:connect squid:connect" ;;
 	big) all="direct:direct netpolicy:http relay:http tinyproxy:http squid:http" ;;
 	idle) all="netpolicy:connect netpolicy:socks5 relay:connect relay:socks5 tinyproxy:connect squid:connect" ;;
+	post64) all="direct:direct netpolicy:http relay:http tinyproxy:http squid:http" ;;
+	# Only the systems pointed at the bench DNS server: the name is never
+	# looked up anywhere else.
+	newconn*) all="netpolicy:connect squid:connect" ;;
 	esac
 	local s
 	for s in $all; do
@@ -339,6 +371,9 @@ measure() {
 	case $fig in
 	small1) args+=(-mode small -c 1) ;;
 	small64) args+=(-mode small -c 64) ;;
+	post64) args+=(-mode post -c 64 -post-bytes 4096) ;;
+	newconn1) args+=(-mode newconn -c 1 -name "$DNS_NAME") ;;
+	newconn64) args+=(-mode newconn -c 64 -name "$DNS_NAME") ;;
 	tunnel-down) args+=(-mode tunnel -dir down -bytes 1000000000000) ;;
 	tunnel-up) args+=(-mode tunnel -dir up -bytes 1000000000000) ;;
 	tunnel-both) args+=(-mode tunnel -dir both -bytes 1000000000000) ;;
@@ -359,7 +394,7 @@ measure() {
 summary() {
 	local l=$1
 	case $l in
-	*'"mode":"small"'*) printf '%s req/s p99 %s ms' "$(num_field "$l" rps)" "$(num_field "$l" p99_ms)" ;;
+	*'"mode":"small"'* | *'"mode":"post"'* | *'"mode":"newconn"'*) printf '%s req/s p99 %s ms' "$(num_field "$l" rps)" "$(num_field "$l" p99_ms)" ;;
 	*'"mode":"idle"'*) printf '%s KiB/tunnel (%s tunnels)' "$(num_field "$l" rss_per_tunnel_kib)" "$(num_field "$l" tunnels)" ;;
 	*) printf '%s MB/s' "$(num_field "$l" mbps)" ;;
 	esac
@@ -376,6 +411,7 @@ mkdir -p "$OUT"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work directory $WORK; rounds=$ROUNDS duration=$DURATION; load average $LOAD_START"
+[[ $USE_DNS == 1 ]] && start_dns
 start_origin
 for sys in netpolicy relay tinyproxy squid; do
 	has "$sys" "$SYSTEMS" && start_proxy "$sys" "$sys"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
@@ -202,5 +203,84 @@ func TestSmallTLSNewConn(t *testing.T) {
 	c.tls.RootCAs = x509.NewCertPool()
 	if r, err := runSmall(c); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("untrusted origin: %+v, %v", r, err)
+	}
+}
+
+func TestPostSendsTheBody(t *testing.T) {
+	var posts, bad atomic.Int64
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if r.Method != "POST" || err != nil || len(b) != 4096 || r.ContentLength != 4096 {
+			bad.Add(1)
+		}
+		posts.Add(1)
+		io.WriteString(w, "ok\n")
+	}))
+	defer o.Close()
+	c := testConfig("direct", "", strings.TrimPrefix(o.URL, "http://"))
+	c.mode, c.postBytes = "post", 4096
+	r, err := runSmall(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.Errors != 0 || bad.Load() != 0 || posts.Load() < r.Requests {
+		t.Errorf("%+v; %d posts, %d malformed", r, posts.Load(), bad.Load())
+	}
+}
+
+// TestNewConnOneTunnelPerRequest runs mode newconn through a CONNECT proxy
+// that maps the name to 127.0.0.1: every measured request comes in a
+// tunnel of its own, asked for by name.
+func TestNewConnOneTunnelPerRequest(t *testing.T) {
+	o := newOrigin(t)
+	origin := strings.TrimPrefix(o.URL, "http://")
+	_, port, _ := net.SplitHostPort(origin)
+	var tunnels, wrong atomic.Int64
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil || req.Method != "CONNECT" {
+					return
+				}
+				tunnels.Add(1)
+				if req.Host != "registry.bench.test:"+port {
+					wrong.Add(1)
+					return
+				}
+				up, err := net.Dial("tcp", origin)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	c := testConfig("connect", l.Addr().String(), origin)
+	c.mode, c.newConn, c.name, c.conc = "newconn", true, "registry.bench.test", 1 // as main sets it for -mode newconn
+	r, err := runSmall(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One tunnel for the warm-up, then one per measured request.
+	if r.Requests == 0 || r.Errors != 0 || wrong.Load() != 0 || tunnels.Load() != r.Requests+1 {
+		t.Errorf("%+v; %d tunnels (%d to the wrong target)", r, tunnels.Load(), wrong.Load())
+	}
+	c.route = "direct"
+	if err := c.check(); err == nil {
+		t.Error("-name with -route direct accepted")
 	}
 }

@@ -6,6 +6,8 @@
 // Modes (-mode):
 //
 //	small     keep-alive GET /small from -c connections: req/s, p50, p99
+//	post      small, with POSTs of a -post-bytes body
+//	newconn   small with -new-conn: a new connection (tunnel) per request
 //	big       GET /big?size=-bytes repeatedly: MB/s (1 MB = 10^6 bytes)
 //	tunnel    bulk bytes through a tunnel to the origin's TCP port: MB/s
 //	          (-dir down = origin to client, up = client to origin, both)
@@ -25,6 +27,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -53,6 +56,8 @@ type config struct {
 	runs               int
 	tls                *tls.Config // -tls: HTTPS to the origin, verified against -ca
 	newConn            bool        // small: a new connection for every request
+	postBytes          int         // post: body size of each POST
+	name               string      // the origin is reached by this name (the proxy resolves it)
 }
 
 // result is one line of output; unused figures are omitted.
@@ -117,7 +122,12 @@ func main() {
 	useTLS := flag.Bool("tls", false, "small, big, idle: HTTPS to -origin (its TLS address), through a CONNECT tunnel for -route connect")
 	caFile := flag.String("ca", "", "with -tls: PEM file of the roots to trust (the origin's CA, intercepting proxies' CAs)")
 	flag.BoolVar(&c.newConn, "new-conn", false, "small: open a new connection (and TLS handshake) for every request")
+	flag.IntVar(&c.postBytes, "post-bytes", 4096, "post: body size of each POST")
+	flag.StringVar(&c.name, "name", "", "small, post, newconn: reach the origin's HTTP port by this name (resolved by the proxy; not for -route direct)")
 	flag.Parse()
+	if c.mode == "newconn" {
+		c.newConn = true
+	}
 
 	if *useTLS {
 		cfg, err := clientTLS(*caFile)
@@ -146,7 +156,7 @@ func main() {
 	var r result
 	var err error
 	switch c.mode {
-	case "small":
+	case "small", "post", "newconn":
 		r, err = runSmall(&c)
 	case "big":
 		r, err = runBig(&c)
@@ -203,6 +213,11 @@ func (c *config) check() error {
 		}
 	default:
 		return fmt.Errorf("unknown -route %q", c.route)
+	}
+	if c.name != "" && c.route == "direct" {
+		// The name is the proxy's to resolve: this program never looks
+		// a name up (nothing may reach a real nameserver).
+		return errors.New("-name needs a proxy route")
 	}
 	if c.tls != nil && c.route != "direct" && c.route != "connect" {
 		return fmt.Errorf("-tls needs -route direct or connect")

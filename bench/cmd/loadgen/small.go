@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -17,6 +19,7 @@ import (
 // by hand so the client spends as little CPU as possible next to the proxy.
 type httpClient struct {
 	c          *config
+	target     string // host:port the route is asked for
 	conn       *conn
 	br         *bufio.Reader
 	req        []byte
@@ -26,23 +29,37 @@ type httpClient struct {
 	reconnects int64     // connections opened after the first
 }
 
+// newHTTPClient is a client of the origin's path. In mode post it sends
+// POSTs with a body of c.postBytes; with -name it reaches the origin by
+// that name, for the proxy to resolve.
 func newHTTPClient(c *config, path string) *httpClient {
 	scheme := "http://"
 	if c.tls != nil {
 		scheme = "https://"
 	}
-	target := scheme + c.origin + path
+	host := c.origin
+	if c.name != "" {
+		_, port, _ := net.SplitHostPort(c.origin)
+		host = net.JoinHostPort(c.name, port)
+	}
+	target := scheme + host + path
 	reqURI := path
 	if c.route == "http" {
 		reqURI = target // absolute-form, as a client of a forward proxy sends it
 	}
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: netpolicy-bench\r\n\r\n", reqURI, c.origin)
-	return &httpClient{c: c, req: []byte(req), scratch: make([]byte, 256<<10)}
+	var req []byte
+	if c.mode == "post" {
+		req = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: netpolicy-bench\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", reqURI, host, c.postBytes)
+		req = append(req, bytes.Repeat([]byte{'p'}, c.postBytes)...)
+	} else {
+		req = fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: netpolicy-bench\r\n\r\n", reqURI, host)
+	}
+	return &httpClient{c: c, target: host, req: req, scratch: make([]byte, 256<<10)}
 }
 
 func (h *httpClient) connect(deadline time.Time) error {
 	h.deadline = deadline
-	cn, err := dialTarget(h.c, h.c.origin)
+	cn, err := dialTarget(h.c, h.target)
 	if err != nil {
 		return err
 	}

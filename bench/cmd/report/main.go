@@ -99,13 +99,23 @@ type figure struct {
 // throughput on a busy machine: another process taking a CPU away slows a
 // proxy down, but barely changes what each request costs it.
 func (f figure) cpuPerUnit(r run) float64 {
-	switch f.key {
-	case "small1", "small64":
+	switch {
+	case f.perRequest():
 		return r.CPUPerReqUs
-	case "idle":
+	case f.key == "idle":
 		return 0
 	}
 	return r.CPUPerGB
+}
+
+// perRequest reports a figure of requests (or connections) per second,
+// with latencies and CPU per request.
+func (f figure) perRequest() bool {
+	switch f.key {
+	case "small1", "small64", "post64", "newconn1", "newconn64":
+		return true
+	}
+	return false
 }
 
 var figures = []figure{
@@ -113,6 +123,12 @@ var figures = []figure{
 		match: func(r run) bool { return r.Mode == "small" && r.Conc == 1 }, value: func(r run) float64 { return r.RPS }},
 	{key: "small64", title: "Small keep-alive requests, c=64", unit: "req/s", direct: true,
 		match: func(r run) bool { return r.Mode == "small" && r.Conc == 64 }, value: func(r run) float64 { return r.RPS }},
+	{key: "post64", title: "4 KiB POSTs on keep-alive connections, c=64", unit: "req/s", direct: true,
+		match: func(r run) bool { return r.Mode == "post" && r.Conc == 64 }, value: func(r run) float64 { return r.RPS }},
+	{key: "newconn1", title: "New connections to one allowed name (DNS 20 ms, TTL 60 s), one after another", unit: "conns/s",
+		match: func(r run) bool { return r.Mode == "newconn" && r.Conc == 1 }, value: func(r run) float64 { return r.RPS }},
+	{key: "newconn64", title: "New connections to one allowed name (DNS 20 ms, TTL 60 s), c=64", unit: "conns/s",
+		match: func(r run) bool { return r.Mode == "newconn" && r.Conc == 64 }, value: func(r run) float64 { return r.RPS }},
 	{key: "tunnel-down", title: "Tunnel throughput, origin → client", unit: "MB/s", direct: true,
 		match: func(r run) bool { return r.Mode == "tunnel" && r.Dir == "down" }, value: func(r run) float64 { return r.MBps }},
 	{key: "tunnel-up", title: "Tunnel throughput, client → origin", unit: "MB/s", direct: true,

@@ -38,6 +38,7 @@ var targets = []target{
 	{fig: "small1", a: npConnect, b: rlConnect, min: 0.95},
 	{fig: "small64", a: npHTTP, b: squidHTTP, min: 1.2},
 	{fig: "big", a: npHTTP, b: squidHTTP, min: 2},
+	{fig: "post64", a: npHTTP, b: squidHTTP, min: 1.5},
 	{fig: "idle", a: npConnect, b: noBaseline, max: 64},
 	{fig: "idle", a: npSocks, b: noBaseline, max: 64},
 }
@@ -219,6 +220,12 @@ func shortTitle(f figure) string {
 		return "small req/s c=1"
 	case "small64":
 		return "small req/s c=64"
+	case "post64":
+		return "POST 4 KiB req/s c=64"
+	case "newconn1":
+		return "new conns/s to a name c=1"
+	case "newconn64":
+		return "new conns/s to a name c=64"
 	case "tunnel-down":
 		return "tunnel MB/s ↓"
 	case "tunnel-up":
@@ -247,7 +254,7 @@ func allSeries(tables []figureTable) []series {
 func writeFigure(w *strings.Builder, t figureTable) {
 	f := t.f
 	fmt.Fprintf(w, "## %s\n\n", f.title)
-	small := f.key == "small1" || f.key == "small64"
+	small := f.perRequest()
 	idle := f.key == "idle"
 	hdr := "| route | median " + f.unit + " | min–max | rounds |"
 	sep := "|---|---|---|---|"
