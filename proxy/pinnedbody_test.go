@@ -98,28 +98,49 @@ func TestPinnedBodies(t *testing.T) {
 
 // A body upload that takes longer than the idle timeout, but never stalls
 // for that long, is not cut.
+//
+// The writer's gaps are measured: a busy machine can pause the test itself
+// for longer than the idle timeout, and then the proxy is right to cut.
+// Such an attempt proves nothing and is made again (at most 3 times); a
+// cut upload whose gaps all stayed short is a failure.
 func TestPinnedSlowBodyIsNotIdle(t *testing.T) {
+	const (
+		idle = 400 * time.Millisecond
+		gap  = 50 * time.Millisecond
+		size = 30 // 1.5 s in all, > 3 idle timeouts
+	)
 	o := newCountingOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%d", len(b))
 	})
 	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
-		s.IdleTimeout = 300 * time.Millisecond
+		s.IdleTimeout = idle
 	})
 	h.dial.to = o.Listener.Addr().String()
-	c := h.dialHTTP(t)
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: 10\r\n\r\n")
-	for range 10 {
-		time.Sleep(100 * time.Millisecond) // 1 s in all, > 3 idle timeouts
-		io.WriteString(c, "x")
+	for attempt := 1; attempt <= 3; attempt++ {
+		c := h.dialHTTP(t)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "POST http://example.com/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n\r\n", size)
+		last, longest := time.Now(), time.Duration(0)
+		for range size {
+			time.Sleep(gap)
+			io.WriteString(c, "x")
+			now := time.Now()
+			longest, last = max(longest, now.Sub(last)), now
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		c.Close()
+		if resp.StatusCode == 200 && string(b) == fmt.Sprint(size) {
+			return
+		}
+		if longest < idle {
+			t.Fatalf("slow upload (longest gap %v, idle timeout %v): %d %q", longest, idle, resp.StatusCode, b)
+		}
+		t.Logf("attempt %d: the writer stalled for %v (idle timeout %v): cut as it should be; again", attempt, longest, idle)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || string(b) != "10" {
-		t.Errorf("slow upload: %d %q", resp.StatusCode, b)
-	}
+	t.Skip("the machine stalled the writer past the idle timeout 3 times: nothing to conclude")
 }
