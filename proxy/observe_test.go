@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,8 @@ func decisionsKey(decision, protocol, reason string) string {
 }
 
 // TestMetricsCountEveryAuditedDecision runs a scripted mix of every path
-// (plain HTTP, a refused unix socket, CONNECT, requests inside an
+// (plain HTTP, an ask answered yes and one answered no, a refused unix
+// socket, CONNECT, requests inside an
 // intercepted tunnel over CONNECT and SOCKS5, an SNI that does not match),
 // enforced and report-only, and checks that netpolicy_decisions_total per
 // label set is exactly the audit log's count of events with those values,
@@ -67,14 +69,23 @@ func TestMetricsCountEveryAuditedDecision(t *testing.T) {
 			}), func(s *Server) {
 				s.Observer = metrics
 				s.ReportOnly = reportOnly
+				// A person says yes to asked.example, no to the rest.
+				s.Ask = func(_ context.Context, q Question) Answer {
+					if q.Host == "asked.example" {
+						return AnswerOnce
+					}
+					return AnswerNo
+				}
 			})
 			m.res.answer("other.example", publicIP)
+			m.res.answer("asked.example", publicIP)
 			c := m.h1Client()
 			c.Transport.(*http.Transport).DisableKeepAlives = true
 
 			// Plain HTTP: an unlisted host, a write method the mode
 			// guard refuses, a unix socket that is not allowed.
 			m.do(t, "GET", "http://unlisted.example/x")
+			m.do(t, "GET", "http://asked.example/x")
 			m.do(t, "POST", "http://example.com/x")
 			m.do(t, "GET", "http://localhost/_ping", "X-Unix-Socket: "+filepath.Join(t.TempDir(), "d.sock"))
 			// CONNECT to a denied host.
@@ -174,7 +185,18 @@ func TestMetricsCountEveryAuditedDecision(t *testing.T) {
 					t.Errorf(`decisions_total{deny,https_connect,host_mismatch} = %v, want 1`, n)
 				}
 			}
-			if len(events) < 9 {
+			if !reportOnly {
+				overrides := 0
+				for _, ev := range events {
+					if ev["network.policy.override"] == true {
+						overrides++
+					}
+				}
+				if overrides != 1 {
+					t.Errorf("%d events of an answered ask, want 1: %v", overrides, events)
+				}
+			}
+			if len(events) < 10 {
 				t.Errorf("only %d audit events: %v", len(events), events)
 			}
 		})
