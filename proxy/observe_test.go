@@ -51,9 +51,8 @@ func decisionsKey(decision, protocol, reason string) string {
 
 // TestMetricsCountEveryAuditedDecision runs a scripted mix of every path
 // (plain HTTP, an ask answered yes and one answered no, a refused unix
-// socket, CONNECT, requests inside an
-// intercepted tunnel over CONNECT and SOCKS5, an SNI that does not match),
-// enforced and report-only, and checks that netpolicy_decisions_total per
+// socket, CONNECT, requests inside an intercepted tunnel over CONNECT and
+// SOCKS5, an SNI that does not match), enforced and report-only, and checks that netpolicy_decisions_total per
 // label set is exactly the audit log's count of events with those values,
 // and netpolicy_decision_seconds holds one sample per audit event.
 func TestMetricsCountEveryAuditedDecision(t *testing.T) {
