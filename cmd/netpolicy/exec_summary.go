@@ -244,18 +244,24 @@ func hostPort(host string, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
-// writeJSONFile writes v as indented JSON to path atomically (a temporary
-// file in the same directory, then rename).
+// writeJSONFile writes v as indented JSON to path atomically.
 func writeJSONFile(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".summary-*")
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// writeFileAtomic writes a file that another process may be waiting to
+// read (the ready file, the exec summary): a temporary file in the same
+// directory, then a rename, so a reader never sees it half written.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
