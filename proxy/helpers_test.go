@@ -327,6 +327,14 @@ func newHarness(t testing.TB, e *policy.Effective, opts ...func(*Server)) *harne
 		t.Fatal(err)
 	}
 	h.httpAddr, h.socksAddr = hl.Addr().String(), sl.Addr().String()
+	// Serve and ServeSOCKS register their listeners too, but only once
+	// their goroutines run; a test's first request may come sooner. serve
+	// registers them before it starts serving, and so does the harness.
+	for _, a := range []string{h.httpAddr, h.socksAddr} {
+		if err := h.srv.AddOwnListener(a); err != nil {
+			t.Fatal(err)
+		}
+	}
 	done := make(chan struct{}, 2)
 	go func() { h.srv.Serve(hl); done <- struct{}{} }()
 	go func() { h.srv.ServeSOCKS(sl); done <- struct{}{} }()

@@ -155,6 +155,12 @@ func newFuzzProxy(f testing.TB) *fuzzProxy {
 		f.Fatal(err)
 	}
 	p.httpAddr, p.socksAddr = hl.Addr().String(), sl.Addr().String()
+	// Registered before serving, as serve does (see newHarness).
+	for _, a := range []string{p.httpAddr, p.socksAddr} {
+		if err := p.srv.AddOwnListener(a); err != nil {
+			f.Fatal(err)
+		}
+	}
 	go p.srv.Serve(hl)
 	go p.srv.ServeSOCKS(sl)
 	f.Cleanup(func() { p.srv.Close() })
