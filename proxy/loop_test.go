@@ -483,7 +483,9 @@ func chainThroughPeer(t *testing.T, how string) {
 func TestTunnelAfterUpstreamEnds(t *testing.T) {
 	h := newHarness(t, effective(map[string]string{"example.com": "allow"}), func(s *Server) {
 		s.IdleTimeout = time.Minute
-		s.SocksHandshakeTimeout = 300 * time.Millisecond
+		// Six times the sending client's 100 ms gaps, so a busy machine's
+		// late wake-up is not mistaken for silence.
+		s.SocksHandshakeTimeout = 600 * time.Millisecond
 	})
 	type seen struct {
 		n   int64
@@ -539,9 +541,9 @@ func TestTunnelAfterUpstreamEnds(t *testing.T) {
 			got := halfClosing(t)
 			c := open(t, proto)
 			defer c.Close()
-			// 1 s of sending, every 100 ms: more than three handshake
+			// 2 s of sending, every 100 ms: more than three handshake
 			// timeouts, never one of silence.
-			for range 10 {
+			for range 20 {
 				if _, err := io.WriteString(c, "more"); err != nil {
 					t.Fatalf("write after the upstream's FIN: %v", err)
 				}
@@ -550,8 +552,8 @@ func TestTunnelAfterUpstreamEnds(t *testing.T) {
 			c.(interface{ CloseWrite() error }).CloseWrite()
 			select {
 			case s := <-got:
-				if s.n != 40 {
-					t.Errorf("upstream got %d bytes, want 40", s.n)
+				if s.n != 80 {
+					t.Errorf("upstream got %d bytes, want 80", s.n)
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("the tunnel did not end after the client's FIN")
