@@ -290,14 +290,17 @@ func (p *queueProcessor) run() {
 		}
 		buf = buf[:0]
 	}
+	add := func(r sdklog.Record) {
+		buf = append(buf, r)
+		if len(buf) == p.batch {
+			send()
+		}
+	}
 	drain := func() {
 		for {
 			select {
 			case r := <-p.queue:
-				buf = append(buf, r)
-				if len(buf) == p.batch {
-					send()
-				}
+				add(r)
 			default:
 				send()
 				return
@@ -307,10 +310,7 @@ func (p *queueProcessor) run() {
 	for {
 		select {
 		case r := <-p.queue:
-			buf = append(buf, r)
-			if len(buf) == p.batch {
-				send()
-			}
+			add(r)
 		case <-t.C:
 			send()
 		case ack := <-p.flush:
