@@ -84,7 +84,7 @@ func runExec(c *cli.Context, e *env) error {
 	}
 	defer s.close()
 	blocked := newBlockSummary()
-	s.proxy.Audit = teeAudit(blocked, s.proxy.Audit)
+	s.proxy.Events = blocked.hookEvents(s.proxy.Events)
 	socks := s.eff.SocksAddr.Value != "" && !c.Bool("no-socks")
 
 	environ := os.Environ()

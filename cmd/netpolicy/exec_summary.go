@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,14 +14,14 @@ import (
 	"sync"
 
 	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/proxy"
 )
 
 // blockSummary counts the blocks of an exec run from the proxy's audit
 // events (POLICY §5.1), so that it sees exactly what the audit log says.
 type blockSummary struct {
-	mu      sync.Mutex
-	partial []byte
-	counts  map[blockKey]int
+	mu     sync.Mutex
+	counts map[blockKey]int
 }
 
 // blockKey is one blocked destination with how it was blocked.
@@ -39,51 +38,29 @@ type blockKey struct {
 
 func newBlockSummary() *blockSummary { return &blockSummary{counts: map[blockKey]int{}} }
 
-// Write takes audit lines. The proxy writes one whole line per Write, but
-// a line split across writes is put back together.
-func (b *blockSummary) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	data := p
-	if len(b.partial) > 0 {
-		data = append(b.partial, p...)
-		b.partial = nil
-	}
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			if len(data) > 0 && len(data) < 1<<20 {
-				b.partial = append([]byte(nil), data...)
-			}
-			return len(p), nil
-		}
-		b.add(data[:i])
-		data = data[i+1:]
-	}
-}
-
-func (b *blockSummary) add(line []byte) {
-	var ev struct {
-		Decision string `json:"network.policy.decision"`
-		Reason   string `json:"network.policy.reason"`
-		Protocol string `json:"network.transport.protocol"`
-		Host     string `json:"server.address"`
-		Port     int    `json:"server.port"`
-		Enforced *bool  `json:"network.policy.enforced"`
-	}
-	if json.Unmarshal(line, &ev) != nil || ev.Decision == "" || ev.Decision == string(policy.VerdictAllow) {
+// add counts ev if it is a block. It is the proxy's Events hook, so it
+// takes the event itself, not its JSON line.
+func (b *blockSummary) add(ev proxy.AuditEvent) {
+	if ev.Decision == "" || ev.Decision == string(policy.VerdictAllow) {
 		return
 	}
 	letThrough := ev.Enforced != nil && !*ev.Enforced
-	b.counts[blockKey{Host: ev.Host, Port: ev.Port, Protocol: ev.Protocol, Reason: ev.Reason, Decision: ev.Decision, LetThrough: letThrough}]++
+	k := blockKey{Host: ev.ServerAddress, Port: ev.ServerPort, Protocol: ev.Protocol, Reason: ev.Reason, Decision: ev.Decision, LetThrough: letThrough}
+	b.mu.Lock()
+	b.counts[k]++
+	b.mu.Unlock()
 }
 
-// teeAudit sends audit lines to the summary and on to w (when not nil).
-func teeAudit(sum *blockSummary, w io.Writer) io.Writer {
-	if w == nil {
-		return sum
+// hookEvents makes the summary see every audit event, before next (the
+// OTLP export, when not nil).
+func (b *blockSummary) hookEvents(next func(proxy.AuditEvent)) func(proxy.AuditEvent) {
+	if next == nil {
+		return b.add
 	}
-	return io.MultiWriter(sum, w)
+	return func(ev proxy.AuditEvent) {
+		b.add(ev)
+		next(ev)
+	}
 }
 
 // execReport is the summary of an exec run; --summary-json writes it as is.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/proxy"
 )
 
 // userCouldAllow decides when the summary offers `netpolicy allow`: only
@@ -73,14 +75,20 @@ func TestAllowCommandQuoting(t *testing.T) {
 	}
 }
 
-// Lines may reach the summary in pieces; each counts once.
-func TestBlockSummarySplitLines(t *testing.T) {
+// The summary counts each block once and no allow, from the events the
+// proxy's Events hook passes on (ahead of the OTLP export).
+func TestBlockSummaryCountsBlocks(t *testing.T) {
 	b := newBlockSummary()
-	line := []byte(`{"network.policy.decision":"deny","network.policy.reason":"denied","network.transport.protocol":"http","server.address":"bad.example","server.port":80}` + "\n")
-	allow := []byte(`{"network.policy.decision":"allow","network.policy.reason":"allowed","network.transport.protocol":"http","server.address":"ok.example","server.port":80}` + "\n")
-	b.Write(line[:10])
-	b.Write(append(line[10:], allow...))
-	b.Write(line)
+	deny := proxy.AuditEvent{Decision: "deny", Reason: "denied", Protocol: "http", ServerAddress: "bad.example", ServerPort: 80}
+	allow := proxy.AuditEvent{Decision: "allow", Reason: "allowed", Protocol: "http", ServerAddress: "ok.example", ServerPort: 80}
+	var exported []string
+	hook := b.hookEvents(func(ev proxy.AuditEvent) { exported = append(exported, ev.ServerAddress) })
+	hook(deny)
+	hook(allow)
+	hook(deny)
+	if want := []string{"bad.example", "ok.example", "bad.example"}; !slices.Equal(exported, want) {
+		t.Errorf("next hook got %v, want %v", exported, want)
+	}
 	rep := b.report(&policy.Effective{}, suggestTarget{})
 	if len(rep.Blocked) != 1 || rep.Blocked[0].Count != 2 || rep.Blocked[0].Host != "bad.example" || !rep.Blocked[0].Enforced {
 		t.Fatalf("report = %+v, want bad.example twice", rep.Blocked)
