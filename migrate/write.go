@@ -30,14 +30,48 @@ func WriteFile(path string, data []byte) error {
 	if old, err := os.ReadFile(target); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".netpolicy-*")
+	perm := st.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	return writeSynced(target, data, perm, rename)
+}
+
+// ReplaceFile writes data to path with permission bits perm, as safely as
+// WriteFile, creating the file or replacing whatever is there: for the
+// files netpolicy itself owns (the ready file, the exec summary), which
+// have no mode or link to keep and may be read by another process as soon
+// as they appear.
+func ReplaceFile(path string, data []byte, perm os.FileMode) error {
+	return writeSynced(path, data, perm, rename)
+}
+
+// CreateFile writes data to a new file at path with permission bits perm,
+// as safely as WriteFile: the data is written and synced under a temporary
+// name in the same directory, then linked into place, which fails rather
+// than replace a file that appeared meanwhile. Missing parent directories
+// are created (0700: they hold a person's configuration).
+func CreateFile(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeSynced(path, data, perm, func(tmp, path string) error {
+		err := os.Link(tmp, path)
+		os.Remove(tmp) // the file keeps its new name, or was never placed
+		return err
+	})
+}
+
+// writeSynced writes data with permission bits perm to a temporary file in
+// path's directory, syncs it and hands it to place, which puts it at path
+// (a rename replaces, a link does not); then it syncs the directory. On a
+// failure the temporary file is removed and path is untouched.
+func writeSynced(path string, data []byte, perm os.FileMode, place func(tmp, path string) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".netpolicy-*")
 	if err != nil {
 		return err
 	}
-	done := false
+	placed := false
 	defer func() {
-		if !done {
+		if !placed {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
@@ -45,8 +79,8 @@ func WriteFile(path string, data []byte) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
-	// CreateTemp makes the file 0600; give it the original's mode.
-	if err := tmp.Chmod(st.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)); err != nil {
+	// CreateTemp makes the file 0600.
+	if err := tmp.Chmod(perm); err != nil {
 		return err
 	}
 	sync := (*os.File).Sync
@@ -59,15 +93,11 @@ func WriteFile(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	rename := os.Rename
-	if renameHook != nil {
-		rename = renameHook
-	}
-	if err := rename(tmp.Name(), target); err != nil {
+	if err := place(tmp.Name(), path); err != nil {
 		return err
 	}
-	done = true
-	// Make the rename itself durable; not every system can sync a
+	placed = true
+	// Make the rename or link itself durable; not every system can sync a
 	// directory, and the data is already safe, so errors are ignored.
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
@@ -76,42 +106,9 @@ func WriteFile(path string, data []byte) error {
 	return nil
 }
 
-// CreateFile writes data to a new file at path with permission bits perm,
-// as safely as WriteFile: the data is written and synced under a temporary
-// name in the same directory, then linked into place, which fails rather
-// than replace a file that appeared meanwhile. Missing parent directories
-// are created (0700: they hold a person's configuration).
-func CreateFile(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+func rename(oldpath, newpath string) error {
+	if renameHook != nil {
+		return renameHook(oldpath, newpath)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".netpolicy-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return os.Rename(oldpath, newpath)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/merge"
+	"github.com/netpolicy/netpolicy/migrate"
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/proxy"
 )
@@ -569,7 +570,7 @@ func writeReadyFile(path string, hl, sl net.Listener, metrics string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return migrate.ReplaceFile(path, append(b, '\n'), 0o600)
 }
 
 // upstreamFromEnv is the upstream proxy of allow_upstream_proxy (POLICY
