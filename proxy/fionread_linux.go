@@ -1,30 +1,23 @@
 package proxy
 
-import (
-	"net"
-	"syscall"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// queuedBytes is how many bytes c has received and not yet read (FIONREAD),
-// or -1 when that cannot be known. It never waits.
-func queuedBytes(c net.Conn) int {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+// queuedBytes is how many bytes w's conn has received and not yet read
+// (FIONREAD), or -1 when that cannot be known. It never waits.
+func (w *srcWatch) queuedBytes() int {
+	if w.rc == nil {
 		return -1
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1
-	}
-	n := -1
-	if err := rc.Control(func(fd uintptr) {
-		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
-			n = v
+	if w.ioctl == nil {
+		w.ioctl = func(fd uintptr) {
+			w.n = -1
+			if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
+				w.n = v
+			}
 		}
-	}); err != nil {
+	}
+	if err := w.rc.Control(w.ioctl); err != nil {
 		return -1
 	}
-	return n
+	return w.n
 }

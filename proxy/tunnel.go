@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -158,6 +159,7 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 	var total int64
 	lr := &io.LimitedReader{R: src}
+	w := watch(src)
 	for {
 		now := time.Now()
 		writeBy := now.Add(2 * t.idle)
@@ -169,10 +171,10 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 		_ = dst.SetWriteDeadline(writeBy)
 		var n, pre int64 // pre: counted before the copy
 		var err error
-		queued := queuedBytes(src)
+		queued := w.queuedBytes()
 		if queued <= 0 {
-			if err = waitReadable(src); err == nil {
-				queued = queuedBytes(src)
+			if err = w.waitReadable(); err == nil {
+				queued = w.queuedBytes()
 			}
 		}
 		if err == nil {
@@ -217,6 +219,27 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// srcWatch waits on a tunnel source and measures its queue (waitReadable,
+// queuedBytes) through one RawConn and one callback each, made once per
+// pipe: a round of the copy allocates nothing for them.
+type srcWatch struct {
+	rc    syscall.RawConn // nil when the conn is not a socket
+	b     [1]byte         // waitReadable's peek
+	n     int             // queuedBytes' answer
+	peek  func(fd uintptr) bool
+	ioctl func(fd uintptr)
+}
+
+func watch(c net.Conn) *srcWatch {
+	w := &srcWatch{}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			w.rc = rc
+		}
+	}
+	return w
 }
 
 // writeAll writes bytes that were read ahead (a pipelined request body, the

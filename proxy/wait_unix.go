@@ -7,28 +7,25 @@ import (
 	"syscall"
 )
 
-// waitReadable blocks until c has data to read, has reached EOF or has
-// failed, or its read deadline passes, without reading anything. A conn
+// waitReadable blocks until w's conn has data to read, has reached EOF or
+// has failed, or its read deadline passes, without reading anything. A conn
 // that is not a socket is reported ready at once.
 //
 // It peeks with MSG_DONTWAIT inside RawConn.Read: the callback returns
 // false only when the socket has nothing, so the runtime's poller waits for
 // the next readiness edge and calls it again. Readiness is always checked
 // by the syscall first, so no edge can be missed.
-func waitReadable(c net.Conn) error {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+func (w *srcWatch) waitReadable() error {
+	if w.rc == nil {
 		return nil
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
+	if w.peek == nil {
+		w.peek = func(fd uintptr) bool {
+			_, _, err := syscall.Recvfrom(int(fd), w.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			return err != syscall.EAGAIN && err != syscall.EINTR
+		}
 	}
-	var b [1]byte
-	return rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return err != syscall.EAGAIN && err != syscall.EINTR
-	})
+	return w.rc.Read(w.peek)
 }
 
 // readable reports, without waiting, whether c has data to read, has reached
