@@ -31,37 +31,11 @@ SKIP_INSTALL=${SKIP_INSTALL:-0}
 KEEP_WORK=${KEEP_WORK:-0}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+LOG_TAG='mitm-bench'
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/netpolicy-mitm-bench.XXXXXX")
 chmod 755 "$WORK"
-PIDS=()
-
-log() { printf '[mitm-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-has() { [[ " $2 " == *" $1 "* ]]; }
-
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 30); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$? i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-	if [[ $KEEP_WORK == 1 || $rc != 0 ]]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-as_root() {
-	if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root or sudo for: $*"; fi
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- install
 install_peers() {
@@ -72,22 +46,9 @@ install_peers() {
 	has mitmproxy "$SYSTEMS" && ! command -v mitmdump >/dev/null && need+=(mitmproxy)
 	[[ ${#need[@]} == 0 ]] && return 0
 	[[ $SKIP_INSTALL == 1 ]] && die "SKIP_INSTALL=1 but missing: ${need[*]}"
-	log "installing ${need[*]} from Debian packages"
-	local made=0
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		# Keep squid's own service from starting while it installs.
-		printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-		as_root chmod 755 /usr/sbin/policy-rc.d
-		made=1
-	fi
-	as_root apt-get update -qq || true
-	local p
-	for p in "${need[@]}"; do
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >"$WORK/apt-$p.log" 2>&1 ||
-			log "apt-get install $p failed (see below); its figures are skipped: $(tail -3 "$WORK/apt-$p.log")"
-	done
-	[[ $made == 1 ]] && as_root rm -f /usr/sbin/policy-rc.d
-	if [[ -d /run/systemd/system ]]; then as_root systemctl disable --now squid >/dev/null 2>&1 || true; fi
+	# A peer that fails to install is skipped below, with a line saying so.
+	apt_install "${need[@]}" || true
+	disable_services squid
 	command -v jq >/dev/null || die "jq is needed for the summary"
 }
 
@@ -108,28 +69,9 @@ log "building in $REPO"
 (cd "$REPO" && go build -o "$BIN/" ./bench/cmd/origin ./bench/cmd/loadgen ./cmd/netpolicy)
 LG=$BIN/loadgen
 
-wait_file() {
-	local f=$1 pid=$2 i
-	for i in $(seq 1 150); do
-		[[ -s $f ]] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-wait_port() {
-	local port=$1 pid=$2 i
-	for i in $(seq 1 300); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
 "$BIN/origin" -tls-ca "$WORK/origin-ca.pem" -ready-file "$WORK/origin.ready" 2>"$WORK/origin.log" &
 PIDS+=($!)
-wait_file "$WORK/origin.ready" "$!" || die "origin did not start: $(cat "$WORK/origin.log")"
+wait_file "$WORK/origin.ready" "$!" 150 || die "origin did not start: $(cat "$WORK/origin.log")"
 ORIGIN=$(jq -r .https "$WORK/origin.ready")
 
 # One CA per intercepting proxy, made here with openssl (netpolicy makes its
@@ -164,7 +106,7 @@ start() {
 			--ready-file "$dir/ready" --audit-log /dev/null 2>"$dir/log" &
 		pid=$!
 		PIDS+=("$pid")
-		wait_file "$dir/ready" "$pid" || die "netpolicy serve did not start: $(cat "$dir/log")"
+		wait_file "$dir/ready" "$pid" 150 || die "netpolicy serve did not start: $(cat "$dir/log")"
 		ADDR[$name]=$(jq -r .http "$dir/ready")
 		CA[$name]=$dir/ca/ca.pem
 		[[ $sys == tunnel ]] && CA[$name]=$WORK/origin-ca.pem
@@ -176,7 +118,7 @@ start() {
 		/usr/lib/squid/security_file_certgen -c -s "$dir/ssl_db" -M 16MB >/dev/null
 		[[ $(id -u) == 0 ]] && chown -R proxy:proxy "$dir/ssl_db" "$dir/ca-key.pem" 2>/dev/null || true
 		# Bump everything, mimicking the origin's certificate (stare, then
-		# bump at step 3); no cache, no access log.
+		# bump at step 3).
 		cat >"$dir/squid.conf" <<-EOF
 			http_port 127.0.0.1:$port ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=16MB tls-cert=$dir/ca.pem tls-key=$dir/ca-key.pem
 			sslcrtd_program /usr/lib/squid/security_file_certgen -s $dir/ssl_db -M 16MB
@@ -184,27 +126,9 @@ start() {
 			ssl_bump stare all
 			ssl_bump bump all
 			tls_outgoing_options cafile=$WORK/origin-ca.pem
-			pid_filename $dir/squid.pid
-			cache_log $dir/cache.log
-			access_log none
-			cache_store_log none
-			cache deny all
-			cache_mem 8 MB
-			coredump_dir $dir
-			max_filedescriptors 16384
-			shutdown_lifetime 1 seconds
-			pinger_enable off
-			netdb_filename none
-			logfile_rotate 0
-			via off
-			forwarded_for delete
-			http_access allow localhost
-			http_access deny all
 		EOF
-		squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
-		pid=$!
-		PIDS+=("$pid")
-		wait_port "$port" "$pid" || die "squid did not start: $(cat "$dir/out.log" "$dir/cache.log" 2>/dev/null)"
+		start_squid "$dir" "$port" 300
+		pid=${PIDS[-1]}
 		ADDR[$name]=127.0.0.1:$port
 		CA[$name]=$dir/ca.pem
 		;;
@@ -218,7 +142,7 @@ start() {
 			--set stream_large_bodies=1m >"$dir/out.log" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
-		wait_port "$port" "$pid" || die "mitmdump did not start: $(cat "$dir/out.log")"
+		wait_port "$port" "$pid" 300 || die "mitmdump did not start: $(cat "$dir/out.log")"
 		ADDR[$name]=127.0.0.1:$port
 		CA[$name]=$dir/ca.pem
 		;;
@@ -226,10 +150,8 @@ start() {
 	PID[$name]=$pid
 }
 stop() {
-	local name=$1 i
-	stop_pid "${PID[$name]}"
-	for i in "${!PIDS[@]}"; do [[ ${PIDS[i]} == "${PID[$name]}" ]] && unset 'PIDS[i]'; done
-	PIDS=("${PIDS[@]}")
+	stop_pid "${PID[$1]}"
+	forget "${PID[$1]}"
 }
 
 RESULTS=$WORK/results.jsonl
@@ -251,12 +173,6 @@ measure() { # FIG NAME ROUND
 	[[ -n $line ]] || return 0
 	jq -c --arg fig "$fig" '. + {fig: $fig}' <<<"$line" >>"$RESULTS"
 	log "  $fig $name: $(jq -r '[.rps // .mbps // .rss_per_tunnel_kib, (.cpu_per_req_us // .cpu_per_gb_s // "")] | map(tostring) | join(" cpu ")' <<<"$line")"
-}
-
-rotate() { # N, items on stdin
-	local n=$1 items i
-	mapfile -t items
-	for ((i = 0; i < ${#items[@]}; i++)); do printf '%s\n' "${items[(i + n) % ${#items[@]}]}"; done
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -46,67 +46,10 @@ REPO=$(cd "$HERE/.." && pwd)
 OUT=${OUT:-$HERE/results}
 COMMAND_LINE="ROUNDS=$ROUNDS DURATION=$DURATION bench/run.sh"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-has() { [[ " $2 " == *" $1 "* ]]; }
-
-# ---------------------------------------------------------------- cleanup
+LOG_TAG=bench
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/netpolicy-bench.XXXXXX")
-PIDS=()          # every process we started, stopped in reverse order on exit
-POLICY_RC_CREATED=0
-
-stop_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "pid $pid did not stop on SIGTERM; SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$? i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		stop_pid "${PIDS[i]}"
-	done
-	if [[ $POLICY_RC_CREATED == 1 ]]; then
-		as_root rm -f /usr/sbin/policy-rc.d || true
-	fi
-	if [[ $KEEP_WORK == 1 || $rc != 0 ]]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# forget drops a PID from the list once it has been stopped.
-forget() {
-	local pid=$1 i
-	for i in "${!PIDS[@]}"; do
-		[[ ${PIDS[i]} == "$pid" ]] && unset 'PIDS[i]'
-	done
-	PIDS=("${PIDS[@]}")
-}
-
-as_root() {
-	if [[ $(id -u) == 0 ]]; then
-		"$@"
-	elif command -v sudo >/dev/null; then
-		sudo "$@"
-	else
-		die "need root or sudo for: $*"
-	fi
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- install
 install_peers() {
@@ -117,31 +60,8 @@ install_peers() {
 		return 0
 	fi
 	[[ $SKIP_INSTALL == 1 ]] && die "SKIP_INSTALL=1 but missing: ${need[*]}"
-	command -v apt-get >/dev/null || die "apt-get not found: install ${need[*]} yourself"
-	log "installing ${need[*]} from Debian packages"
-	# Keep the packages' own services from starting (and taking 3128/8888)
-	# while they install: policy-rc.d exit 101 forbids invoke-rc.d actions.
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-		as_root chmod 755 /usr/sbin/policy-rc.d
-		POLICY_RC_CREATED=1
-	fi
-	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-	if [[ $POLICY_RC_CREATED == 1 ]]; then
-		as_root rm -f /usr/sbin/policy-rc.d
-		POLICY_RC_CREATED=0
-	fi
-	# The services we just installed must not run behind our back: we start
-	# our own instances on free ports with generated configs.
-	local svc
-	for svc in "${need[@]}"; do
-		if [[ -d /run/systemd/system ]]; then
-			as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
-		elif command -v service >/dev/null; then
-			as_root service "$svc" stop >/dev/null 2>&1 || true
-		fi
-	done
+	apt_install "${need[@]}" || die "could not install ${need[*]}"
+	disable_services "${need[@]}"
 }
 
 # ---------------------------------------------------------------- build
@@ -159,30 +79,6 @@ build() {
 
 # ---------------------------------------------------------------- processes
 declare -A HTTP_ADDR SOCKS_ADDR PROC_PID
-
-# wait_file waits for a ready file written by a Go program.
-wait_file() {
-	local f=$1 pid=$2 i
-	for i in $(seq 1 100); do
-		[[ -s $f ]] && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_port waits until 127.0.0.1:$1 accepts a connection.
-wait_port() {
-	local port=$1 pid=$2 i
-	for i in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # json_field FILE KEY reads a flat string field of a one-line JSON object.
 json_field() { sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$1"; }
@@ -276,35 +172,13 @@ start_proxy() {
 		port=$(free_port)
 		mkdir -p "$dir"
 		chmod 777 "$dir" # squid drops to its own user and logs here
-		# No disk cache, memory cache off for these responses, no access log,
-		# no CONNECT port restriction: a plain forward proxy.
-		cat >"$dir/squid.conf" <<-EOF
-			http_port 127.0.0.1:$port
-			pid_filename $dir/squid.pid
-			cache_log $dir/cache.log
-			access_log none
-			cache_store_log none
-			cache deny all
-			cache_mem 8 MB
-			coredump_dir $dir
-			max_filedescriptors 16384
-			shutdown_lifetime 1 seconds
-			pinger_enable off
-			netdb_filename none
-			logfile_rotate 0
-			via off
-			forwarded_for delete
-			http_access allow localhost
-			http_access deny all
-		EOF
+		echo "http_port 127.0.0.1:$port" >"$dir/squid.conf"
 		if [[ $USE_DNS == 1 ]]; then
 			[[ $DNS_ADDR == *:53 ]] || die "squid's dns_nameservers needs DNS_ADDR on port 53"
 			echo "dns_nameservers ${DNS_ADDR%:53}" >>"$dir/squid.conf"
 		fi
-		squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
-		pid=$!
-		PIDS+=("$pid")
-		wait_port "$port" "$pid" || die "squid did not start: $(cat "$dir/out.log" "$dir/cache.log" 2>/dev/null)"
+		start_squid "$dir" "$port"
+		pid=${PIDS[-1]}
 		HTTP_ADDR[$name]=127.0.0.1:$port
 		;;
 	*) die "unknown system $sys" ;;
@@ -339,18 +213,6 @@ series_for() {
 	local s
 	for s in $all; do
 		has "${s%%:*}" "$SYSTEMS" && printf '%s\n' "$s"
-	done
-}
-
-# rotate N: the series list read from stdin, starting at item N mod length,
-# so that no route always runs first (or right after the same neighbour).
-rotate() {
-	local n=$1 items
-	mapfile -t items
-	local len=${#items[@]} i
-	((len == 0)) && return 0
-	for ((i = 0; i < len; i++)); do
-		printf '%s\n' "${items[(i + n) % len]}"
 	done
 }
 

@@ -1,0 +1,175 @@
+# shellcheck shell=bash
+# bench/lib.sh: shell functions bench/run.sh and bench/mitm.sh share, sourced
+# by both. The script sets LOG_TAG (its log prefix), WORK (its temporary
+# directory) and KEEP_WORK before sourcing; sourcing sets the traps that stop
+# every process listed in PIDS, in reverse order, and remove WORK on exit
+# (kept when KEEP_WORK=1 or on failure).
+
+log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+has() { [[ " $2 " == *" $1 "* ]]; }
+
+PIDS=()          # every process we started, stopped in reverse order on exit
+POLICY_RC_CREATED=0
+
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "pid $pid did not stop on SIGTERM; SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${PIDS[i]}"
+	done
+	if [[ $POLICY_RC_CREATED == 1 ]]; then
+		as_root rm -f /usr/sbin/policy-rc.d || true
+	fi
+	if [[ $KEEP_WORK == 1 || $rc != 0 ]]; then
+		log "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# forget drops a PID from the list once it has been stopped.
+forget() {
+	local pid=$1 i
+	for i in "${!PIDS[@]}"; do
+		[[ ${PIDS[i]} == "$pid" ]] && unset 'PIDS[i]'
+	done
+	PIDS=("${PIDS[@]}")
+}
+
+as_root() {
+	if [[ $(id -u) == 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo "$@"
+	else
+		die "need root or sudo for: $*"
+	fi
+}
+
+# apt_install PKG... installs Debian packages, apt-get update first, one at
+# a time (the output of each in $WORK/apt-PKG.log), and returns 1 if any
+# failed. The packages' own services are kept from starting while they
+# install: policy-rc.d exit 101 forbids invoke-rc.d actions.
+apt_install() {
+	command -v apt-get >/dev/null || { log "apt-get not found: install $* yourself"; return 1; }
+	log "installing $* from Debian packages"
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+		as_root chmod 755 /usr/sbin/policy-rc.d
+		POLICY_RC_CREATED=1
+	fi
+	as_root apt-get update -qq || log "apt-get update failed; installing from the package lists there are"
+	local p rc=0
+	for p in "$@"; do
+		if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >"$WORK/apt-$p.log" 2>&1; then
+			log "apt-get install $p failed: $(tail -3 "$WORK/apt-$p.log")"
+			rc=1
+		fi
+	done
+	if [[ $POLICY_RC_CREATED == 1 ]]; then
+		as_root rm -f /usr/sbin/policy-rc.d
+		POLICY_RC_CREATED=0
+	fi
+	return "$rc"
+}
+
+# disable_services NAME... stops services that an install may have started:
+# the benches start their own instances on free ports with generated configs.
+disable_services() {
+	local svc
+	for svc in "$@"; do
+		if [[ -d /run/systemd/system ]]; then
+			as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif command -v service >/dev/null; then
+			as_root service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
+}
+
+# wait_file FILE PID [TRIES] waits, TRIES (100) times 0.1 s at most, for a
+# ready file written by a Go program; it fails at once if PID exits.
+wait_file() {
+	local f=$1 pid=$2 tries=${3:-100} i
+	for i in $(seq 1 "$tries"); do
+		[[ -s $f ]] && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_port PORT PID [TRIES] waits likewise until 127.0.0.1:PORT accepts a
+# connection.
+wait_port() {
+	local port=$1 pid=$2 tries=${3:-100} i
+	for i in $(seq 1 "$tries"); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# rotate N: the series list read from stdin, starting at item N mod length,
+# so that no route always runs first (or right after the same neighbour).
+rotate() {
+	local n=$1 items
+	mapfile -t items
+	local len=${#items[@]} i
+	((len == 0)) && return 0
+	for ((i = 0; i < len; i++)); do
+		printf '%s\n' "${items[(i + n) % len]}"
+	done
+}
+
+# start_squid DIR PORT [TRIES] completes DIR/squid.conf, which holds the
+# bench's own lines (http_port...), with a plain forward proxy's: no disk
+# cache, memory cache off for these responses, no access log, no CONNECT
+# port restriction. Then it starts squid on it, adds it to PIDS and waits
+# for PORT.
+start_squid() {
+	local dir=$1 port=$2 tries=${3:-100} pid
+	cat >>"$dir/squid.conf" <<-EOF
+		pid_filename $dir/squid.pid
+		cache_log $dir/cache.log
+		access_log none
+		cache_store_log none
+		cache deny all
+		cache_mem 8 MB
+		coredump_dir $dir
+		max_filedescriptors 16384
+		shutdown_lifetime 1 seconds
+		pinger_enable off
+		netdb_filename none
+		logfile_rotate 0
+		via off
+		forwarded_for delete
+		http_access allow localhost
+		http_access deny all
+	EOF
+	squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	wait_port "$port" "$pid" "$tries" || die "squid did not start: $(cat "$dir/out.log" "$dir/cache.log" 2>/dev/null)"
+}
