@@ -170,6 +170,18 @@ func (b *planner) hasEOL(line policy.Span) bool {
 	return line.End.Offset > line.Start.Offset && b.src[line.End.Offset-1] == '\n'
 }
 
+// lastKey is where a new key of header table t goes: after the last
+// key/value written in its section, else after its header.
+func (b *planner) lastKey(t *policy.Table) *policy.Expr {
+	anchor := t.Header
+	for _, e := range b.doc.Exprs {
+		if e.Kind == policy.ExprKeyValue && e.Table == t {
+			anchor = e
+		}
+	}
+	return anchor
+}
+
 // linesAfter inserts lines after line (after its line ending; a line
 // without one, at the end of the file, gets one first).
 func (b *planner) linesAfter(fb *fixBuilder, line policy.Span, lines []string) {

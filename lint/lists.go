@@ -440,12 +440,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.En
 	case policy.FormHeader:
 		// Append to the [x.mapName] body, after its last key.
 		t := canon.Value.Table
-		anchor := t.Header
-		for _, e := range b.doc.Exprs {
-			if e.Kind == policy.ExprKeyValue && e.Table == t {
-				anchor = e
-			}
-		}
+		anchor := b.lastKey(t)
 		var ps []piece
 		for _, l := range lists {
 			if l.e.InInline {

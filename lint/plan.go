@@ -38,7 +38,7 @@ type plan struct {
 // makePlan plans the findings of the fixable rules of f; the passes of one
 // Check share it (Pass.plan).
 func makePlan(f *policy.File) *plan {
-	b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
+	b := newPlanner(f)
 	b.run()
 	return b.p
 }
@@ -64,6 +64,10 @@ type planner struct {
 	src []byte
 	doc *policy.Doc
 	p   *plan
+}
+
+func newPlanner(f *policy.File) *planner {
+	return &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
 }
 
 func (b *planner) run() {

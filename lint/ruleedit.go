@@ -71,7 +71,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 			return nil, errors.New("a rule comment must be printable text on one line")
 		}
 	}
-	b := &planner{f: f, src: f.Src, doc: f.Doc, p: &plan{findings: map[string][]finding{}}}
+	b := newPlanner(f)
 	t := b.tableAt(path)
 	if t == nil && b.doc.Root.Get(path[0]) != nil && len(path) == 1 {
 		return nil, fmt.Errorf("%s is not a table", policy.JoinKey(path))
@@ -248,12 +248,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 		dt := dom.Value.Table
 		switch dt.Form {
 		case policy.FormHeader:
-			anchor := dt.Header
-			for _, e := range b.doc.Exprs {
-				if e.Kind == policy.ExprKeyValue && e.Table == dt {
-					anchor = e
-				}
-			}
+			anchor := b.lastKey(dt)
 			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + line})
 		case policy.FormInline:
 			b.intoInline(fb, dt, rule)
@@ -295,12 +290,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 	if t != nil {
 		switch t.Form {
 		case policy.FormHeader:
-			anchor := t.Header
-			for _, e := range b.doc.Exprs {
-				if e.Kind == policy.ExprKeyValue && e.Table == t {
-					anchor = e
-				}
-			}
+			anchor := b.lastKey(t)
 			lines := body(domPath)
 			if style != styleHeader {
 				lines[0] = b.indentOf(anchor) + lines[0]
