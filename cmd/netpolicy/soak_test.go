@@ -260,37 +260,23 @@ func (p *serveProc) auditLines(t *testing.T) int {
 	return bytes.Count(b, []byte("\n"))
 }
 
-// echoTCP echoes through a small buffer; it counts the connections it has.
+// echoTCP echoes through a small buffer.
 func echoTCP(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	return tcpListen(t, func(c net.Conn) {
+		defer c.Close()
+		b := make([]byte, 2048)
 		for {
-			c, err := l.Accept()
+			n, err := c.Read(b)
+			if n > 0 {
+				if _, err := c.Write(b[:n]); err != nil {
+					return
+				}
+			}
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				b := make([]byte, 2048)
-				for {
-					n, err := c.Read(b)
-					if n > 0 {
-						if _, err := c.Write(b[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 func dialCONNECT(proxyAddr, target string) (net.Conn, error) {
