@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"sort"
 	"strconv"
@@ -196,7 +197,7 @@ func (r execReport) writeText(w io.Writer) {
 	for _, e := range r.Blocked {
 		dest := e.Host
 		if e.Host != "unix-socket" {
-			dest = hostPort(e.Host, e.Port)
+			dest = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
 		}
 		reason := e.Reason
 		if e.Decision == string(policy.VerdictAsk) {
@@ -211,13 +212,6 @@ func (r execReport) writeText(w io.Writer) {
 		}
 	}
 	io.WriteString(w, sb.String())
-}
-
-func hostPort(host string, port int) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + strconv.Itoa(port)
-	}
-	return host + ":" + strconv.Itoa(port)
 }
 
 // writeJSONFile writes v as indented JSON to path atomically.
