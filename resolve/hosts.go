@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/netpolicy/netpolicy/policy"
 )
 
 // hostsTable is the parsed hosts file, read on first use and read again
@@ -23,8 +25,8 @@ type hostsTable struct {
 	byName  map[string][]netip.Addr
 }
 
-// lookup returns the hosts-file addresses of name (lower case, no trailing
-// dot), in file order.
+// lookup returns the hosts-file addresses of name (as policy.NormalizeHost
+// gives it), in file order.
 func (h *hostsTable) lookup(name string, now time.Time) []netip.Addr {
 	if h.path == "" {
 		return nil
@@ -72,7 +74,7 @@ func parseHosts(data []byte) map[string][]netip.Addr {
 			continue
 		}
 		for _, name := range f[1:] {
-			name = strings.ToLower(strings.TrimSuffix(name, "."))
+			name = policy.NormalizeHost(name)
 			m[name] = append(m[name], a)
 		}
 	}

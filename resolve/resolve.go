@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/netpolicy/netpolicy/policy"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -260,7 +261,7 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 	if a, err := netip.ParseAddr(host); err == nil {
 		return filter(network, []netip.Addr{a}), nil
 	}
-	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	name := policy.NormalizeHost(host)
 	if name == "" {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
