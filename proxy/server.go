@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -126,7 +127,10 @@ type Server struct {
 
 	policy atomic.Pointer[policy.Compiled]
 	own    ownAddrs
-	idle   idleConns
+	// ownFn is s.isOwn, made once (init) rather than as a method value
+	// per decision: policy.Request.Own of every request this proxy decides.
+	ownFn func(netip.AddrPort) bool
+	idle  idleConns
 	// evictions counts idle keep-alive connections closed at the cap.
 	evictions atomic.Int64
 
@@ -164,6 +168,7 @@ func (s *Server) init() {
 		}
 		s.slots = make(chan struct{}, n)
 		s.idle.init()
+		s.ownFn = s.isOwn
 		s.closed = make(chan struct{})
 		s.listeners = map[net.Listener]struct{}{}
 		s.active = map[net.Conn]struct{}{}
@@ -445,8 +450,9 @@ type decided struct {
 // goes to the Ask hook; a yes decides the request again as approved, so
 // the allow goes through every check an allowed host does.
 func (s *Server) decide(ctx context.Context, pol *policy.Compiled, req policy.Request) decided {
+	s.init()
 	req.ReportOnly = s.ReportOnly
-	req.Own = s.isOwn
+	req.Own = s.ownFn
 	d := s.decideOnce(ctx, pol, req)
 	if d.Verdict != policy.VerdictAsk || d.Layer != policy.OriginUser || s.Ask == nil || s.ReportOnly {
 		return d
