@@ -43,7 +43,7 @@ func Apply(f *policy.File) (out []byte, diags []lint.Diagnostic, err error) {
 		if round == 0 {
 			diags = ds
 		}
-		if err := refusals(cur, ds, round); err != nil {
+		if err := refusals(ds, round); err != nil {
 			return nil, diags, err
 		}
 		edits, err := fixEdits(ds)
@@ -70,7 +70,7 @@ func Apply(f *policy.File) (out []byte, diags []lint.Diagnostic, err error) {
 
 // refusals turns findings that should carry a fix but cannot (lint says why)
 // into the error migrate refuses with.
-func refusals(f *policy.File, ds []lint.Diagnostic, round int) error {
+func refusals(ds []lint.Diagnostic, round int) error {
 	var why []string
 	for _, d := range ds {
 		if d.Rule == nil || d.Rule.Fixable == "" || d.Fixable() {
