@@ -98,31 +98,19 @@ func refusals(ds []lint.Diagnostic, round int) error {
 // edits (findings sharing one fix) collapse; edits that overlap otherwise
 // are an error, never merged.
 func fixEdits(ds []lint.Diagnostic) ([]lint.Edit, error) {
-	type owned struct {
-		lint.Edit
-		d *lint.Diagnostic
-	}
-	seen := map[lint.Edit]bool{}
-	var all []owned
+	owner := map[lint.Edit]*lint.Diagnostic{} // the first finding with the edit
+	var edits []lint.Edit
 	for i := range ds {
 		d := &ds[i]
 		if !d.Fixable() {
 			continue
 		}
 		for _, e := range d.Fix.Edits {
-			if !seen[e] {
-				seen[e] = true
-				all = append(all, owned{e, d})
+			if _, ok := owner[e]; !ok {
+				owner[e] = d
+				edits = append(edits, e)
 			}
 		}
-	}
-	edits := make([]lint.Edit, len(all))
-	for i, o := range all {
-		edits[i] = o.Edit
-	}
-	owner := map[lint.Edit]*lint.Diagnostic{}
-	for _, o := range all {
-		owner[o.Edit] = o.d
 	}
 	lint.SortEdits(edits)
 	for i := 1; i < len(edits); i++ {
