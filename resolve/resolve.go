@@ -59,7 +59,8 @@ const (
 	DefaultResolvConf = "/etc/resolv.conf"
 )
 
-// hostsRecheck is how often the hosts file is checked for changes.
+// hostsRecheck is how often the hosts file and resolv.conf are checked for
+// changes.
 const hostsRecheck = 5 * time.Second
 
 // Config says where and how to resolve. The zero value of each field has
@@ -156,11 +157,9 @@ type Resolver struct {
 
 	// sys is what resolution uses of cfg (servers, search, ndots, timeout,
 	// attempts), replaced when ResolvConf changes.
-	sys     atomic.Pointer[Config]
-	confMu  sync.Mutex
-	checked time.Time
-	mtime   time.Time
-	size    int64
+	sys    atomic.Pointer[Config]
+	confMu sync.Mutex
+	conf   fileStamp
 
 	mu      sync.Mutex
 	lru     *list.List // of *entry, most recently used first
@@ -195,9 +194,9 @@ func New(cfg Config) *Resolver {
 	r.sys.Store(&sys)
 	if cfg.ResolvConf != "" {
 		if fi, err := os.Stat(cfg.ResolvConf); err == nil {
-			r.mtime, r.size = fi.ModTime(), fi.Size()
+			r.conf.set(fi)
 		}
-		r.checked = cfg.Now()
+		r.conf.checked = cfg.Now()
 	}
 	return r
 }
@@ -210,20 +209,18 @@ func (r *Resolver) system() *Config {
 	}
 	r.confMu.Lock()
 	defer r.confMu.Unlock()
-	now := r.cfg.Now()
-	if now.Sub(r.checked) < hostsRecheck && !now.Before(r.checked) {
+	if !r.conf.due(r.cfg.Now()) {
 		return r.sys.Load()
 	}
-	r.checked = now
 	fi, err := os.Stat(r.cfg.ResolvConf)
-	if err != nil || fi.ModTime().Equal(r.mtime) && fi.Size() == r.size {
+	if err != nil || r.conf.same(fi) {
 		return r.sys.Load()
 	}
 	cc, err := dns.ClientConfigFromFile(r.cfg.ResolvConf)
 	if err != nil {
 		return r.sys.Load() // keep what worked
 	}
-	r.mtime, r.size = fi.ModTime(), fi.Size()
+	r.conf.set(fi)
 	sys := *r.sys.Load()
 	sys.setFrom(cc, !r.cfg.FixedServers)
 	if sys.Timeout <= 0 {
