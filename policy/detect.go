@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"path/filepath"
-	"strings"
 )
 
 // Ownership says whether a TOML file met in a directory walk is a policy
@@ -30,8 +29,7 @@ var genericNetworkKeys = map[string]bool{
 // IsPolicyName reports whether a file name alone makes a file a policy file:
 // config.toml, or requirements*.toml.
 func IsPolicyName(path string) bool {
-	base := filepath.Base(path)
-	return base == "config.toml" || strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".toml")
+	return filepath.Base(path) == "config.toml" || isRequirementsName(path)
 }
 
 // DetectOwnership decides whether a TOML file found in a directory walk is a

@@ -119,29 +119,37 @@ func LoadFile(path string, kind FileKind) (*File, error) {
 // DetectKind applies the --kind auto rule: a file named requirements*.toml
 // or holding [experimental_network] is requirements; otherwise config.
 func DetectKind(path string, src []byte) FileKind {
-	base := filepath.Base(path)
-	if strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".toml") {
+	d, _ := ParseDoc(src)
+	return detectKind(path, src, d)
+}
+
+// detectKind is DetectKind for src already parsed into d (nil when src is
+// not valid TOML, which is taken for requirements if it names the table).
+func detectKind(path string, src []byte, d *Doc) FileKind {
+	switch {
+	case isRequirementsName(path):
 		return KindRequirements
-	}
-	if bytes.Contains(src, []byte("experimental_network")) {
-		if d, err := ParseDoc(src); err == nil {
-			if d.Root.Get("experimental_network") != nil {
-				return KindRequirements
-			}
-			return KindConfig
-		}
+	case !bytes.Contains(src, []byte("experimental_network")):
+		return KindConfig
+	case d == nil || d.Root.Get("experimental_network") != nil:
 		return KindRequirements
 	}
 	return KindConfig
 }
 
+// isRequirementsName reports whether path is named requirements*.toml.
+func isRequirementsName(path string) bool {
+	base := filepath.Base(path)
+	return strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".toml")
+}
+
 // Load parses src as a file of the given kind (KindAuto detects it).
 func Load(path string, src []byte, kind FileKind) *File {
+	d, err := ParseDoc(src)
 	if kind == KindAuto {
-		kind = DetectKind(path, src)
+		kind = detectKind(path, src, d)
 	}
 	f := &File{Path: path, Kind: kind, Src: src}
-	d, err := ParseDoc(src)
 	if err != nil {
 		se, ok := err.(*SyntaxError)
 		if !ok {
