@@ -104,13 +104,8 @@ func DetectOwnership(path string, src []byte) Ownership {
 // ours, or "".
 func distinctiveKey(t *Table) string {
 	for _, e := range t.Entries {
-		if genericNetworkKeys[e.Key] {
-			continue
-		}
-		for i := range NetworkKeys {
-			if NetworkKeys[i].Name == e.Key {
-				return e.Key
-			}
+		if !genericNetworkKeys[e.Key] && Key(e.Key) != nil {
+			return e.Key
 		}
 	}
 	return ""

@@ -125,11 +125,8 @@ func keyNames(keep func(*KeySpec) bool) []string {
 // LookupKey returns the spec of a known network key for a managed or user
 // table, or nil when the key is unknown there.
 func LookupKey(name string, managed bool) *KeySpec {
-	for i := range NetworkKeys {
-		k := &NetworkKeys[i]
-		if k.Name == name && (managed && k.Managed || !managed && k.User) {
-			return k
-		}
+	if k := Key(name); k != nil && (managed && k.Managed || !managed && k.User) {
+		return k
 	}
 	return nil
 }
