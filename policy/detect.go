@@ -26,9 +26,9 @@ var genericNetworkKeys = map[string]bool{
 	"http_port": true, "socks_port": true, "admin_url": true,
 }
 
-// IsPolicyName reports whether a file name alone makes a file a policy file:
+// isPolicyName reports whether a file name alone makes a file a policy file:
 // config.toml, or requirements*.toml.
-func IsPolicyName(path string) bool {
+func isPolicyName(path string) bool {
 	return filepath.Base(path) == "config.toml" || isRequirementsName(path)
 }
 
@@ -49,7 +49,7 @@ func IsPolicyName(path string) bool {
 //  5. anything else (Cargo.toml, pyproject.toml, another tool's [network]):
 //     no.
 func DetectOwnership(path string, src []byte) Ownership {
-	if IsPolicyName(path) {
+	if isPolicyName(path) {
 		return Ownership{true, "named " + filepath.Base(path)}
 	}
 	d, err := ParseDoc(src)

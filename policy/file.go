@@ -265,19 +265,19 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 		}
 	}
 	n.AllowedDomainsEntry, n.DeniedDomainsEntry, n.AllowSocketsEntry = t.Get("allowed_domains"), t.Get("denied_domains"), t.Get("allow_unix_sockets")
-	n.Domains = append(n.Domains, f.LegacyDomainRules(n.AllowedDomainsEntry, n.DeniedDomainsEntry, o)...)
+	n.Domains = append(n.Domains, f.legacyDomainRules(n.AllowedDomainsEntry, n.DeniedDomainsEntry, o)...)
 	for _, v := range StringElems(n.AllowSocketsEntry) {
 		n.Sockets = append(n.Sockets, SocketRule{Path: v.Str, Perm: Allow, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
 	}
 	return n
 }
 
-// LegacyDomainRules turns allowed_domains / denied_domains entries into
+// legacyDomainRules turns allowed_domains / denied_domains entries into
 // rules (POLICY.md §2.3): every allowed entry as allow, then every denied
 // entry as deny; a string in both lists ends deny; exact duplicates
 // collapse, keeping the first position; keys keep their spelling. Either
 // entry may be nil.
-func (f *File) LegacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
+func (f *File) legacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
 	var rules []Rule
 	idx := map[string]int{}
 	add := func(e *Entry, p Permission) {
