@@ -101,13 +101,13 @@ func runNP002(p *Pass) {
 			if spec == nil || obsoleteMITMTable(n, e) {
 				continue // unknown (NP003), or the old mitm table (NP013)
 			}
-			checkType(p, n, e, spec)
+			checkType(p, e, spec)
 		}
 	}
 }
 
 // checkType reports a value of the wrong type for a known network key.
-func checkType(p *Pass, n *policy.Network, e *policy.Entry, spec *policy.KeySpec) {
+func checkType(p *Pass, e *policy.Entry, spec *policy.KeySpec) {
 	f := p.File
 	want := map[policy.KeyType]policy.ValueKind{
 		policy.TypeBool:       policy.KindBool,

@@ -159,7 +159,7 @@ func runNP041(p *Pass) {
 func runNP042(p *Pass) {
 	for _, n := range networkTables(p.File) {
 		if s := n.EnableSocks5UDP; s != nil && s.Value {
-			sp, _ := keySpan(n.Table, "enable_socks5_udp")
+			sp := keySpan(n.Table, "enable_socks5_udp")
 			p.Reportf(p.File, sp, nil, "enable_socks5_udp = true has no effect: serve answers SOCKS5 UDP ASSOCIATE with 0x07 (not supported)")
 		}
 	}
@@ -178,7 +178,7 @@ func runNP043(p *Pass) {
 		if mode == "limited" {
 			return
 		}
-		sp, _ := keySpan(n.Table, "mitm")
+		sp := keySpan(n.Table, "mitm")
 		p.Reportf(f, sp, nil, "mitm = true has no effect: %s has mode %q, and only limited mode intercepts HTTPS", tableLabel(n), mode)
 	}
 	check(f.Network, f.Network)

@@ -82,7 +82,7 @@ func runNP060(p *Pass) {
 			return
 		}
 	}
-	sp, _ := keySpan(m.Table, "managed_allowed_domains_only")
+	sp := keySpan(m.Table, "managed_allowed_domains_only")
 	p.Reportf(p.File, sp, nil, "managed_allowed_domains_only = true but %s has no allow rule: every host is blocked", tableLabel(m))
 }
 
@@ -139,7 +139,7 @@ func runNP062(p *Pass) {
 			if s == nil || !s.Forced || u == nil || !u.Value {
 				continue
 			}
-			sp, _ := keySpan(n.Table, k.Name)
+			sp := keySpan(n.Table, k.Name)
 			if c := k.Bool(m); c != nil {
 				p.Reportf(p.User, sp, nil, "%s = true in %s is forced to false by the managed %s = false (%s)",
 					k.Name, tableLabel(n), k.Name, c.Source)

@@ -36,7 +36,7 @@ func runNP050(p *Pass) {
 		return
 	}
 	if dp := f.DefaultPermissions; dp != nil && !policy.IsBuiltinProfile(dp.Value) && f.Profile(dp.Value) == nil {
-		sp, _ := keySpan(f.Doc.Root, "default_permissions")
+		sp := keySpan(f.Doc.Root, "default_permissions")
 		p.Reportf(f, sp, nil, "default_permissions names profile %q, which is not defined", dp.Value)
 	}
 	onCycle := cycleMembers(f)
@@ -47,7 +47,7 @@ func runNP050(p *Pass) {
 		if pr.Extends == nil {
 			continue
 		}
-		sp, _ := keySpan(pr.Entry.Value.Table, "extends")
+		sp := keySpan(pr.Entry.Value.Table, "extends")
 		parent := pr.Extends.Value
 		switch {
 		case parent == ":danger-full-access":

@@ -110,9 +110,9 @@ func socketItems(n *policy.Network) []socketItem {
 }
 
 // keySpan is the span of key in table t, or the zero span.
-func keySpan(t *policy.Table, key string) (policy.Span, bool) {
+func keySpan(t *policy.Table, key string) policy.Span {
 	if e := t.Get(key); e != nil {
-		return e.KeySpan, true
+		return e.KeySpan
 	}
-	return policy.Span{}, false
+	return policy.Span{}
 }
