@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/atomicfile"
 )
 
 // File names inside the CA directory.
@@ -109,10 +111,10 @@ func (s Store) Init(now time.Time, force bool) (*CA, error) {
 	}
 	// The key first: a ca.pem without its key is never left behind as a
 	// usable-looking CA.
-	if err := writeFileAtomic(s.KeyPath(), keyPEM, 0o600); err != nil {
+	if err := atomicfile.ReplaceFile(s.KeyPath(), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(s.CertPath(), ca.CertPEM, 0o644); err != nil {
+	if err := atomicfile.ReplaceFile(s.CertPath(), ca.CertPEM, 0o644); err != nil {
 		return nil, err
 	}
 	if err := s.WriteBundle(ca); err != nil {
@@ -129,7 +131,7 @@ func (s Store) Init(now time.Time, force bool) (*CA, error) {
 // WriteBundle (re)writes bundle.pem: the system roots without any netpolicy
 // CA, then ca.pem.
 func (s Store) WriteBundle(ca *CA) error {
-	return writeFileAtomic(s.BundlePath(), ca.Bundle(s.Getenv), 0o644)
+	return atomicfile.ReplaceFile(s.BundlePath(), ca.Bundle(s.Getenv), 0o644)
 }
 
 // LoadOrInit loads the CA, creating it first when the directory holds none;
@@ -245,39 +247,6 @@ func checkSafe(path string, dir, secret bool) error {
 	if secret && perm&0o077 != 0 {
 		return &UnsafeError{Path: path, Problem: fmt.Sprintf("the CA key is readable by group or others (mode %04o)", perm),
 			Fix: "chmod 600 " + path}
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to a temporary file of path's directory with
-// mode perm, syncs it and renames it into place.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/netpolicy/netpolicy/internal/atomicfile"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/migrate"
@@ -171,9 +172,9 @@ func (t *editTarget) commit(e *env, name string, v editVerb, norms []string, out
 		if changed {
 			var err error
 			if t.exists {
-				err = migrate.WriteFile(t.path, out)
+				err = atomicfile.WriteFile(t.path, out)
 			} else {
-				err = migrate.CreateFile(t.path, out, 0o600)
+				err = atomicfile.CreateFile(t.path, out, 0o600)
 			}
 			if err != nil {
 				return exitCode(exitUsage, "netpolicy %s: %s: %v (the file is unchanged)", name, t.path, err)
@@ -396,7 +397,7 @@ func allowAlways(path, req, profile string, mode policy.SessionMode, host string
 	case bytes.Equal(out, t.file.Src) && t.exists:
 		return nil
 	case t.exists:
-		return migrate.WriteFile(t.path, out)
+		return atomicfile.WriteFile(t.path, out)
 	}
-	return migrate.CreateFile(t.path, out, 0o600)
+	return atomicfile.CreateFile(t.path, out, 0o600)
 }

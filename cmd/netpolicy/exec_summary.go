@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/netpolicy/netpolicy/migrate"
+	"github.com/netpolicy/netpolicy/internal/atomicfile"
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/proxy"
 )
@@ -220,5 +220,5 @@ func writeJSONFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return migrate.ReplaceFile(path, append(b, '\n'), 0o600)
+	return atomicfile.ReplaceFile(path, append(b, '\n'), 0o600)
 }

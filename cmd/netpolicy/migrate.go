@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"github.com/urfave/cli/v2"
 
+	"github.com/netpolicy/netpolicy/internal/atomicfile"
 	"github.com/netpolicy/netpolicy/migrate"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -122,7 +123,7 @@ func (m *migration) file(path string, src []byte) {
 	}
 	m.changed = true
 	if m.write {
-		if err := migrate.WriteFile(path, out); err != nil {
+		if err := atomicfile.WriteFile(path, out); err != nil {
 			m.fail(fmt.Errorf("%s: %v (the file is unchanged)", path, err))
 			return
 		}

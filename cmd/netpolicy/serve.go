@@ -20,9 +20,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/net/http/httpproxy"
 
+	"github.com/netpolicy/netpolicy/internal/atomicfile"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/merge"
-	"github.com/netpolicy/netpolicy/migrate"
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/proxy"
 )
@@ -570,7 +570,7 @@ func writeReadyFile(path string, hl, sl net.Listener, metrics string) error {
 	if err != nil {
 		return err
 	}
-	return migrate.ReplaceFile(path, append(b, '\n'), 0o600)
+	return atomicfile.ReplaceFile(path, append(b, '\n'), 0o600)
 }
 
 // upstreamFromEnv is the upstream proxy of allow_upstream_proxy (POLICY

@@ -1,4 +1,7 @@
-package migrate
+// Package atomicfile writes files so that a reader, a failure or a crash
+// sees either the old content or the new, never a mix: user configuration
+// (migrate, edit), the CA's files, the ready file and the exec summary.
+package atomicfile
 
 import (
 	"bytes"
@@ -36,9 +39,9 @@ func WriteFile(path string, data []byte) error {
 
 // ReplaceFile writes data to path with permission bits perm, as safely as
 // WriteFile, creating the file or replacing whatever is there: for the
-// files netpolicy itself owns (the ready file, the exec summary), which
-// have no mode or link to keep and may be read by another process as soon
-// as they appear.
+// files netpolicy itself owns (the CA's files, the ready file, the exec
+// summary), which have no mode or link to keep and may be read by another
+// process as soon as they appear.
 func ReplaceFile(path string, data []byte, perm os.FileMode) error {
 	return writeSynced(path, data, perm, rename)
 }
