@@ -250,14 +250,8 @@ func newEditTarget(name, path, req, profile string, mode policy.SessionMode) (*e
 		}
 		files = append(files, t.managed)
 	}
-	var errs []lint.Diagnostic
-	for _, d := range lint.SortDiagnostics(lint.Check(files...)) {
-		if d.Severity() == lint.SevError {
-			errs = append(errs, d)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, exitCode(exitUsage, "netpolicy %s: %v\n(nothing written: fix these first, `netpolicy migrate` fixes legacy forms)", name, &refusedError{Diags: errs})
+	if r := lintRefusal(lint.SortDiagnostics(lint.Check(files...))); r != nil {
+		return nil, exitCode(exitUsage, "netpolicy %s: %v\n(nothing written: fix these first, `netpolicy migrate` fixes legacy forms)", name, r)
 	}
 	t.profile = profile
 	if t.profile == "" && f.DefaultPermissions != nil {

@@ -146,6 +146,21 @@ type refusedError struct {
 	Diags []lint.Diagnostic // the error-severity diagnostics
 }
 
+// lintRefusal is the refusal of sources with diagnostics ds: nil when none
+// of them is an error.
+func lintRefusal(ds []lint.Diagnostic) *refusedError {
+	var errs []lint.Diagnostic
+	for _, d := range ds {
+		if d.Severity() == lint.SevError {
+			errs = append(errs, d)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &refusedError{Diags: errs}
+}
+
 func (e *refusedError) Error() string {
 	var sb strings.Builder
 	sb.WriteString("refusing policy sources with lint errors:")
@@ -241,14 +256,8 @@ func (s policySources) loadInto(l *loaded, read func(path string) ([]byte, error
 	if len(files) > 0 {
 		diags = lint.SortDiagnostics(lint.Check(files...))
 	}
-	var errs []lint.Diagnostic
-	for _, d := range diags {
-		if d.Severity() == lint.SevError {
-			errs = append(errs, d)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, diags, &refusedError{Diags: errs}
+	if r := lintRefusal(diags); r != nil {
+		return nil, diags, r
 	}
 	mode := s.Mode
 	if mode == "" {
