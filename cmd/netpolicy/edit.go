@@ -195,9 +195,9 @@ func (t *editTarget) commit(e *env, name string, v editVerb, norms []string, out
 // errors and profiles the file does not define.
 func editTargetFromFlags(c *cli.Context, e *env) (*editTarget, error) {
 	name := c.Command.Name
-	mode, ok := policy.ParseSessionMode(c.String("mode"))
-	if !ok {
-		return nil, exitCode(exitUsage, "netpolicy %s: invalid --mode %q: want read-only, workspace-write, full-access or danger-full-access", name, c.String("mode"))
+	mode, err := modeFlag(c)
+	if err != nil {
+		return nil, err
 	}
 	t := &editTarget{}
 	switch {

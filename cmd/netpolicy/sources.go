@@ -61,15 +61,14 @@ type sourceNote struct {
 // a default path that does not exist just means "no file".
 func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
 	var s policySources
-	mode, ok := policy.ParseSessionMode(c.String("mode"))
-	if !ok {
-		return s, exitCode(exitUsage, "netpolicy %s: invalid --mode %q: want read-only, workspace-write, full-access or danger-full-access", c.Command.Name, c.String("mode"))
+	mode, err := modeFlag(c)
+	if err != nil {
+		return s, err
 	}
 	s.Mode = mode
 	s.Profile = c.String("profile")
 	s.ProfileFlag, s.ModeFlag = c.IsSet("profile"), c.IsSet("mode")
 
-	var err error
 	if s.RequirementsPath, s.RequirementsNote, err = sourcePathNote(c, e, "requirements", "NETPOLICY_REQUIREMENTS", defaultRequirementsPath); err != nil {
 		return s, err
 	}
@@ -77,6 +76,15 @@ func sourcesFromFlags(c *cli.Context, e *env) (policySources, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// modeFlag is the session mode of --mode.
+func modeFlag(c *cli.Context) (policy.SessionMode, error) {
+	mode, ok := policy.ParseSessionMode(c.String("mode"))
+	if !ok {
+		return "", exitCode(exitUsage, "netpolicy %s: invalid --mode %q: want read-only, workspace-write, full-access or danger-full-access", c.Command.Name, c.String("mode"))
+	}
+	return mode, nil
 }
 
 // codexHome is $CODEX_HOME, else ~/.codex; "" when there is no home.
