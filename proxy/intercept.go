@@ -55,6 +55,9 @@ type interceptedConn struct {
 	// onClose runs once when the shared server is done with the conn.
 	onClose  func()
 	closeOne sync.Once
+	// poolKey names the upstream pool of the tunnel (upstreamKey).
+	poolKey  string
+	poolOnce sync.Once
 }
 
 func (c *interceptedConn) Read(p []byte) (int, error) {
@@ -87,6 +90,26 @@ func (c *interceptedConn) authority() string {
 		return c.host
 	}
 	return net.JoinHostPort(c.host, strconv.Itoa(c.port))
+}
+
+// upstreamKey names the upstream pool of ic's destination: host, port,
+// checked addresses and upstream proxy. It is made on the tunnel's first
+// request and kept for the others.
+func (ic *interceptedConn) upstreamKey() string {
+	ic.poolOnce.Do(func() {
+		p := ic.plan
+		var key strings.Builder
+		key.WriteString(ic.host)
+		key.WriteString("|" + strconv.Itoa(ic.port))
+		for _, a := range p.addrs {
+			key.WriteString("|" + a.String())
+		}
+		if p.upstream != nil {
+			key.WriteString("|via " + p.upstream.String())
+		}
+		ic.poolKey = key.String()
+	})
+	return ic.poolKey
 }
 
 type interceptKey struct{}
@@ -345,16 +368,7 @@ func (s *Server) mitmRoundTrip(r *http.Request) (*http.Response, error) {
 // addresses only (or through the upstream proxy the plan names).
 func (m *mitm) transport(s *Server, ic *interceptedConn) *http.Transport {
 	p := ic.plan
-	var key strings.Builder
-	key.WriteString(ic.host)
-	key.WriteString("|" + strconv.Itoa(ic.port))
-	for _, a := range p.addrs {
-		key.WriteString("|" + a.String())
-	}
-	if p.upstream != nil {
-		key.WriteString("|via " + p.upstream.String())
-	}
-	k := key.String()
+	k := ic.upstreamKey()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if tr := m.pool[k]; tr != nil {
