@@ -341,8 +341,7 @@ func ClampListener(addr string, e *policy.Effective) (out, note string, err erro
 	if err != nil {
 		return "", "", err
 	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port != 0 && !policy.ValidPort(port) || portText != strconv.Itoa(port) {
+	if _, ok := policy.ParsePort(portText); !ok && portText != "0" {
 		return "", "", fmt.Errorf("invalid port %q", portText)
 	}
 	why := ClampReason(e)

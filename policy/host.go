@@ -114,16 +114,16 @@ func SplitHostPort(s string) (host string, port int, hasPort bool, err error) {
 	if !colon || portText == "" {
 		return host, 0, false, nil
 	}
-	p, ok := parsePort(portText)
+	p, ok := ParsePort(portText)
 	if !ok {
 		return "", 0, false, errors.New("invalid port " + portQuote(portText) + ": want 1-65535, decimal digits only")
 	}
 	return host, p, true, nil
 }
 
-// parsePort accepts 1–65535 written as plain decimal digits with no leading
+// ParsePort accepts 1–65535 written as plain decimal digits with no leading
 // zero (net.SplitHostPort would let "+443" and "0443" through).
-func parsePort(s string) (int, bool) {
+func ParsePort(s string) (int, bool) {
 	if s == "" || len(s) > 5 || s[0] == '0' {
 		return 0, false
 	}

@@ -226,7 +226,7 @@ func checkRawSyntax(raw string) error {
 		if after[0] != ':' {
 			return patternErr(raw, `unexpected text after "]"`)
 		}
-		if _, ok := parsePort(after[1:]); !ok {
+		if _, ok := ParsePort(after[1:]); !ok {
 			return patternErr(raw, "invalid port %s", portQuote(after[1:]))
 		}
 	}
@@ -240,7 +240,7 @@ func checkPort(raw, s string) error {
 		return nil
 	}
 	port := s[strings.IndexByte(s, ':')+1:]
-	if _, ok := parsePort(port); !ok {
+	if _, ok := ParsePort(port); !ok {
 		return patternErr(raw, "invalid port %s", portQuote(port))
 	}
 	return nil
