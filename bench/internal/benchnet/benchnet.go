@@ -8,9 +8,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/netpolicy/netpolicy/internal/atomicfile"
 )
 
 // ListenLoopback refuses anything but a loopback address: the benchmark
@@ -26,25 +27,16 @@ func ListenLoopback(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// WriteReady writes v as JSON to path through a temporary file and a
-// rename, so run.sh never reads half of it.
-func WriteReady(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 // Serve announces a started server: it writes addrs to the ready file (if
 // path is set) and to stderr, then blocks until SIGINT or SIGTERM.
 func Serve(name, readyPath string, addrs map[string]string) error {
 	if readyPath != "" {
-		if err := WriteReady(readyPath, addrs); err != nil {
+		// Written whole or not at all: run.sh polls for it.
+		b, err := json.Marshal(addrs)
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.ReplaceFile(readyPath, b, 0o644); err != nil {
 			return err
 		}
 	}
