@@ -118,7 +118,7 @@ func runExec(c *cli.Context, e *env) error {
 	if err != nil {
 		return execStartError(err)
 	}
-	rep := blocked.report(s.eff, suggestTarget{config: orDefault(s.src.ConfigPath, defaultConfigPath(e)), profile: s.src.Profile})
+	rep := blocked.report(s.eff, suggestTarget{config: s.src.allowConfig(e), profile: s.src.Profile})
 	rep.Isolated = run.Isolated
 	rep.ExitCode = st.ExitCode()
 	if p := c.String("summary-json"); p != "" {
@@ -195,13 +195,6 @@ func startRun(s *server, e *env, spec sandbox.Spec, mode sandbox.Mode) (*sandbox
 
 func execStartError(err error) error {
 	return exitCode(exitUsage, "netpolicy: %v", err)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // hideFor is what the mount namespace hides (POLICY §7): the directories

@@ -38,7 +38,7 @@ func startAsking(c *cli.Context, e *env, s *server, spec *sandbox.Spec) *asker {
 	}
 	relay.Timeout = c.Duration("ask-timeout")
 	src := s.src
-	config := orDefault(src.ConfigPath, defaultConfigPath(e))
+	config := src.allowConfig(e)
 	relay.Always = func(host string) error {
 		return allowAlways(config, src.RequirementsPath, src.Profile, src.Mode, host)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,6 +100,13 @@ func codexHome(e *env) string {
 		return filepath.Join(h, ".codex")
 	}
 	return ""
+}
+
+// allowConfig is the config file `netpolicy allow` would write for these
+// sources: the config in effect, else the default path ("" when there is
+// no home directory).
+func (s policySources) allowConfig(e *env) string {
+	return cmp.Or(s.ConfigPath, defaultConfigPath(e))
 }
 
 // defaultConfigPath is $CODEX_HOME/config.toml, else ~/.codex/config.toml
