@@ -366,11 +366,25 @@ func (f *File) UserNetwork(profile string) (*Network, error) {
 // ProfileChain returns the named profile and its ancestors, child first. It
 // fails on an undefined parent or a cycle. A built-in parent ends the chain.
 func (f *File) ProfileChain(name string) ([]*Profile, error) {
-	var chain []*Profile
+	chain, _, err := f.profileChain(name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return chain, nil
+}
+
+// profileChain walks from profile name up its extends, child first. When
+// known (if not nil) accepts an ancestor's name, the walk stops before it
+// and returns that name as stop. On an error, chain is the profiles walked
+// so far.
+func (f *File) profileChain(name string, known func(string) bool) (chain []*Profile, stop string, err error) {
 	seen := map[string]bool{}
 	for name != "" && !IsBuiltinProfile(name) {
+		if known != nil && known(name) {
+			return chain, name, nil
+		}
 		if seen[name] {
-			return nil, &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q extends itself through a cycle", name)}
+			return chain, "", &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q extends itself through a cycle", name)}
 		}
 		seen[name] = true
 		p := f.Profile(name)
@@ -379,7 +393,7 @@ func (f *File) ProfileChain(name string) ([]*Profile, error) {
 			if len(chain) > 0 {
 				child = chain[len(chain)-1].Name
 			}
-			return nil, &ProfileError{Profile: child, Msg: fmt.Sprintf("profile %q extends undefined profile %q", child, name)}
+			return chain, "", &ProfileError{Profile: child, Msg: fmt.Sprintf("profile %q extends undefined profile %q", child, name)}
 		}
 		chain = append(chain, p)
 		name = ""
@@ -387,7 +401,7 @@ func (f *File) ProfileChain(name string) ([]*Profile, error) {
 			name = p.Extends.Value
 		}
 	}
-	return chain, nil
+	return chain, "", nil
 }
 
 // inherit fills n from a profile chain (child first), as if each table

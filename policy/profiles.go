@@ -57,31 +57,13 @@ func (f *File) inheritedSettings(profile string, memo map[string]settingsResult)
 		return nil, &ProfileError{Profile: profile, Msg: fmt.Sprintf("profile %q is not defined%s", profile, f.definedProfiles())}
 	}
 	// Walk up to the root or to the first profile already resolved.
-	var path []*Profile
+	path, stop, err := f.profileChain(profile, func(name string) bool {
+		_, ok := memo[name]
+		return ok
+	})
 	var base *Network
-	var err error
-	seen := map[string]bool{}
-	for name := profile; name != "" && !IsBuiltinProfile(name); {
-		if r, ok := memo[name]; ok {
-			base, err = r.n, r.err
-			break
-		}
-		if seen[name] {
-			err = &ProfileError{Profile: name, Msg: fmt.Sprintf("profile %q extends itself through a cycle", name)}
-			break
-		}
-		seen[name] = true
-		p := f.Profile(name)
-		if p == nil {
-			child := path[len(path)-1].Name
-			err = &ProfileError{Profile: child, Msg: fmt.Sprintf("profile %q extends undefined profile %q", child, name)}
-			break
-		}
-		path = append(path, p)
-		name = ""
-		if p.Extends != nil {
-			name = p.Extends.Value
-		}
+	if stop != "" {
+		base, err = memo[stop].n, memo[stop].err
 	}
 	if err != nil {
 		// Every profile on the way shares its ancestor's failure.
