@@ -518,6 +518,20 @@ func wantResolves(t testing.TB, h *harness, want ...string) {
 	}
 }
 
+// openTunnel opens a tunnel to authority through the proxy: a CONNECT
+// that must be answered 200 (via "connect"), else a SOCKS5 CONNECT.
+func (h *harness) openTunnel(t testing.TB, via, authority string) net.Conn {
+	t.Helper()
+	if via != "connect" {
+		return socksDial(t, h, authority)
+	}
+	resp, _, c := h.connect(t, authority)
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	return c
+}
+
 // connect opens a CONNECT tunnel; it returns the response and, on 200, the
 // conn positioned after the response head.
 func (h *harness) connect(t testing.TB, authority string, headers ...string) (*http.Response, string, net.Conn) {

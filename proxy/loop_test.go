@@ -339,16 +339,7 @@ func TestTunnelUnansweredIsCut(t *testing.T) {
 	h.dial.to = silent
 	for _, proto := range []string{"connect", "socks"} {
 		t.Run(proto, func(t *testing.T) {
-			var c net.Conn
-			if proto == "connect" {
-				resp, _, cc := h.connect(t, "example.com:443")
-				if resp.StatusCode != 200 {
-					t.Fatalf("CONNECT: %d", resp.StatusCode)
-				}
-				c = cc
-			} else {
-				c = socksDial(t, h, "example.com:443")
-			}
+			c := h.openTunnel(t, proto, "example.com:443")
 			// Silent on both sides: an idle tunnel, not cut early.
 			c.SetReadDeadline(time.Now().Add(600 * time.Millisecond))
 			if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
@@ -505,16 +496,7 @@ func TestTunnelAfterUpstreamEnds(t *testing.T) {
 		return got
 	}
 	open := func(t *testing.T, proto string) net.Conn {
-		var c net.Conn
-		if proto == "connect" {
-			resp, _, cc := h.connect(t, "example.com:443")
-			if resp.StatusCode != 200 {
-				t.Fatalf("CONNECT: %d", resp.StatusCode)
-			}
-			c = cc
-		} else {
-			c = socksDial(t, h, "example.com:443")
-		}
+		c := h.openTunnel(t, proto, "example.com:443")
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b, err := io.ReadAll(c)
 		if err != nil || string(b) != "bye" {
