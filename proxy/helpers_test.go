@@ -213,41 +213,51 @@ type seenRequest struct {
 	TransferEncoding  []string
 }
 
+// requestLog records the requests an origin gets.
+type requestLog struct {
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+// record reads r's body and notes r with it.
+func (l *requestLog) record(r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	l.mu.Lock()
+	l.seen = append(l.seen, seenRequest{r.Method, r.RequestURI, r.Host, r.Header.Clone(), string(body), r.ContentLength, r.TransferEncoding})
+	l.mu.Unlock()
+}
+
+func (l *requestLog) last(t testing.TB) seenRequest {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.seen) == 0 {
+		t.Fatal("origin saw no request")
+	}
+	return l.seen[len(l.seen)-1]
+}
+
+func (l *requestLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seen)
+}
+
 // origin is an httptest server that records the requests it gets.
 type origin struct {
 	*httptest.Server
-	mu   sync.Mutex
-	seen []seenRequest
+	requestLog
 }
 
 func newOrigin(t testing.TB) *origin {
 	o := &origin{}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		o.mu.Lock()
-		o.seen = append(o.seen, seenRequest{r.Method, r.RequestURI, r.Host, r.Header.Clone(), string(body), r.ContentLength, r.TransferEncoding})
-		o.mu.Unlock()
+		o.record(r)
 		w.Header().Set("X-Origin", "yes")
 		io.WriteString(w, "hello from origin")
 	}))
 	t.Cleanup(o.Close)
 	return o
-}
-
-func (o *origin) last(t testing.TB) seenRequest {
-	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.seen) == 0 {
-		t.Fatal("origin saw no request")
-	}
-	return o.seen[len(o.seen)-1]
-}
-
-func (o *origin) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.seen)
 }
 
 // tcpServer listens on 127.0.0.1 until the test ends and serves each

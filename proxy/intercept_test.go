@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,10 +39,8 @@ type tlsOrigin struct {
 	roots *x509.CertPool // trusts the origin's CA
 	ca    *x509.Certificate
 
-	mu     sync.Mutex
-	seen   []seenRequest
-	protos []string
-	hits   atomic.Int64
+	requestLog
+	hits atomic.Int64
 }
 
 func newTLSOrigin(t testing.TB) *tlsOrigin {
@@ -76,11 +73,7 @@ func newTLSOrigin(t testing.TB) *tlsOrigin {
 	o.roots.AddCert(ca)
 	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.hits.Add(1)
-		body, _ := io.ReadAll(r.Body)
-		o.mu.Lock()
-		o.seen = append(o.seen, seenRequest{r.Method, r.RequestURI, r.Host, r.Header.Clone(), string(body), r.ContentLength, r.TransferEncoding})
-		o.protos = append(o.protos, r.Proto)
-		o.mu.Unlock()
+		o.record(r)
 		w.Header().Set("X-Origin", "tls")
 		io.WriteString(w, "hello over TLS")
 	}))
@@ -89,16 +82,6 @@ func newTLSOrigin(t testing.TB) *tlsOrigin {
 	o.StartTLS()
 	t.Cleanup(o.Close)
 	return o
-}
-
-func (o *tlsOrigin) last(t testing.TB) seenRequest {
-	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.seen) == 0 {
-		t.Fatal("origin saw no request")
-	}
-	return o.seen[len(o.seen)-1]
 }
 
 // mitmHarness is a proxy in limited mode with mitm = true, a fresh
