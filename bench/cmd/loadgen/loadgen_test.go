@@ -36,9 +36,9 @@ func newOrigin(t *testing.T) *httptest.Server {
 	return s
 }
 
-// newSink accepts one TCP connection at a time and speaks the origin's sink
-// protocol: a 9-byte header, then an acknowledgement every MiB and at EOF.
-func newSink(t *testing.T) string {
+// serveConns accepts TCP connections on 127.0.0.1 until the test ends and
+// hands each to handle in a goroutine of its own, closing it after.
+func serveConns(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,29 +53,38 @@ func newSink(t *testing.T) string {
 			}
 			go func() {
 				defer c.Close()
-				var hdr [9]byte
-				if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[0] != modeSink {
-					return
-				}
-				buf := make([]byte, 64<<10)
-				var n, acked int64
-				var ack [8]byte
-				for {
-					m, err := c.Read(buf)
-					n += int64(m)
-					if err != nil || n-acked >= 1<<20 {
-						binary.BigEndian.PutUint64(ack[:], uint64(n))
-						acked = n
-						c.Write(ack[:])
-					}
-					if err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return l.Addr().String()
+}
+
+// newSink speaks the origin's sink protocol: a 9-byte header, then an
+// acknowledgement every MiB and at EOF.
+func newSink(t *testing.T) string {
+	t.Helper()
+	return serveConns(t, func(c net.Conn) {
+		var hdr [9]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[0] != modeSink {
+			return
+		}
+		buf := make([]byte, 64<<10)
+		var n, acked int64
+		var ack [8]byte
+		for {
+			m, err := c.Read(buf)
+			n += int64(m)
+			if err != nil || n-acked >= 1<<20 {
+				binary.BigEndian.PutUint64(ack[:], uint64(n))
+				acked = n
+				c.Write(ack[:])
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }
 
 func newSOCKS(t *testing.T) string {
@@ -236,40 +245,26 @@ func TestNewConnOneTunnelPerRequest(t *testing.T) {
 	origin := strings.TrimPrefix(o.URL, "http://")
 	_, port, _ := net.SplitHostPort(origin)
 	var tunnels, wrong atomic.Int64
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil || req.Method != "CONNECT" {
-					return
-				}
-				tunnels.Add(1)
-				if req.Host != "registry.bench.test:"+port {
-					wrong.Add(1)
-					return
-				}
-				up, err := net.Dial("tcp", origin)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
+	proxy := serveConns(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil || req.Method != "CONNECT" {
+			return
 		}
-	}()
-	c := testConfig("connect", l.Addr().String(), origin)
+		tunnels.Add(1)
+		if req.Host != "registry.bench.test:"+port {
+			wrong.Add(1)
+			return
+		}
+		up, err := net.Dial("tcp", origin)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go io.Copy(up, c)
+		io.Copy(c, up)
+	})
+	c := testConfig("connect", proxy, origin)
 	c.mode, c.newConn, c.name, c.conc = "newconn", true, "registry.bench.test", 1 // as main sets it for -mode newconn
 	r, err := runSmall(c)
 	if err != nil {
