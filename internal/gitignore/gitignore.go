@@ -214,9 +214,6 @@ type Matcher struct {
 // Add appends patterns; they take precedence over those added before.
 func (m *Matcher) Add(ps ...Pattern) { m.patterns = append(m.patterns, ps...) }
 
-// Len is the number of patterns.
-func (m *Matcher) Len() int { return len(m.patterns) }
-
 // Match reports whether name (slash-separated, relative to the root the
 // bases are relative to) is ignored, and the pattern that decided (nil when
 // none matched). A negated pattern that matches last un-ignores.
