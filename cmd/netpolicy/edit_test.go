@@ -95,10 +95,8 @@ func TestEditGoldens(t *testing.T) {
 // runEditCmd runs netpolicy in-process; the temporary directory in its
 // stderr is written as $DIR so goldens are stable.
 func runEditCmd(args, extra []string, dir string) (int, string) {
-	var stdout, stderr bytes.Buffer
-	all := append(append([]string(nil), args...), extra...)
-	code := run(context.Background(), all, strings.NewReader(""), &stdout, &stderr)
-	s := stdout.String() + stderr.String()
+	code, stdout, stderr := runCLI(append(append([]string(nil), args...), extra...))
+	s := stdout + stderr
 	rel := strings.TrimPrefix(dir, "/")
 	s = strings.ReplaceAll(s, "a/"+rel, "a/$DIR") // diff labels
 	s = strings.ReplaceAll(s, "b/"+rel, "b/$DIR")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -336,9 +335,7 @@ func runIn(t *testing.T, envs map[string]string, args ...string) (code int, stdo
 		}
 		t.Setenv(k, v)
 	}
-	var out, errb bytes.Buffer
-	code = run(context.Background(), args, strings.NewReader(""), &out, &errb)
-	return code, out.String(), errb.String()
+	return runCLI(args)
 }
 
 // TestSourceDefaults covers the default paths, which scripts cannot reach:
