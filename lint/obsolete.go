@@ -58,13 +58,13 @@ func (b *planner) obsolete() {
 	}
 }
 
-// rename replaces the key parts [from, to] of expression e with name.
-func (b *planner) rename(fb *fixBuilder, e *policy.Expr, from, to int, name string) bool {
+// toNetwork replaces the key parts [0, to] of expression e with network.
+func (b *planner) toNetwork(fb *fixBuilder, e *policy.Expr, to int) bool {
 	parts := e.KeyParts
 	if len(parts) <= to {
 		return false
 	}
-	fb.replace(parts[from].Start.Offset, parts[to].End.Offset, name)
+	fb.replace(parts[0].Start.Offset, parts[to].End.Offset, "network")
 	return true
 }
 
@@ -97,9 +97,9 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 			case len(e.Key) == 2 && e.Key[1] == "policy" && e.Kind == policy.ExprTable:
 				policyHeader = e
 			case len(e.Key) >= 2 && e.Key[1] == "policy":
-				ok = b.rename(fb, e, 0, 1, "network")
+				ok = b.toNetwork(fb, e, 1)
 			default:
-				ok = b.rename(fb, e, 0, 0, "network")
+				ok = b.toNetwork(fb, e, 0)
 			}
 			if !ok {
 				return "cannot read the header " + e.Span.Text(b.src)
@@ -113,9 +113,9 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 				case len(e.Key) == 1, len(e.Key) == 2 && e.Key[1] == "policy":
 					return "it is written as an inline table"
 				case e.Key[1] == "policy":
-					ok = b.rename(fb, e, 0, 1, "network")
+					ok = b.toNetwork(fb, e, 1)
 				default:
-					ok = b.rename(fb, e, 0, 0, "network")
+					ok = b.toNetwork(fb, e, 0)
 				}
 			case e.Table == t && e.Key[0] == "policy":
 				// policy.allowed_domains = … under [network_proxy]: drop
@@ -138,7 +138,7 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 	case t.Header == nil && !rootDotted:
 		// Only [network_proxy.policy] (and deeper headers): it becomes
 		// [network] itself.
-		if !b.rename(fb, policyHeader, 0, 1, "network") {
+		if !b.toNetwork(fb, policyHeader, 1) {
 			return "cannot read the header " + policyHeader.Span.Text(b.src)
 		}
 		return ""
@@ -253,7 +253,7 @@ func (b *planner) movePermissionsNetwork(fb *fixBuilder, t *policy.Table) string
 		named := len(e.Key) >= 2 && e.Key[0] == "permissions" && e.Key[1] == "network"
 		switch e.Kind {
 		case policy.ExprTable, policy.ExprArrayTable:
-			if named && !b.rename(fb, e, 0, 1, "network") {
+			if named && !b.toNetwork(fb, e, 1) {
 				return "cannot read the header " + e.Span.Text(b.src)
 			}
 		case policy.ExprKeyValue:
@@ -262,7 +262,7 @@ func (b *planner) movePermissionsNetwork(fb *fixBuilder, t *policy.Table) string
 				if len(e.Key) == 2 {
 					return "it is written as an inline table"
 				}
-				if !b.rename(fb, e, 0, 1, "network") {
+				if !b.toNetwork(fb, e, 1) {
 					return "cannot read the key " + e.KeySpan.Text(b.src)
 				}
 			case e.Table == perms && e.Key[0] == "network":
