@@ -131,7 +131,7 @@ func (c *Compiled) decide(ctx context.Context, req Request, r Resolver) Decision
 	case h.isIP:
 		d.Addrs = []netip.Addr{h.ip}
 	case host == "localhost":
-		d.Addrs = []netip.Addr{loopback4, loopback6}
+		d.Addrs = localhostAddrs()
 	case req.NoResolve:
 	default:
 		d = c.checkAnswers(ctx, d, r, req.ReportOnly)

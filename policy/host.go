@@ -297,6 +297,22 @@ func ParseHostIP(norm string) (addr netip.Addr, ok bool) {
 	return ParseIPv4Literal(norm)
 }
 
+// HostAddrs returns the addresses a normalised host stands for without any
+// DNS, as Decide checks them: an IP literal's own address (ParseHostIP), or
+// 127.0.0.1 and ::1 for localhost. ok is false for any other name.
+func HostAddrs(norm string) (addrs []netip.Addr, ok bool) {
+	if a, ok := ParseHostIP(norm); ok {
+		return []netip.Addr{a}, true
+	}
+	if norm == "localhost" {
+		return localhostAddrs(), true
+	}
+	return nil, false
+}
+
+// localhostAddrs are the addresses localhost is checked as.
+func localhostAddrs() []netip.Addr { return []netip.Addr{loopback4, loopback6} }
+
 // ValidHost reports whether a normalised request host is one to act on: an
 // IP literal (any spelling ParseHostIP reads), or an ASCII DNS name — labels
 // of letters, digits, '-' and '_', 1 to 63 bytes each, 253 bytes in all.

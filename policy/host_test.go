@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -245,6 +246,34 @@ func TestParseTarget(t *testing.T) {
 	} {
 		if got := s.String(); got != want {
 			t.Errorf("Source%+v.String() = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestHostAddrs: the addresses a host stands for without DNS are an IP
+// literal's own (in any spelling, as written) and localhost's loopbacks;
+// a name has none.
+func TestHostAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		want []string
+		ok   bool
+	}{
+		{"127.1", []string{"127.0.0.1"}, true},
+		{"0x7f.1", []string{"127.0.0.1"}, true},
+		{"::ffff:127.0.0.1", []string{"::ffff:127.0.0.1"}, true},
+		{"localhost", []string{"127.0.0.1", "::1"}, true},
+		{"example.com", nil, false},
+		{"localhost.example", nil, false},
+		{"", nil, false},
+	} {
+		addrs, ok := HostAddrs(tc.host)
+		var got []string
+		for _, a := range addrs {
+			got = append(got, a.String())
+		}
+		if ok != tc.ok || !slices.Equal(got, tc.want) {
+			t.Errorf("HostAddrs(%q) = %v, %v; want %v, %v", tc.host, got, ok, tc.want, tc.ok)
 		}
 	}
 }

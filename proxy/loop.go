@@ -66,6 +66,16 @@ func (o *ownAddrs) has(ap netip.AddrPort) bool {
 	return ok
 }
 
+// hasAny reports whether any of addrs on port reaches one of the listeners.
+func (o *ownAddrs) hasAny(addrs []netip.Addr, port uint16) bool {
+	for _, a := range addrs {
+		if o.has(netip.AddrPortFrom(a, port)) {
+			return true
+		}
+	}
+	return false
+}
+
 // localAddrs lists the addresses of this machine's interfaces.
 func localAddrs() map[netip.Addr]struct{} {
 	m := map[netip.Addr]struct{}{}
@@ -125,12 +135,7 @@ func (s *Server) UpstreamLoops(ctx context.Context, u *url.URL) (bool, error) {
 			return false, err
 		}
 	}
-	for _, a := range addrs {
-		if s.own.has(netip.AddrPortFrom(a, port)) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return s.own.hasAny(addrs, port), nil
 }
 
 // upstreamAddrs returns the addresses and port of an upstream proxy URL
@@ -147,14 +152,8 @@ func upstreamAddrs(u *url.URL) (addrs []netip.Addr, port uint16, err error) {
 	if err != nil || !policy.ValidPort(n) {
 		return nil, 0, fmt.Errorf("upstream proxy port %q", ps)
 	}
-	host := policy.NormalizeHost(u.Hostname())
-	if a, ok := policy.ParseHostIP(host); ok {
-		return []netip.Addr{a}, uint16(n), nil
-	}
-	if host == "localhost" {
-		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}, uint16(n), nil
-	}
-	return nil, uint16(n), nil
+	addrs, _ = policy.HostAddrs(policy.NormalizeHost(u.Hostname()))
+	return addrs, uint16(n), nil
 }
 
 // upstreamIsOwn is the check of UpstreamLoops without DNS, for every
@@ -162,13 +161,5 @@ func upstreamAddrs(u *url.URL) (addrs []netip.Addr, port uint16, err error) {
 // allow_upstream_proxy on after the check at start.
 func (s *Server) upstreamIsOwn(u *url.URL) bool {
 	addrs, port, err := upstreamAddrs(u)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if s.own.has(netip.AddrPortFrom(a, port)) {
-			return true
-		}
-	}
-	return false
+	return err == nil && s.own.hasAny(addrs, port)
 }
