@@ -15,7 +15,6 @@
 package resolve
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/netpolicy/netpolicy/internal/lru"
 	"github.com/netpolicy/netpolicy/policy"
 	"golang.org/x/sync/singleflight"
 )
@@ -161,10 +161,7 @@ type Resolver struct {
 	confMu sync.Mutex
 	conf   fileStamp
 
-	mu      sync.Mutex
-	lru     *list.List // of *entry, most recently used first
-	byName  map[string]*list.Element
-	bytes   int
+	cache   *lru.Cache[string, *entry]
 	queries atomic.Int64
 }
 
@@ -188,7 +185,7 @@ func New(cfg Config) *Resolver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Resolver{cfg: cfg, lru: list.New(), byName: map[string]*list.Element{}}
+	r := &Resolver{cfg: cfg, cache: lru.New[string, *entry](cfg.MaxEntries, cfg.MaxBytes)}
 	r.hosts.path = cfg.HostsFile
 	sys := cfg
 	r.sys.Store(&sys)
@@ -239,18 +236,13 @@ type entry struct {
 	addrs   []netip.Addr
 	err     error
 	expires time.Time
-	size    int
 }
 
 // Queries returns how many DNS queries the resolver has sent.
 func (r *Resolver) Queries() int64 { return r.queries.Load() }
 
 // Len returns the number of cached names.
-func (r *Resolver) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lru.Len()
-}
+func (r *Resolver) Len() int { return r.cache.Len() }
 
 // LookupNetIP returns the addresses of host: network "ip" for all, "ip4"
 // or "ip6" for one family. A failure is a *net.DNSError.
@@ -315,44 +307,18 @@ func filter(network string, addrs []netip.Addr) []netip.Addr {
 
 // cached returns the live cache entry of name, or nil.
 func (r *Resolver) cached(name string) *entry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	el, ok := r.byName[name]
-	if !ok {
-		return nil
-	}
-	e := el.Value.(*entry)
-	if !r.cfg.Now().Before(e.expires) {
-		r.remove(el)
-		return nil
-	}
-	r.lru.MoveToFront(el)
+	now := r.cfg.Now()
+	e, _ := r.cache.Get(name, func(e *entry) bool { return now.Before(e.expires) })
 	return e
 }
 
-// store caches e (unless its lifetime is zero) and evicts the least
-// recently used entries beyond the bounds.
+// store caches e (unless its lifetime is zero); the least recently used
+// entries beyond the bounds are evicted.
 func (r *Resolver) store(e *entry) {
 	if !e.expires.After(r.cfg.Now()) {
 		return
 	}
-	e.size = 96 + 2*len(e.name) + 24*len(e.addrs) // struct, key, addresses
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if el, ok := r.byName[e.name]; ok {
-		r.remove(el)
-	}
-	r.byName[e.name] = r.lru.PushFront(e)
-	r.bytes += e.size
-	for r.lru.Len() > r.cfg.MaxEntries || r.bytes > r.cfg.MaxBytes {
-		r.remove(r.lru.Back())
-	}
-}
-
-func (r *Resolver) remove(el *list.Element) {
-	e := r.lru.Remove(el).(*entry)
-	delete(r.byName, e.name)
-	r.bytes -= e.size
+	r.cache.Put(e.name, e, 96+2*len(e.name)+24*len(e.addrs)) // struct, key, addresses
 }
 
 // outcome of one query for one type.

@@ -1,7 +1,6 @@
 package tlsca
 
 import (
-	"container/list"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,11 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/netpolicy/netpolicy/internal/lru"
 )
 
 // Leaf validity (POLICY §6): from an hour ago (clocks of clients differ) for
@@ -125,65 +125,28 @@ func (ca *CA) mint(host string, now time.Time) (*tls.Certificate, error) {
 // leafCache is a bounded LRU of minted leaves, with the singleflight group
 // that coalesces concurrent mints.
 type leafCache struct {
-	max    int
+	cache  *lru.Cache[string, *tls.Certificate]
 	flight singleflight.Group
 	mints  atomic.Int64
 	// caEnd is the CA's expiry: a leaf that ends with it cannot be
 	// renewed for longer, so it is kept until it expires.
 	caEnd time.Time
-
-	mu    sync.Mutex
-	order *list.List // of *leafEntry, most recent first
-	byKey map[string]*list.Element
-}
-
-type leafEntry struct {
-	host string
-	cert *tls.Certificate
 }
 
 func newLeafCache(max int, caEnd time.Time) *leafCache {
-	return &leafCache{max: max, caEnd: caEnd, order: list.New(), byKey: map[string]*list.Element{}}
+	return &leafCache{cache: lru.New[string, *tls.Certificate](max, 0), caEnd: caEnd}
 }
 
 // get returns host's leaf if it is cached and not about to expire.
 func (c *leafCache) get(host string, now time.Time) *tls.Certificate {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.byKey[host]
-	if !ok {
-		return nil
-	}
-	ent := e.Value.(*leafEntry)
-	end := ent.cert.Leaf.NotAfter
-	if !now.Before(end) || end.Sub(now) < leafRenew && end.Before(c.caEnd) {
-		c.order.Remove(e)
-		delete(c.byKey, host)
-		return nil
-	}
-	c.order.MoveToFront(e)
-	return ent.cert
+	cert, _ := c.cache.Get(host, func(cert *tls.Certificate) bool {
+		end := cert.Leaf.NotAfter
+		return now.Before(end) && (end.Sub(now) >= leafRenew || !end.Before(c.caEnd))
+	})
+	return cert
 }
 
-func (c *leafCache) put(host string, cert *tls.Certificate) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.byKey[host]; ok {
-		e.Value.(*leafEntry).cert = cert
-		c.order.MoveToFront(e)
-		return
-	}
-	c.byKey[host] = c.order.PushFront(&leafEntry{host: host, cert: cert})
-	for c.order.Len() > c.max {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.byKey, last.Value.(*leafEntry).host)
-	}
-}
+func (c *leafCache) put(host string, cert *tls.Certificate) { c.cache.Put(host, cert, 0) }
 
 // Len returns how many leaves are cached.
-func (c *leafCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
+func (c *leafCache) Len() int { return c.cache.Len() }

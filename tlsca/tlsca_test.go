@@ -149,7 +149,7 @@ func TestLeafCache(t *testing.T) {
 		t.Errorf("stale leaf served (mints %d)", ca.Mints())
 	}
 	// The cache is bounded: least recently used first out.
-	ca.leaves.max = 3
+	ca.leaves.cache.MaxEntries = 3
 	for _, h := range []string{"b", "c", "d", "e"} {
 		if _, err := ca.LeafAt(h+".example", t0); err != nil {
 			t.Fatal(err)
