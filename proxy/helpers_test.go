@@ -305,6 +305,29 @@ type harness struct {
 	unixDials []string
 }
 
+// ownListeners listens on 127.0.0.1 for srv's HTTP and SOCKS5 sides and
+// registers both as its own listeners before anything is served. Serve
+// and ServeSOCKS register their listeners too, but only once their
+// goroutines run; a test's first request may come sooner. serve registers
+// them before it starts serving, and so do the test harnesses.
+func ownListeners(t testing.TB, srv *Server) (hl, sl net.Listener) {
+	t.Helper()
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []net.Listener{hl, sl} {
+		if err := srv.AddOwnListener(l.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return hl, sl
+}
+
 func newHarness(t testing.TB, e *policy.Effective, opts ...func(*Server)) *harness {
 	t.Helper()
 	h := &harness{res: newResolver(t), audit: &syncBuffer{}, origin: newOrigin(t)}
@@ -328,23 +351,8 @@ func newHarness(t testing.TB, e *policy.Effective, opts ...func(*Server)) *harne
 		o(h.srv)
 	}
 	h.srv.SetPolicy(compile(t, e))
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hl, sl := ownListeners(t, h.srv)
 	h.httpAddr, h.socksAddr = hl.Addr().String(), sl.Addr().String()
-	// Serve and ServeSOCKS register their listeners too, but only once
-	// their goroutines run; a test's first request may come sooner. serve
-	// registers them before it starts serving, and so does the harness.
-	for _, a := range []string{h.httpAddr, h.socksAddr} {
-		if err := h.srv.AddOwnListener(a); err != nil {
-			t.Fatal(err)
-		}
-	}
 	done := make(chan struct{}, 2)
 	go func() { h.srv.Serve(hl); done <- struct{}{} }()
 	go func() { h.srv.ServeSOCKS(sl); done <- struct{}{} }()

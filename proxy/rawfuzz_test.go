@@ -146,21 +146,8 @@ func newFuzzProxy(f testing.TB) *fuzzProxy {
 	e := effective(fuzzPolicy)
 	e.DangerouslyAllowAllUnixSockets.Value = false
 	p.srv.SetPolicy(compile(f, e))
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	sl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
+	hl, sl := ownListeners(f, p.srv)
 	p.httpAddr, p.socksAddr = hl.Addr().String(), sl.Addr().String()
-	// Registered before serving, as serve does (see newHarness).
-	for _, a := range []string{p.httpAddr, p.socksAddr} {
-		if err := p.srv.AddOwnListener(a); err != nil {
-			f.Fatal(err)
-		}
-	}
 	go p.srv.Serve(hl)
 	go p.srv.ServeSOCKS(sl)
 	f.Cleanup(func() { p.srv.Close() })
