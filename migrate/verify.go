@@ -56,23 +56,27 @@ func compareFiles(a, b map[string]tableRules) []string {
 // fileRules reads the rules of every network table of f, by table name.
 func fileRules(f *policy.File) map[string]tableRules {
 	out := map[string]tableRules{}
+	for name, ns := range networksOf(f) {
+		out[name] = rulesOf(ns)
+	}
+	if f.Kind != policy.KindRequirements && f.DefaultPermissions != nil {
+		out["default_permissions"] = tableRules{scalars: map[string]string{"default_permissions": f.DefaultPermissions.Value}}
+	}
+	return out
+}
+
+// networksOf lists the network tables of f by the name of the table they
+// are (or, for the obsolete shapes, become).
+func networksOf(f *policy.File) map[string][]*policy.Network {
 	nets := map[string][]*policy.Network{}
 	add := func(name string, n *policy.Network) {
 		if n != nil {
 			nets[name] = append(nets[name], n)
 		}
 	}
-	defer func() {
-		for name, ns := range nets {
-			out[name] = rulesOf(ns)
-		}
-	}()
 	if f.Kind == policy.KindRequirements {
 		add("[experimental_network]", f.Managed)
-		return out
-	}
-	if f.DefaultPermissions != nil {
-		out["default_permissions"] = tableRules{scalars: map[string]string{"default_permissions": f.DefaultPermissions.Value}}
+		return nets
 	}
 	add("[network]", f.Network)
 	if f.Network == nil {
@@ -93,7 +97,7 @@ func fileRules(f *policy.File) map[string]tableRules {
 	for _, p := range f.Profiles {
 		add("[permissions."+policy.QuoteKey(p.Name)+".network]", p.Network)
 	}
-	return out
+	return nets
 }
 
 // rulesOf reads what the tables ns mean together (the obsolete shapes
