@@ -181,7 +181,7 @@ func shellQuote(s string) string {
 	if shellSafe.MatchString(s) {
 		return s
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return shQuote(s)
 }
 
 // writeText prints the summary block on w; nothing when nothing was
