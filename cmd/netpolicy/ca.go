@@ -74,6 +74,11 @@ func caStore(c *cli.Context, e *env) (tlsca.Store, error) {
 	return tlsca.Store{Dir: dir, Getenv: e.getenv}, nil
 }
 
+// noCA is the error of a ca command that needs a CA where there is none.
+func noCA(name string, st tlsca.Store) error {
+	return exitCode(exitFindings, "netpolicy %s: no CA in %s (create one with `netpolicy ca init`)", name, st.Dir)
+}
+
 func noArgs(c *cli.Context, name string) error {
 	if c.Args().Len() > 0 {
 		return exitCode(exitUsage, "netpolicy %s: unexpected argument %q", name, c.Args().First())
@@ -108,7 +113,7 @@ func runCAPath(c *cli.Context, e *env) error {
 		return exitCode(exitUsage, "netpolicy ca path: %v", err)
 	}
 	if _, err := os.Stat(st.CertPath()); err != nil {
-		return exitCode(exitFindings, "netpolicy ca path: no CA in %s (create one with `netpolicy ca init`)", st.Dir)
+		return noCA("ca path", st)
 	}
 	fmt.Fprintln(e.stdout, st.CertPath())
 	return nil
@@ -140,7 +145,7 @@ func runCAEnv(c *cli.Context, e *env) error {
 		return exitCode(exitUsage, "netpolicy ca env: %v", err)
 	}
 	if _, err := os.Stat(st.CertPath()); err != nil {
-		return exitCode(exitFindings, "netpolicy ca env: no CA in %s (create one with `netpolicy ca init`)", st.Dir)
+		return noCA("ca env", st)
 	}
 	vars := caEnv(st.BundlePath(), st.CertPath())
 	if shell == "json" {
@@ -178,7 +183,7 @@ func runCAShow(c *cli.Context, e *env) error {
 	}
 	cert, err := st.ReadCert()
 	if errors.Is(err, fs.ErrNotExist) {
-		return exitCode(exitFindings, "netpolicy ca show: no CA in %s (create one with `netpolicy ca init`)", st.Dir)
+		return noCA("ca show", st)
 	}
 	if err != nil {
 		return exitCode(exitUsage, "netpolicy ca show: %v", err)
