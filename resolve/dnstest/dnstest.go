@@ -85,8 +85,12 @@ func Start(host string) (*Server, error) {
 }
 
 // Listen is Start on one chosen address, UDP and TCP (a resolver that
-// cannot be told a port, such as squid's, needs 127.0.0.1:53).
+// cannot be told a port, such as squid's, needs 127.0.0.1:53). Port 0 is
+// Start's search for a port free for both.
 func Listen(addr string) (*Server, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		return Start(host)
+	}
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return nil, err
