@@ -57,6 +57,7 @@ func Tables(m, u *policy.Network, mode policy.SessionMode) *policy.Effective {
 		b.eff.Dropped = append(b.eff.Dropped, u.Overridden...)
 	}
 	b.settings()
+	b.onMiss()
 	b.domains()
 	b.sockets()
 	b.listeners()
@@ -223,14 +224,25 @@ func (b *builder) domains() {
 	} else {
 		e.Deny = append(e.Deny, UD...)
 	}
+}
 
+// onMiss decides what an allowlist miss becomes (POLICY.md §3, the last
+// column of the merge table): denied under managed_allowed_domains_only
+// (from where that setting came), else asked in a restricted session and
+// denied in full access (a default of the session mode). The note says
+// which.
+func (b *builder) onMiss() {
+	e := b.eff
 	switch {
-	case only:
-		e.OnMiss, e.OnMissNote = policy.MissDeny, "managed_allowed_domains_only = true: misses are denied, never asked"
-	case restricted:
-		e.OnMiss, e.OnMissNote = policy.MissAsk, string(e.SessionMode)+" is a restricted session: misses are asked"
+	case e.ManagedAllowedDomainsOnly.Value:
+		e.OnMiss = policy.Setting[policy.OnMiss]{Value: policy.MissDeny, Source: e.ManagedAllowedDomainsOnly.Source,
+			Note: "managed_allowed_domains_only = true: misses are denied, never asked"}
+	case e.SessionMode.Restricted():
+		e.OnMiss = policy.Setting[policy.OnMiss]{Value: policy.MissAsk, Source: defaultSource,
+			Note: string(e.SessionMode) + " is a restricted session: misses are asked"}
 	default:
-		e.OnMiss, e.OnMissNote = policy.MissDeny, "full-access session: misses are denied"
+		e.OnMiss = policy.Setting[policy.OnMiss]{Value: policy.MissDeny, Source: defaultSource,
+			Note: "full-access session: misses are denied"}
 	}
 }
 

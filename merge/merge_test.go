@@ -134,8 +134,8 @@ func (w expect) check(t *testing.T, eff *policy.Effective) {
 	if d := cmp.Diff(w.deny, rules(t, eff.Deny)); d != "" {
 		t.Errorf("deny (-want +got):\n%s", d)
 	}
-	if eff.OnMiss != w.miss {
-		t.Errorf("on_miss = %q, want %q", eff.OnMiss, w.miss)
+	if eff.OnMiss.Value != w.miss {
+		t.Errorf("on_miss = %q, want %q", eff.OnMiss.Value, w.miss)
 	}
 	if d := cmp.Diff(w.dropped, dropped(t, eff.Dropped)); d != "" {
 		t.Errorf("dropped (-want +got):\n%s", d)
@@ -652,7 +652,7 @@ func TestV088Defaults(t *testing.T) {
 	for _, u := range []*policy.File{nil, loadFile(t, cfgPath, "", policy.KindConfig)} {
 		eff := mustMerge(t, nil, u, "", "workspace-write")
 		got := fmt.Sprintf("%s %s enabled=%v mode=%s alb=%v daaus=%v mado=%v aup=%v danlp=%v socks5=%v udp=%v http=%s socks=%s allow=%d deny=%d sockets=%d dropped=%d",
-			eff.SessionMode, eff.OnMiss, eff.Enabled.Value, eff.Mode.Value, eff.AllowLocalBinding.Value,
+			eff.SessionMode, eff.OnMiss.Value, eff.Enabled.Value, eff.Mode.Value, eff.AllowLocalBinding.Value,
 			eff.DangerouslyAllowAllUnixSockets.Value, eff.ManagedAllowedDomainsOnly.Value, eff.AllowUpstreamProxy.Value,
 			eff.DangerouslyAllowNonLoopbackProxy.Value, eff.EnableSocks5.Value, eff.EnableSocks5UDP.Value,
 			eff.HTTPAddr.Value, eff.SocksAddr.Value, len(eff.Allow), len(eff.Deny), len(eff.Sockets), len(eff.Dropped))
@@ -840,7 +840,7 @@ func TestV113Listeners(t *testing.T) {
 func TestUserManagedOnlyKeys(t *testing.T) {
 	u := userFile(t, "managed_allowed_domains_only = true\nhttp_port = 9999\ndomains = { \"a.example\" = \"allow\" }\n")
 	eff := mustMerge(t, nil, u, "", "workspace-write")
-	if eff.ManagedAllowedDomainsOnly.Value || eff.OnMiss != policy.MissAsk || len(eff.Allow) != 1 {
+	if eff.ManagedAllowedDomainsOnly.Value || eff.OnMiss.Value != policy.MissAsk || len(eff.Allow) != 1 {
 		t.Errorf("user managed_allowed_domains_only took effect: %+v", eff.ManagedAllowedDomainsOnly)
 	}
 	if eff.HTTPAddr.Value != "127.0.0.1:3128" {
@@ -858,25 +858,28 @@ func TestBadMode(t *testing.T) {
 	}
 }
 
-// TestOnMissNote: merge says why misses are asked or denied, next to the
-// value it decided.
+// TestOnMissNote: merge says why misses are asked or denied, and where
+// that came from, next to the value it decided.
 func TestOnMissNote(t *testing.T) {
 	for _, c := range []struct {
 		managed, mode string
 		miss          policy.OnMiss
+		source        string
 		note          string
 	}{
-		{"", "workspace-write", policy.MissAsk, "workspace-write is a restricted session: misses are asked"},
-		{"", "full-access", policy.MissDeny, "full-access session: misses are denied"},
-		{"managed_allowed_domains_only = true\n", "read-only", policy.MissDeny, "managed_allowed_domains_only = true: misses are denied, never asked"},
+		{"", "workspace-write", policy.MissAsk, "default", "workspace-write is a restricted session: misses are asked"},
+		{"", "full-access", policy.MissDeny, "default", "full-access session: misses are denied"},
+		{"managed_allowed_domains_only = true\n", "read-only", policy.MissDeny, "m:2", "managed_allowed_domains_only = true: misses are denied, never asked"},
+		{"managed_allowed_domains_only = false\n", "read-only", policy.MissAsk, "default", "read-only is a restricted session: misses are asked"},
 	} {
 		var m *policy.File
 		if c.managed != "" {
 			m = managedFile(t, c.managed)
 		}
 		eff := mustMerge(t, m, nil, "", c.mode)
-		if eff.OnMiss != c.miss || eff.OnMissNote != c.note {
-			t.Errorf("%s %q: on_miss %s (%q), want %s (%q)", c.mode, c.managed, eff.OnMiss, eff.OnMissNote, c.miss, c.note)
+		got := eff.OnMiss
+		if got.Value != c.miss || got.Note != c.note || short(got.Source) != c.source || got.Forced {
+			t.Errorf("%s %q: on_miss %+v, want %s from %s (%q)", c.mode, c.managed, got, c.miss, c.source, c.note)
 		}
 	}
 }

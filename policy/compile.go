@@ -77,7 +77,7 @@ func Compile(e *Effective) (*Compiled, error) {
 		mitm:       cp.MITM.Value,
 		allowLocal: cp.AllowLocalBinding.Value,
 		allowAll:   cp.DangerouslyAllowAllUnixSockets.Value,
-		askOnMiss:  cp.OnMiss == MissAsk,
+		askOnMiss:  cp.OnMiss.Value == MissAsk,
 	}
 	for i := range cp.Deny {
 		r := &cp.Deny[i]

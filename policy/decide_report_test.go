@@ -24,7 +24,7 @@ func managedDomains(kv ...string) func(*Effective) {
 
 func managedOnly(e *Effective) {
 	e.ManagedAllowedDomainsOnly.Value = true
-	e.OnMiss = MissDeny
+	e.OnMiss.Value = MissDeny
 }
 
 // TestDecideReportOnly: report-only lets through exactly the blocks of the

@@ -74,7 +74,7 @@ func (s *stubResolver) Calls() []string {
 func pol(opts ...func(*Effective)) *Effective {
 	e := &Effective{
 		SessionMode: ModeWorkspaceWrite,
-		OnMiss:      MissAsk,
+		OnMiss:      Setting[OnMiss]{Value: MissAsk},
 		Enabled:     Setting[bool]{Value: true},
 		Mode:        Setting[NetworkMode]{Value: ModeFull},
 	}
@@ -120,7 +120,7 @@ func limitedMode(e *Effective)     { e.Mode.Value = "limited" }
 func allowAllSockets(e *Effective) { e.DangerouslyAllowAllUnixSockets.Value = true }
 func proxyOff(e *Effective)        { e.Enabled.Value = false }
 func fullAccess(e *Effective) {
-	e.SessionMode, e.OnMiss = ModeFullAccess, MissDeny
+	e.SessionMode, e.OnMiss.Value = ModeFullAccess, MissDeny
 }
 
 const pub = "93.184.216.34"
@@ -328,7 +328,7 @@ func runDecideCase(t *testing.T, tt decideCase) {
 		verdict = VerdictAllow
 	case ReasonNotAllowed:
 		verdict = VerdictAsk
-		if tt.policy.OnMiss == MissDeny {
+		if tt.policy.OnMiss.Value == MissDeny {
 			verdict = VerdictDeny
 		}
 	default:

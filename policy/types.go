@@ -184,10 +184,10 @@ type Dropped struct {
 // merge package builds it; Compile turns it into a matcher.
 type Effective struct {
 	SessionMode SessionMode
-	OnMiss      OnMiss
-	// OnMissNote says in words why misses are asked or denied (merge sets
-	// it with OnMiss).
-	OnMissNote string
+	// OnMiss is what an allowlist miss becomes, with the note saying why
+	// (merge decides it from the session mode and
+	// managed_allowed_domains_only, POLICY §3).
+	OnMiss Setting[OnMiss]
 
 	Enabled                          Setting[bool]
 	Mode                             Setting[NetworkMode]

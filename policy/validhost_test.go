@@ -24,7 +24,7 @@ func TestValidHost(t *testing.T) {
 // A host no resolver could answer for is not_allowed even under "*", and is
 // never looked up: check and the proxy agree that it goes nowhere.
 func TestDecideInvalidHost(t *testing.T) {
-	c, err := Compile(&Effective{SessionMode: ModeFullAccess, OnMiss: MissDeny,
+	c, err := Compile(&Effective{SessionMode: ModeFullAccess, OnMiss: Setting[OnMiss]{Value: MissDeny},
 		Enabled: Setting[bool]{Value: true}, Mode: Setting[NetworkMode]{Value: ModeFull},
 		AllowLocalBinding: Setting[bool]{Value: true},
 		Allow:             []Rule{{Pattern: "*", Perm: Allow}}})

@@ -31,7 +31,7 @@ const publicIP = "93.184.216.34"
 // effective builds an effective policy for a restricted session (misses
 // ask) with the given domain rules.
 func effective(domains map[string]string) *policy.Effective {
-	e := &policy.Effective{SessionMode: policy.ModeWorkspaceWrite, OnMiss: policy.MissAsk}
+	e := &policy.Effective{SessionMode: policy.ModeWorkspaceWrite, OnMiss: policy.Setting[policy.OnMiss]{Value: policy.MissAsk}}
 	e.Enabled.Value = true
 	e.Mode.Value = "full"
 	e.EnableSocks5.Value = true

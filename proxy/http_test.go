@@ -109,7 +109,7 @@ func TestV094AllowlistMissAskOrDeny(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := effective(map[string]string{"example.com": "allow"})
-			e.SessionMode, e.OnMiss = tc.mode, tc.onMiss
+			e.SessionMode, e.OnMiss.Value = tc.mode, tc.onMiss
 			h := newHarness(t, e)
 			h.res.forbid = true
 			resp, body := h.do(t, "GET", "http://other.example.net/")

@@ -95,7 +95,7 @@ func TestReportOnly(t *testing.T) {
 	// managed_allowed_domains_only: a miss stays blocked.
 	only := effective(map[string]string{})
 	only.ManagedAllowedDomainsOnly.Value = true
-	only.OnMiss = policy.MissDeny
+	only.OnMiss.Value = policy.MissDeny
 	ho := newHarness(t, only, reportOnly)
 	ho.res.answer("new.example", publicIP)
 	resp, body = ho.do(t, "GET", "http://new.example/x")

@@ -359,7 +359,7 @@ func TestDecideWithTheCache(t *testing.T) {
 	srv, r, _ := setup(t)
 	srv.Set("priv.example.net", dnstest.Answer{Addrs: []string{"10.0.0.5"}, TTL: 60})
 	srv.Set("pub.example.net", dnstest.Answer{Addrs: []string{"93.184.216.34"}, TTL: 60})
-	e := &policy.Effective{SessionMode: policy.ModeWorkspaceWrite, OnMiss: policy.MissAsk}
+	e := &policy.Effective{SessionMode: policy.ModeWorkspaceWrite, OnMiss: policy.Setting[policy.OnMiss]{Value: policy.MissAsk}}
 	e.Enabled.Value, e.Mode.Value = true, "full"
 	e.Allow = []policy.Rule{{Pattern: "*.example.net", Perm: policy.Allow}}
 	e.Deny = []policy.Rule{{Pattern: "denied.example.net", Perm: policy.Deny}}

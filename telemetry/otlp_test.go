@@ -175,7 +175,7 @@ func TestDeadCollectorNeverDelaysARequest(t *testing.T) {
 		defer cancel()
 		x.Shutdown(ctx)
 	}()
-	e := &policy.Effective{SessionMode: policy.ModeWorkspaceWrite, OnMiss: policy.MissAsk}
+	e := &policy.Effective{SessionMode: policy.ModeWorkspaceWrite, OnMiss: policy.Setting[policy.OnMiss]{Value: policy.MissAsk}}
 	e.Enabled.Value, e.Mode.Value = true, "full"
 	e.Deny = []policy.Rule{{Pattern: "blocked.example.com", Perm: policy.Deny}}
 	c, err := policy.Compile(e)

@@ -215,7 +215,7 @@ func explainSetting(s policy.SettingView) settingExplain {
 func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 	j := &effectiveJSON{
 		SessionMode: string(eff.SessionMode),
-		OnMiss:      string(eff.OnMiss),
+		OnMiss:      string(eff.OnMiss.Value),
 		NetworkMode: string(eff.Mode.Value),
 		HTTPPort:    listenerPort(eff.HTTPAddr.Value),
 		SocksPort:   listenerPort(eff.SocksAddr.Value),
@@ -261,7 +261,7 @@ func buildEffectiveJSON(eff *policy.Effective, explain bool) *effectiveJSON {
 
 func buildExplain(eff *policy.Effective) *explainJSON {
 	x := &explainJSON{
-		OnMiss: eff.OnMissNote,
+		OnMiss: eff.OnMiss.Note,
 		Settings: map[string]settingExplain{
 			"http":  explainSetting(eff.HTTPAddr.View()),
 			"socks": explainSetting(eff.SocksAddr.View()),
@@ -412,7 +412,7 @@ func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, 
 		t.sb.WriteString("\n")
 	}
 	t.line("mode", policy.QuoteString(string(eff.SessionMode)), "session mode (--mode)")
-	t.line("on_miss", policy.QuoteString(string(eff.OnMiss)), eff.OnMissNote)
+	t.line("on_miss", policy.QuoteString(string(eff.OnMiss.Value)), eff.OnMiss.Note)
 
 	t.sb.WriteString("\n[network]\n")
 	for i := range policy.NetworkKeys {

@@ -24,7 +24,7 @@ type asker struct {
 // that terminal as its controlling terminal, so it can neither read the
 // person's answers nor type them. It returns nil when nothing is asked.
 func startAsking(c *cli.Context, e *env, s *server, spec *sandbox.Spec) *asker {
-	if c.Bool("no-ask") || c.Bool("report-only") || s.eff.OnMiss != policy.MissAsk || !isTTY(e.stdin) {
+	if c.Bool("no-ask") || c.Bool("report-only") || s.eff.OnMiss.Value != policy.MissAsk || !isTTY(e.stdin) {
 		return nil
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)

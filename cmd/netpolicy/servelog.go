@@ -126,8 +126,8 @@ func policyChange(old, cur *policy.Effective) string {
 			changed = append(changed, fmt.Sprintf("%s %v → %v", k.Name, a.Value, b.Value))
 		}
 	}
-	if old.OnMiss != cur.OnMiss {
-		changed = append(changed, fmt.Sprintf("on_miss %s → %s", old.OnMiss, cur.OnMiss))
+	if old.OnMiss.Value != cur.OnMiss.Value {
+		changed = append(changed, fmt.Sprintf("on_miss %s → %s", old.OnMiss.Value, cur.OnMiss.Value))
 	}
 	if len(changed) > 0 {
 		parts = append(parts, "settings changed: "+strings.Join(changed, ", "))
