@@ -353,25 +353,3 @@ func TestObsoletePermissionsNetwork(t *testing.T) {
 		t.Error("[permissions.network] with only profile keys is a profile named network")
 	}
 }
-
-func TestQuoteKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain_key-1":   "plain_key-1",
-		"a.example":     `"a.example"`,
-		"*.example.com": `"*.example.com"`,
-		"quo\"te\\":     `"quo\"te\\"`,
-		"nul\x00":       `"nul\u0000"`,
-		"tab\t":         `"tab\t"`,
-		"":              `""`,
-		"bücher":        `"bücher"`,
-	} {
-		if got := QuoteKey(in); got != want {
-			t.Errorf("QuoteKey(%q) = %s, want %s", in, got, want)
-		}
-		// Every quoted key must parse back to itself.
-		f := Load("config.toml", []byte("[network.domains]\n"+QuoteKey(in)+" = \"allow\"\n"), KindConfig)
-		if f.SyntaxErr != nil || f.Doc.Root.Sub("network").Sub("domains").Get(in) == nil {
-			t.Errorf("QuoteKey(%q) does not round-trip: %v", in, f.SyntaxErr)
-		}
-	}
-}

@@ -1,0 +1,33 @@
+package policy
+
+// FileKind tells requirements from config.
+type FileKind uint8
+
+const (
+	KindAuto FileKind = iota
+	KindRequirements
+	KindConfig
+)
+
+func (k FileKind) String() string {
+	switch k {
+	case KindRequirements:
+		return "requirements"
+	case KindConfig:
+		return "config"
+	}
+	return "auto"
+}
+
+// ParseFileKind reads a --kind value.
+func ParseFileKind(s string) (FileKind, bool) {
+	switch s {
+	case "auto", "":
+		return KindAuto, true
+	case "requirements":
+		return KindRequirements, true
+	case "config":
+		return KindConfig, true
+	}
+	return KindAuto, false
+}
