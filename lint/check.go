@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -91,7 +92,7 @@ func syntaxDiagnostic(f *policy.File) Diagnostic {
 	end := pos
 	if off < len(src) {
 		if r, size := utf8.DecodeRune(src[off:]); r != '\n' && r != '\r' {
-			end = policy.Pos{Offset: off + size, Line: pos.Line, Column: pos.Column + 1}
+			end = tomldoc.Pos{Offset: off + size, Line: pos.Line, Column: pos.Column + 1}
 		}
 	}
 	return Diagnostic{File: f.Path, Pos: pos, End: end, Rule: ruleNP001, Message: msg}
@@ -99,9 +100,9 @@ func syntaxDiagnostic(f *policy.File) Diagnostic {
 
 // posAt is the position of byte offset off of src, for files that did not
 // parse (and so have no Doc to ask).
-func posAt(src []byte, off int) policy.Pos {
+func posAt(src []byte, off int) tomldoc.Pos {
 	ls := bytes.LastIndexByte(src[:off], '\n') + 1
-	return policy.Pos{Offset: off, Line: bytes.Count(src[:off], []byte("\n")) + 1, Column: utf8.RuneCount(src[ls:off]) + 1}
+	return tomldoc.Pos{Offset: off, Line: bytes.Count(src[:off], []byte("\n")) + 1, Column: utf8.RuneCount(src[ls:off]) + 1}
 }
 
 // directiveRe recognises a suppression comment; reNetpolicy any comment that
@@ -113,9 +114,9 @@ var (
 
 // suppression is one `# netpolicy: ignore[…] reason` comment.
 type suppression struct {
-	span   policy.Span
+	span   tomldoc.Span
 	ids    []string
-	spans  []policy.Span // of each id inside the comment
+	spans  []tomldoc.Span // of each id inside the comment
 	reason string
 	// line is the line it silences: its own for a trailing comment, else
 	// the next line that is not only a comment.
@@ -221,7 +222,7 @@ func (s *suppression) stale(path string, cross bool) []Diagnostic {
 func suppressions(f *policy.File) ([]*suppression, []Diagnostic) {
 	var sups []*suppression
 	var bad []Diagnostic
-	report := func(sp policy.Span, msg string) {
+	report := func(sp tomldoc.Span, msg string) {
 		bad = append(bad, Diagnostic{File: f.Path, Pos: sp.Start, End: sp.End, Rule: ruleNP090, Message: msg})
 	}
 	seen := map[int]bool{}
@@ -276,7 +277,7 @@ func suppressions(f *policy.File) ([]*suppression, []Diagnostic) {
 // suppressedLine is the line a suppression comment applies to: its own line
 // when code precedes it there, else the next line that is not a comment
 // only (so several suppressions can be stacked above one line).
-func suppressedLine(f *policy.File, sp policy.Span) int {
+func suppressedLine(f *policy.File, sp tomldoc.Span) int {
 	src := f.Src
 	ls := f.Doc.LineStart(sp.Start.Line)
 	if len(bytes.TrimSpace(src[ls:sp.Start.Offset])) > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -174,7 +175,7 @@ func TestWriteGitHub(t *testing.T) {
 	rule := &lint.Rule{ID: "NP999", Title: "test", Severity: lint.SevWarning}
 	ds := []lint.Diagnostic{{
 		File: "a,b:c%d.toml", Rule: rule, Message: "100% sure:\r\nnext, line",
-		Pos: policy.Pos{Line: 3, Column: 5}, End: policy.Pos{Line: 3, Column: 9},
+		Pos: tomldoc.Pos{Line: 3, Column: 5}, End: tomldoc.Pos{Line: 3, Column: 9},
 	}}
 	var buf bytes.Buffer
 	if err := lint.WriteGitHub(&buf, ds); err != nil {

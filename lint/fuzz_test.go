@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -57,7 +58,7 @@ func FuzzLint(f *testing.F) {
 
 // checkPos checks that p lies inside src and that its line and column
 // (Unicode characters, 1-based) are those of its byte offset.
-func checkPos(t *testing.T, src []byte, d lint.Diagnostic, which string, p policy.Pos) {
+func checkPos(t *testing.T, src []byte, d lint.Diagnostic, which string, p tomldoc.Pos) {
 	t.Helper()
 	lines := bytes.Count(src, []byte("\n")) + 1
 	if p.Offset < 0 || p.Offset > len(src) || p.Line < 1 || p.Line > lines || p.Column < 1 {

@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/netpolicy/netpolicy/policy"
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 )
 
 // This file holds the line-layout helpers of the planner: where an entry,
@@ -14,7 +14,7 @@ import (
 // removeEntry is the fix that deletes a key/value: its line, or its item
 // of an inline table. Nil for a table defined by a header; nil with a
 // blocker when its edits overlap.
-func (b *planner) removeEntry(e *policy.Entry, msg string) (fix *Fix, blocker string) {
+func (b *planner) removeEntry(e *tomldoc.Entry, msg string) (fix *Fix, blocker string) {
 	if e.KV.End.Offset <= e.KV.Start.Offset {
 		return nil, ""
 	}
@@ -24,7 +24,7 @@ func (b *planner) removeEntry(e *policy.Entry, msg string) (fix *Fix, blocker st
 		if c == nil {
 			return nil, ""
 		}
-		b.deleteInline(fb, c, []*policy.Entry{e})
+		b.deleteInline(fb, c, []*tomldoc.Entry{e})
 	} else {
 		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
 	}
@@ -41,18 +41,18 @@ func overlapBlocker(fb *fixBuilder, what string) string {
 }
 
 // containerInline returns the inline table whose braces hold entry e.
-func (b *planner) containerInline(e *policy.Entry) *policy.Table {
+func (b *planner) containerInline(e *tomldoc.Entry) *tomldoc.Table {
 	t := e.Parent
-	for t != nil && t.Form == policy.FormDotted && len(t.Path) > 0 {
+	for t != nil && t.Form == tomldoc.FormDotted && len(t.Path) > 0 {
 		t = b.tableAt(t.Path[:len(t.Path)-1])
 	}
-	if t == nil || t.Form != policy.FormInline {
+	if t == nil || t.Form != tomldoc.FormInline {
 		return nil
 	}
 	return t
 }
 
-func (b *planner) tableAt(path []string) *policy.Table {
+func (b *planner) tableAt(path []string) *tomldoc.Table {
 	t := b.doc.Root
 	for _, p := range path {
 		if t = t.Sub(p); t == nil {
@@ -64,13 +64,13 @@ func (b *planner) tableAt(path []string) *policy.Table {
 
 // inlineLeaves collects the key/value spans written directly in inline
 // table t (dotted keys included, nested inline tables as one item).
-func inlineLeaves(t *policy.Table, out *[]policy.Span) {
+func inlineLeaves(t *tomldoc.Table, out *[]tomldoc.Span) {
 	for _, e := range t.Entries {
 		if e.KV.End.Offset > e.KV.Start.Offset {
 			*out = append(*out, e.KV)
 			continue
 		}
-		if e.Value.Kind == policy.KindTable && e.Value.Table.Form == policy.FormDotted {
+		if e.Value.Kind == tomldoc.KindTable && e.Value.Table.Form == tomldoc.FormDotted {
 			inlineLeaves(e.Value.Table, out)
 		}
 	}
@@ -80,8 +80,8 @@ func inlineLeaves(t *policy.Table, out *[]policy.Span) {
 // deleteInline removes entries of inline table c with their separators: a
 // run of removed items takes the comma before it, or, at the start, the
 // comma after it.
-func (b *planner) deleteInline(fb *fixBuilder, c *policy.Table, es []*policy.Entry) {
-	var items []policy.Span
+func (b *planner) deleteInline(fb *fixBuilder, c *tomldoc.Table, es []*tomldoc.Entry) {
+	var items []tomldoc.Span
 	inlineLeaves(c, &items)
 	del := make([]bool, len(items))
 	for _, e := range es {
@@ -114,7 +114,7 @@ func (b *planner) deleteInline(fb *fixBuilder, c *policy.Table, es []*policy.Ent
 
 // prefixOf is the dotted-key prefix e was written with, as written
 // ("experimental_network." for experimental_network.allowed_domains).
-func (b *planner) prefixOf(e *policy.Entry) string {
+func (b *planner) prefixOf(e *tomldoc.Entry) string {
 	if e.KV.End.Offset <= e.KV.Start.Offset {
 		return ""
 	}
@@ -122,7 +122,7 @@ func (b *planner) prefixOf(e *policy.Entry) string {
 }
 
 // indentOf is the white space before an expression on its line.
-func (b *planner) indentOf(e *policy.Expr) string {
+func (b *planner) indentOf(e *tomldoc.Expr) string {
 	s := b.src[e.Line.Start.Offset:e.Span.Start.Offset]
 	for _, c := range s {
 		if c != ' ' && c != '\t' {
@@ -132,7 +132,7 @@ func (b *planner) indentOf(e *policy.Expr) string {
 	return string(s)
 }
 
-func (b *planner) exprComment(e *policy.Expr) string {
+func (b *planner) exprComment(e *tomldoc.Expr) string {
 	if e.Comment == nil {
 		return ""
 	}
@@ -140,7 +140,7 @@ func (b *planner) exprComment(e *policy.Expr) string {
 }
 
 // bodyEnd is the end of a line without its line ending.
-func (b *planner) bodyEnd(line policy.Span) int {
+func (b *planner) bodyEnd(line tomldoc.Span) int {
 	end := line.End.Offset
 	if end > line.Start.Offset && b.src[end-1] == '\n' {
 		end--
@@ -153,7 +153,7 @@ func (b *planner) bodyEnd(line policy.Span) int {
 
 // eolOf is the line ending of line, or the document's for a last line
 // without one.
-func (b *planner) eolOf(line policy.Span) string {
+func (b *planner) eolOf(line tomldoc.Span) string {
 	end := line.End.Offset
 	switch {
 	case end >= 2 && b.src[end-1] == '\n' && b.src[end-2] == '\r':
@@ -166,16 +166,16 @@ func (b *planner) eolOf(line policy.Span) string {
 	return "\n"
 }
 
-func (b *planner) hasEOL(line policy.Span) bool {
+func (b *planner) hasEOL(line tomldoc.Span) bool {
 	return line.End.Offset > line.Start.Offset && b.src[line.End.Offset-1] == '\n'
 }
 
 // lastKey is where a new key of header table t goes: after the last
 // key/value written in its section, else after its header.
-func (b *planner) lastKey(t *policy.Table) *policy.Expr {
+func (b *planner) lastKey(t *tomldoc.Table) *tomldoc.Expr {
 	anchor := t.Header
 	for _, e := range b.doc.Exprs {
-		if e.Kind == policy.ExprKeyValue && e.Table == t {
+		if e.Kind == tomldoc.ExprKeyValue && e.Table == t {
 			anchor = e
 		}
 	}
@@ -184,7 +184,7 @@ func (b *planner) lastKey(t *policy.Table) *policy.Expr {
 
 // linesAfter inserts lines after line (after its line ending; a line
 // without one, at the end of the file, gets one first).
-func (b *planner) linesAfter(fb *fixBuilder, line policy.Span, lines []string) {
+func (b *planner) linesAfter(fb *fixBuilder, line tomldoc.Span, lines []string) {
 	if len(lines) == 0 {
 		return
 	}
@@ -197,7 +197,7 @@ func (b *planner) linesAfter(fb *fixBuilder, line policy.Span, lines []string) {
 }
 
 // commentsAbove puts comments on their own lines above expression e.
-func (b *planner) commentsAbove(fb *fixBuilder, e *policy.Expr, comments []string) {
+func (b *planner) commentsAbove(fb *fixBuilder, e *tomldoc.Expr, comments []string) {
 	if len(comments) == 0 {
 		return
 	}

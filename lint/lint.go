@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -63,7 +64,7 @@ type Fix struct {
 // Diagnostic is one finding.
 type Diagnostic struct {
 	File     string
-	Pos, End policy.Pos
+	Pos, End tomldoc.Pos
 	Rule     *Rule
 	Message  string
 	Fix      *Fix
@@ -124,7 +125,7 @@ func (p *Pass) plan() *plan {
 }
 
 // Reportf reports a diagnostic at span sp of file f.
-func (p *Pass) Reportf(f *policy.File, sp policy.Span, fix *Fix, format string, args ...any) {
+func (p *Pass) Reportf(f *policy.File, sp tomldoc.Span, fix *Fix, format string, args ...any) {
 	p.report(Diagnostic{File: f.Path, Pos: sp.Start, End: sp.End, Message: fmt.Sprintf(format, args...), Fix: fix})
 }
 

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -15,7 +16,7 @@ import (
 // listElem is one string of a legacy list with the comments that travel
 // with it, and what the rewrite makes of it.
 type listElem struct {
-	v     *policy.Value
+	v     *tomldoc.Value
 	above []string // own-line comments before it
 	trail []string // comments after it on its line
 	emit  bool
@@ -25,15 +26,15 @@ type listElem struct {
 
 // legacyList is one legacy key with its elements.
 type legacyList struct {
-	e     *policy.Entry
+	e     *tomldoc.Entry
 	elems []*listElem
 	after []string // own-line comments after the last element
 }
 
 // readList splits a legacy array into elements and comments; ok is false
 // when it is not an array of strings.
-func (b *planner) readList(e *policy.Entry) (*legacyList, bool) {
-	if e.Value.Kind != policy.KindArray {
+func (b *planner) readList(e *tomldoc.Entry) (*legacyList, bool) {
+	if e.Value.Kind != tomldoc.KindArray {
 		return nil, false
 	}
 	l := &legacyList{e: e}
@@ -49,7 +50,7 @@ func (b *planner) readList(e *policy.Entry) (*legacyList, bool) {
 			}
 			continue
 		}
-		if it.Value.Kind != policy.KindString {
+		if it.Value.Kind != tomldoc.KindString {
 			return nil, false
 		}
 		last = &listElem{v: it.Value, above: pending}
@@ -66,9 +67,9 @@ func (b *planner) readList(e *policy.Entry) (*legacyList, bool) {
 // the rewrite).
 //
 // It reports whether the rewrite writes any entry.
-func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *policy.Entry) bool {
-	var entries []*policy.Entry
-	for _, e := range []*policy.Entry{n.AllowedDomainsEntry, n.DeniedDomainsEntry} {
+func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomldoc.Entry) bool {
+	var entries []*tomldoc.Entry
+	for _, e := range []*tomldoc.Entry{n.AllowedDomainsEntry, n.DeniedDomainsEntry} {
 		if e != nil {
 			entries = append(entries, e)
 		}
@@ -123,7 +124,7 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 		g string
 		p policy.Permission
 	}
-	seen := map[gp]policy.Span{}
+	seen := map[gp]tomldoc.Span{}
 	seenRaw := map[gp]string{}
 	for _, k := range dm.keys {
 		if k.perm != policy.PermInvalid && k.dupOf == nil {
@@ -169,12 +170,12 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *polic
 				told[it.group] = true
 				d := dm.first[it.group]
 				blockers = append(blockers, fmt.Sprintf("%s: %s is %q in domains (line %d) but %q in %s (line %d)",
-					tableLabel(n), policy.QuoteString(d.e.Key), dp.String(), d.e.KeySpan.Start.Line, lp.String(), it.list.e.Key, it.el.v.Span.Start.Line))
+					tableLabel(n), tomldoc.QuoteString(d.e.Key), dp.String(), d.e.KeySpan.Start.Line, lp.String(), it.list.e.Key, it.el.v.Span.Start.Line))
 				continue
 			}
 			if k, ok := dm.keyOf[it.el.key]; ok && k.perm == policy.PermInvalid {
 				blockers = append(blockers, fmt.Sprintf("%s: %s is in domains (line %d) without a valid permission and in %s (line %d)",
-					tableLabel(n), policy.QuoteString(k.e.Key), k.e.KeySpan.Start.Line, it.list.e.Key, it.el.v.Span.Start.Line))
+					tableLabel(n), tomldoc.QuoteString(k.e.Key), k.e.KeySpan.Start.Line, it.list.e.Key, it.el.v.Span.Start.Line))
 			}
 		}
 	}
@@ -223,7 +224,7 @@ func dedupe(ss []string) []string {
 
 // socketList plans allow_unix_sockets → unix_sockets (every path allow).
 // It reports whether the rewrite writes any entry.
-func (b *planner) socketList(n *policy.Network, keepAlive *policy.Entry) bool {
+func (b *planner) socketList(n *policy.Network, keepAlive *tomldoc.Entry) bool {
 	e := n.AllowSocketsEntry
 	if e == nil {
 		return false
@@ -236,8 +237,8 @@ func (b *planner) socketList(n *policy.Network, keepAlive *policy.Entry) bool {
 		b.report(rule, e.KeySpan, nil, fmt.Sprintf("%s.%s is not an array of strings", n.Path, e.Key), "%s", msg)
 		return false
 	}
-	have := map[string]*policy.Entry{}
-	if canon != nil && canon.Value.Kind == policy.KindTable {
+	have := map[string]*tomldoc.Entry{}
+	if canon != nil && canon.Value.Kind == tomldoc.KindTable {
 		for _, r := range canon.Value.Table.Entries {
 			have[r.Key] = r
 		}
@@ -252,12 +253,12 @@ func (b *planner) socketList(n *policy.Network, keepAlive *policy.Entry) bool {
 		seen[p] = true
 		if r, ok := have[p]; ok {
 			perm := policy.PermInvalid
-			if r.Value.Kind == policy.KindString {
+			if r.Value.Kind == tomldoc.KindString {
 				perm, _ = policy.ParseSocketPermission(r.Value.Str)
 			}
 			if perm != policy.Allow {
 				blockers = append(blockers, fmt.Sprintf("%s: %s is %s in unix_sockets (line %d) but \"allow\" in allow_unix_sockets (line %d)",
-					tableLabel(n), policy.QuoteString(p), socketPermText(r), r.KeySpan.Start.Line, el.v.Span.Start.Line))
+					tableLabel(n), tomldoc.QuoteString(p), socketPermText(r), r.KeySpan.Start.Line, el.v.Span.Start.Line))
 			}
 			continue
 		}
@@ -272,9 +273,9 @@ func (b *planner) socketList(n *policy.Network, keepAlive *policy.Entry) bool {
 	return l.emits()
 }
 
-func socketPermText(r *policy.Entry) string {
-	if r.Value.Kind == policy.KindString {
-		return policy.QuoteString(r.Value.Str)
+func socketPermText(r *tomldoc.Entry) string {
+	if r.Value.Kind == tomldoc.KindString {
+		return tomldoc.QuoteString(r.Value.Str)
 	}
 	return "not a permission"
 }
@@ -352,20 +353,20 @@ func (l *legacyList) emits() bool {
 // not exist yet (canon nil), and removes the lists. canonFixed says that
 // other fixes edit the canonical table's keys. It returns the fix, or why
 // there is none.
-func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.Entry, canonFixed bool, lists []*legacyList, keepAlive *policy.Entry, msg string) (*Fix, string) {
+func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.Entry, canonFixed bool, lists []*legacyList, keepAlive *tomldoc.Entry, msg string) (*Fix, string) {
 	fb := &fixBuilder{}
 	anyEmit := false
 	for _, l := range lists {
 		anyEmit = anyEmit || l.emits()
 	}
-	var form policy.TableForm = policy.FormDotted
+	var form tomldoc.TableForm = tomldoc.FormDotted
 	if canon != nil {
-		if canon.Value.Kind != policy.KindTable {
+		if canon.Value.Kind != tomldoc.KindTable {
 			return nil, fmt.Sprintf("%s.%s is not a table", n.Path, mapName)
 		}
 		form = canon.Value.Table.Form
 	}
-	inlineDel := map[*policy.Table][]*policy.Entry{}
+	inlineDel := map[*tomldoc.Table][]*tomldoc.Entry{}
 	drop := func(l *legacyList) {
 		if l.e.InInline {
 			c := b.containerInline(l.e)
@@ -378,21 +379,21 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.En
 	// entries. When there are some, and no other fix edits the table, the
 	// table is written as dotted keys (its entries' text kept) and the
 	// lists are rewritten in place, comments and all.
-	if form == policy.FormInline && !canon.InInline && !canonFixed && carryComments(lists) {
-		var items []policy.Span
+	if form == tomldoc.FormInline && !canon.InInline && !canonFixed && carryComments(lists) {
+		var items []tomldoc.Span
 		inlineLeaves(canon.Value.Table, &items)
 		if len(items) > 0 {
 			b.inlineToDotted(fb, canon, items)
-			form = policy.FormDotted
+			form = tomldoc.FormDotted
 		}
 	}
 	switch form {
-	case policy.FormDotted:
+	case tomldoc.FormDotted:
 		// In place: each list becomes dotted keys where it stands, with
 		// the prefix it was written with (experimental_network.domains."a").
 		for _, l := range lists {
 			prefix := b.prefixOf(l.e)
-			key := func(k string) string { return prefix + mapName + "." + policy.QuoteKey(k) }
+			key := func(k string) string { return prefix + mapName + "." + tomldoc.QuoteKey(k) }
 			if l.e.InInline {
 				ps := l.pieces("")
 				code, comments := renderInline(ps, key)
@@ -415,7 +416,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.En
 			}
 			fb.replace(l.e.Expr.Line.Start.Offset, b.bodyEnd(l.e.Expr.Line), strings.Join(lines, b.eolOf(l.e.Expr.Line)))
 		}
-	case policy.FormInline:
+	case tomldoc.FormInline:
 		// Merge into the inline table; comments go above its line.
 		var ps []piece
 		for _, l := range lists {
@@ -426,10 +427,10 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.En
 			ps = append(ps, l.pieces(ex)...)
 			drop(l)
 		}
-		code, comments := renderInline(ps, policy.QuoteKey)
+		code, comments := renderInline(ps, tomldoc.QuoteKey)
 		b.commentsAbove(fb, canon.Expr, comments)
 		if code != "" {
-			var items []policy.Span
+			var items []tomldoc.Span
 			inlineLeaves(canon.Value.Table, &items)
 			if len(items) == 0 {
 				fb.replace(canon.Value.Span.Start.Offset, canon.Value.Span.End.Offset, "{ "+code+" }")
@@ -437,7 +438,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.En
 				fb.insert(items[len(items)-1].End.Offset, ", "+code)
 			}
 		}
-	case policy.FormHeader:
+	case tomldoc.FormHeader:
 		// Append to the [x.mapName] body, after its last key.
 		t := canon.Value.Table
 		anchor := b.lastKey(t)
@@ -449,7 +450,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *policy.En
 			ps = append(ps, l.pieces(b.exprComment(l.e.Expr))...)
 			drop(l)
 		}
-		b.linesAfter(fb, anchor.Line, renderLines(ps, b.indentOf(anchor), policy.QuoteKey))
+		b.linesAfter(fb, anchor.Line, renderLines(ps, b.indentOf(anchor), tomldoc.QuoteKey))
 	default:
 		return nil, fmt.Sprintf("cannot merge into %s.%s: it is defined only by deeper table headers", n.Path, mapName)
 	}
@@ -484,7 +485,7 @@ func carryComments(lists []*legacyList) bool {
 // inlineToDotted rewrites the line `mapName = { k = v, … }` as one dotted
 // key per item (`mapName.k = v`), each item's text as written; a comment
 // after the table stays on the line of a single item, else goes above.
-func (b *planner) inlineToDotted(fb *fixBuilder, canon *policy.Entry, items []policy.Span) {
+func (b *planner) inlineToDotted(fb *fixBuilder, canon *tomldoc.Entry, items []tomldoc.Span) {
 	prefix := b.prefixOf(canon) + canon.KeySpan.Text(b.src) + "."
 	indent := b.indentOf(canon.Expr)
 	var lines []string
@@ -506,7 +507,7 @@ func renderLines(ps []piece, indent string, key func(string) string) []string {
 	for _, p := range ps {
 		switch p.kind {
 		case pieceEntry:
-			s := indent + key(p.key) + " = " + policy.QuoteString(p.perm)
+			s := indent + key(p.key) + " = " + tomldoc.QuoteString(p.perm)
 			if p.text != "" {
 				s += "  " + p.text
 			}
@@ -525,7 +526,7 @@ func renderInline(ps []piece, key func(string) string) (string, []string) {
 	for _, p := range ps {
 		switch p.kind {
 		case pieceEntry:
-			items = append(items, key(p.key)+" = "+policy.QuoteString(p.perm))
+			items = append(items, key(p.key)+" = "+tomldoc.QuoteString(p.perm))
 			if p.text != "" {
 				comments = append(comments, p.text)
 			}

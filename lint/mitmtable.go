@@ -3,14 +3,15 @@ package lint
 import (
 	"strconv"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
 // obsoleteMITMTable reports whether e is the mitm key of a user network
 // table written as the old [network_proxy.mitm] table (which NP013 moves
 // to [network.mitm]): a table, where the key is now a bool.
-func obsoleteMITMTable(n *policy.Network, e *policy.Entry) bool {
-	return !isManaged(n) && e.Key == "mitm" && e.Value.Kind == policy.KindTable
+func obsoleteMITMTable(n *policy.Network, e *tomldoc.Entry) bool {
+	return !isManaged(n) && e.Key == "mitm" && e.Value.Kind == tomldoc.KindTable
 }
 
 // mitmTable plans the last step of migrating [network_proxy.mitm]: once
@@ -34,28 +35,28 @@ func (b *planner) mitmTable(n *policy.Network) {
 		others++
 		var fix *Fix
 		var blocker string
-		if t.Form != policy.FormInline {
+		if t.Form != tomldoc.FormInline {
 			fix, blocker = b.removeEntry(k, "remove mitm."+k.Key)
 		}
-		b.report("NP014", k.KeySpan, fix, blocker, "obsolete key mitm.%s in %s has no effect: interception has no settings but mitm = true; remove it", policy.QuoteKey(k.Key), label)
+		b.report("NP014", k.KeySpan, fix, blocker, "obsolete key mitm.%s in %s has no effect: interception has no settings but mitm = true; remove it", tomldoc.QuoteKey(k.Key), label)
 	}
 	enabled := false
 	en := t.Get("enabled")
-	if en != nil && en.Value.Kind == policy.KindBool {
+	if en != nil && en.Value.Kind == tomldoc.KindBool {
 		enabled = en.Value.Bool
 	}
 	blocker := ""
 	fb := &fixBuilder{}
 	switch {
-	case en != nil && en.Value.Kind != policy.KindBool:
+	case en != nil && en.Value.Kind != tomldoc.KindBool:
 		blocker = "mitm.enabled is not a bool"
-	case t.Form == policy.FormInline:
+	case t.Form == tomldoc.FormInline:
 		blocker = "it is written as an inline table"
 	case others > 0:
 		blocker = "its other keys go first"
-	case t.Form == policy.FormHeader:
+	case t.Form == tomldoc.FormHeader:
 		blocker = b.mitmFromHeader(fb, n, t, en, enabled)
-	case t.Form == policy.FormDotted && en != nil:
+	case t.Form == tomldoc.FormDotted && en != nil:
 		// mitm.enabled = true → mitm = true, in place.
 		fb.replace(en.Expr.Line.Start.Offset, b.bodyEnd(en.Expr.Line), b.indentOf(en.Expr)+b.prefixOf(e)+"mitm = "+strconv.FormatBool(enabled))
 	default:
@@ -80,7 +81,7 @@ func (b *planner) mitmTable(n *policy.Network) {
 // mitmFromHeader removes the [..mitm] header and its enabled line, and
 // writes mitm = <enabled> after the last key of the network table's own
 // section.
-func (b *planner) mitmFromHeader(fb *fixBuilder, n *policy.Network, t *policy.Table, en *policy.Entry, enabled bool) string {
+func (b *planner) mitmFromHeader(fb *fixBuilder, n *policy.Network, t *tomldoc.Table, en *tomldoc.Entry, enabled bool) string {
 	nh := n.Table.Header
 	if nh == nil || t.Header == nil {
 		return "the network table has no [header] of its own"
@@ -96,10 +97,10 @@ func (b *planner) mitmFromHeader(fb *fixBuilder, n *policy.Network, t *policy.Ta
 		if !in {
 			continue
 		}
-		if x.Kind == policy.ExprTable || x.Kind == policy.ExprArrayTable {
+		if x.Kind == tomldoc.ExprTable || x.Kind == tomldoc.ExprArrayTable {
 			break
 		}
-		if x.Kind == policy.ExprKeyValue {
+		if x.Kind == tomldoc.ExprKeyValue {
 			anchor = x
 		}
 	}

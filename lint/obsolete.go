@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -16,12 +17,12 @@ import (
 func (b *planner) obsolete() {
 	root := b.doc.Root
 	np := root.Get("network_proxy")
-	if np != nil && np.Value.Kind != policy.KindTable {
+	if np != nil && np.Value.Kind != tomldoc.KindTable {
 		np = nil
 	}
-	var pn *policy.Entry
+	var pn *tomldoc.Entry
 	if perms := root.Sub("permissions"); perms != nil {
-		if e := perms.Get("network"); e != nil && e.Value.Kind == policy.KindTable && policy.ObsoletePermissionsNetwork(e.Value.Table) {
+		if e := perms.Get("network"); e != nil && e.Value.Kind == tomldoc.KindTable && policy.ObsoletePermissionsNetwork(e.Value.Table) {
 			pn = e
 		}
 	}
@@ -32,7 +33,7 @@ func (b *planner) obsolete() {
 	case np != nil && pn != nil:
 		shared = "both [network_proxy] and [permissions.network] would become [network]: merge them by hand"
 	}
-	one := func(e *policy.Entry, name, what string, move func(*fixBuilder) string) {
+	one := func(e *tomldoc.Entry, name, what string, move func(*fixBuilder) string) {
 		blocker := shared
 		fb := &fixBuilder{}
 		if blocker == "" {
@@ -59,7 +60,7 @@ func (b *planner) obsolete() {
 }
 
 // toNetwork replaces the key parts [0, to] of expression e with network.
-func (b *planner) toNetwork(fb *fixBuilder, e *policy.Expr, to int) bool {
+func (b *planner) toNetwork(fb *fixBuilder, e *tomldoc.Expr, to int) bool {
 	parts := e.KeyParts
 	if len(parts) <= to {
 		return false
@@ -70,31 +71,31 @@ func (b *planner) toNetwork(fb *fixBuilder, e *policy.Expr, to int) bool {
 
 // moveNetworkProxy renames network_proxy to network everywhere it is named
 // and puts the keys of network_proxy.policy directly into it.
-func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
-	if t.Form == policy.FormInline {
+func (b *planner) moveNetworkProxy(fb *fixBuilder, t *tomldoc.Table) string {
+	if t.Form == tomldoc.FormInline {
 		return "it is written as an inline table"
 	}
-	var pt *policy.Table
+	var pt *tomldoc.Table
 	if e := t.Get("policy"); e != nil {
-		if e.Value.Kind != policy.KindTable || e.Value.Table.Form == policy.FormInline {
+		if e.Value.Kind != tomldoc.KindTable || e.Value.Table.Form == tomldoc.FormInline {
 			return "network_proxy.policy is not a table of its own"
 		}
 		pt = e.Value.Table
 	}
-	var policyHeader *policy.Expr
+	var policyHeader *tomldoc.Expr
 	rootDotted := false
 	for _, e := range b.doc.Exprs {
 		if len(e.Key) == 0 {
 			continue
 		}
 		switch e.Kind {
-		case policy.ExprTable, policy.ExprArrayTable:
+		case tomldoc.ExprTable, tomldoc.ExprArrayTable:
 			if e.Key[0] != "network_proxy" {
 				continue
 			}
 			ok := true
 			switch {
-			case len(e.Key) == 2 && e.Key[1] == "policy" && e.Kind == policy.ExprTable:
+			case len(e.Key) == 2 && e.Key[1] == "policy" && e.Kind == tomldoc.ExprTable:
 				policyHeader = e
 			case len(e.Key) >= 2 && e.Key[1] == "policy":
 				ok = b.toNetwork(fb, e, 1)
@@ -104,7 +105,7 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 			if !ok {
 				return "cannot read the header " + e.Span.Text(b.src)
 			}
-		case policy.ExprKeyValue:
+		case tomldoc.ExprKeyValue:
 			ok := true
 			switch {
 			case e.Table == b.doc.Root && e.Key[0] == "network_proxy":
@@ -147,7 +148,7 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 	}
 	for _, e := range pt.Entries {
 		if e.Key != "policy" && t.Get(e.Key) != nil {
-			return fmt.Sprintf("both [network_proxy] and [network_proxy.policy] set %s", policy.QuoteKey(e.Key))
+			return fmt.Sprintf("both [network_proxy] and [network_proxy.policy] set %s", tomldoc.QuoteKey(e.Key))
 		}
 	}
 	b.movePolicyBody(fb, t, policyHeader)
@@ -158,9 +159,9 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *policy.Table) string {
 // the end of the [network_proxy] section. When the policy section directly
 // follows, only its header line goes (a comment on it stays, on its own
 // line).
-func (b *planner) movePolicyBody(fb *fixBuilder, t *policy.Table, ph *policy.Expr) {
+func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.Expr) {
 	exprs := b.doc.Exprs
-	index := func(x *policy.Expr) int {
+	index := func(x *tomldoc.Expr) int {
 		for i, e := range exprs {
 			if e == x {
 				return i
@@ -168,16 +169,16 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *policy.Table, ph *policy.Exp
 		}
 		return -1
 	}
-	isHeader := func(e *policy.Expr) bool { return e.Kind == policy.ExprTable || e.Kind == policy.ExprArrayTable }
+	isHeader := func(e *tomldoc.Expr) bool { return e.Kind == tomldoc.ExprTable || e.Kind == tomldoc.ExprArrayTable }
 	// section returns the last key/value after header index h, up to the
 	// next header, and the index of that header.
-	section := func(h int) (*policy.Expr, int) {
-		var last *policy.Expr
+	section := func(h int) (*tomldoc.Expr, int) {
+		var last *tomldoc.Expr
 		for i := h + 1; i < len(exprs); i++ {
 			if isHeader(exprs[i]) {
 				return last, i
 			}
-			if exprs[i].Kind == policy.ExprKeyValue {
+			if exprs[i].Kind == tomldoc.ExprKeyValue {
 				last = exprs[i]
 			}
 		}
@@ -241,9 +242,9 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *policy.Table, ph *policy.Exp
 
 // movePermissionsNetwork renames permissions.network to network in every
 // header and root dotted key that names it.
-func (b *planner) movePermissionsNetwork(fb *fixBuilder, t *policy.Table) string {
+func (b *planner) movePermissionsNetwork(fb *fixBuilder, t *tomldoc.Table) string {
 	perms := b.doc.Root.Sub("permissions")
-	if perms.Form == policy.FormInline || t.Form == policy.FormInline {
+	if perms.Form == tomldoc.FormInline || t.Form == tomldoc.FormInline {
 		return "it is written as an inline table"
 	}
 	for _, e := range b.doc.Exprs {
@@ -252,11 +253,11 @@ func (b *planner) movePermissionsNetwork(fb *fixBuilder, t *policy.Table) string
 		}
 		named := len(e.Key) >= 2 && e.Key[0] == "permissions" && e.Key[1] == "network"
 		switch e.Kind {
-		case policy.ExprTable, policy.ExprArrayTable:
+		case tomldoc.ExprTable, tomldoc.ExprArrayTable:
 			if named && !b.toNetwork(fb, e, 1) {
 				return "cannot read the header " + e.Span.Text(b.src)
 			}
-		case policy.ExprKeyValue:
+		case tomldoc.ExprKeyValue:
 			switch {
 			case e.Table == b.doc.Root && named:
 				if len(e.Key) == 2 {

@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -23,7 +24,7 @@ import (
 
 // finding is one planned diagnostic of a fixable rule.
 type finding struct {
-	span policy.Span
+	span tomldoc.Span
 	msg  string
 	fix  *Fix
 	// blocker says why fix is nil, when migrate must refuse over it.
@@ -62,7 +63,7 @@ func ruleGroup(raw, fixed string) string {
 type planner struct {
 	f   *policy.File
 	src []byte
-	doc *policy.Doc
+	doc *tomldoc.Doc
 	p   *plan
 }
 
@@ -82,7 +83,7 @@ func (b *planner) run() {
 	}
 }
 
-func (b *planner) report(rule string, sp policy.Span, fix *Fix, blocker, format string, args ...any) {
+func (b *planner) report(rule string, sp tomldoc.Span, fix *Fix, blocker, format string, args ...any) {
 	b.p.findings[rule] = append(b.p.findings[rule], finding{span: sp, msg: fmt.Sprintf(format, args...), fix: fix, blocker: blocker})
 }
 
@@ -91,8 +92,8 @@ func (b *planner) table(n *policy.Network) {
 	// A table written only as dotted keys disappears when every key is
 	// removed; the first key's fix then leaves an empty domains table so
 	// the table (and, for requirements, the file's kind) survives.
-	var keepAlive *policy.Entry
-	if t := n.Table; t.Form == policy.FormDotted && len(t.Entries) > 0 {
+	var keepAlive *tomldoc.Entry
+	if t := n.Table; t.Form == tomldoc.FormDotted && len(t.Entries) > 0 {
 		keepAlive = t.Entries[0]
 		for _, e := range t.Entries {
 			if s := policy.LookupKey(e.Key, isManaged(n)); s == nil || !s.Legacy && !s.Obsolete {
@@ -114,9 +115,9 @@ func (b *planner) table(n *policy.Network) {
 // obsoleteKeys reports NP014 with a fix removing the key. Keys written in
 // one inline table share one fix: removing neighbours separately would
 // make their separators overlap.
-func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *policy.Entry) {
-	var keys []*policy.Entry
-	inline := map[*policy.Table][]*policy.Entry{}
+func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *tomldoc.Entry) {
+	var keys []*tomldoc.Entry
+	inline := map[*tomldoc.Table][]*tomldoc.Entry{}
 	for _, e := range n.Table.Entries {
 		if spec := policy.LookupKey(e.Key, isManaged(n)); spec != nil && spec.Obsolete {
 			keys = append(keys, e)
@@ -126,8 +127,8 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *policy.Entry) {
 			}
 		}
 	}
-	inlineFix := map[*policy.Table]*Fix{}
-	inlineBlocker := map[*policy.Table]string{}
+	inlineFix := map[*tomldoc.Table]*Fix{}
+	inlineBlocker := map[*tomldoc.Table]string{}
 	for c, es := range inline {
 		if c != nil {
 			fb := &fixBuilder{}
@@ -163,7 +164,7 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *policy.Entry) {
 // group it falls in, and which spelling findings (NP022, NP023) it gets.
 type spelling struct {
 	raw      string
-	span     policy.Span
+	span     tomldoc.Span
 	final    string // the pattern after its NP022/NP023 fix
 	group    string // what makes two patterns the same rule (ruleGroup)
 	port     bool
@@ -171,7 +172,7 @@ type spelling struct {
 	punyErr  error
 }
 
-func spell(raw string, span policy.Span) spelling {
+func spell(raw string, span tomldoc.Span) spelling {
 	s := spelling{raw: raw, span: span, port: policy.HasPort(raw), nonASCII: !policy.IsASCII(raw)}
 	s.final, s.punyErr = policy.FixedPattern(raw)
 	s.group = ruleGroup(raw, s.final)
@@ -202,14 +203,14 @@ func (b *planner) reportSpelling(s spelling, fix *Fix, blocker string, asciiFix 
 	}
 	if dup != nil {
 		b.report("NP025", s.span, fix, blocker, "duplicate rule: %s repeats %s (line %d) with the same permission %q",
-			policy.QuoteString(s.raw), policy.QuoteString(dup.raw), dup.line, dup.perm.String())
+			tomldoc.QuoteString(s.raw), tomldoc.QuoteString(dup.raw), dup.line, dup.perm.String())
 	}
 }
 
 // mapKey is one entry of a canonical domains table and what its fixes do.
 type mapKey struct {
 	spelling
-	e       *policy.Entry
+	e       *tomldoc.Entry
 	perm    policy.Permission // PermInvalid when the value is not "allow"/"deny"
 	dupOf   *mapKey           // an earlier entry with the same group and permission
 	fix     *Fix
@@ -218,7 +219,7 @@ type mapKey struct {
 
 // domainMap is the analysed canonical domains table of a network table.
 type domainMap struct {
-	entry *policy.Entry
+	entry *tomldoc.Entry
 	keys  []*mapKey
 	// eff is the permission of each group with deny winning; first the
 	// first valid entry of each group.
@@ -232,7 +233,7 @@ type domainMap struct {
 // one fix per key (rename or removal) that every finding on the key shares.
 func (b *planner) domainMap(n *policy.Network) *domainMap {
 	dm := &domainMap{entry: n.DomainsEntry, eff: map[string]policy.Permission{}, first: map[string]*mapKey{}, keyOf: map[string]*mapKey{}}
-	if dm.entry == nil || dm.entry.Value.Kind != policy.KindTable {
+	if dm.entry == nil || dm.entry.Value.Kind != tomldoc.KindTable {
 		return dm
 	}
 	type gp struct {
@@ -244,10 +245,10 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		k := &mapKey{e: r, spelling: spelling{raw: r.Key, span: r.KeySpan, final: r.Key}}
 		dm.keys = append(dm.keys, k)
 		dm.keyOf[r.Key] = k
-		if r.Value.Kind == policy.KindTable {
+		if r.Value.Kind == tomldoc.KindTable {
 			continue // a dotted key where a pattern was meant: NP002
 		}
-		if r.Value.Kind == policy.KindString {
+		if r.Value.Kind == tomldoc.KindString {
 			k.perm, _ = policy.ParseDomainPermission(r.Value.Str)
 		}
 		k.spelling = spell(r.Key, r.KeySpan)
@@ -285,12 +286,12 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 	for _, k := range dm.keys {
 		switch {
 		case k.dupOf != nil:
-			k.fix, k.blocker = b.removeEntry(k.e, fmt.Sprintf("remove duplicate %s", policy.QuoteString(k.e.Key)))
+			k.fix, k.blocker = b.removeEntry(k.e, fmt.Sprintf("remove duplicate %s", tomldoc.QuoteString(k.e.Key)))
 		case k.final != k.e.Key:
 			fb := &fixBuilder{}
-			fb.replace(k.e.KeySpan.Start.Offset, k.e.KeySpan.End.Offset, policy.QuoteKey(k.final))
-			k.fix = fb.fix(fmt.Sprintf("write %s as %s", policy.QuoteString(k.e.Key), policy.QuoteString(k.final)))
-			k.blocker = overlapBlocker(fb, "the respelling of "+policy.QuoteString(k.e.Key))
+			fb.replace(k.e.KeySpan.Start.Offset, k.e.KeySpan.End.Offset, tomldoc.QuoteKey(k.final))
+			k.fix = fb.fix(fmt.Sprintf("write %s as %s", tomldoc.QuoteString(k.e.Key), tomldoc.QuoteString(k.final)))
+			k.blocker = overlapBlocker(fb, "the respelling of "+tomldoc.QuoteString(k.e.Key))
 		}
 	}
 	for _, k := range dm.keys {
@@ -304,18 +305,18 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 }
 
 func portMessage(raw, fixed string, fixable bool) string {
-	msg := fmt.Sprintf("port in pattern %s is ignored: the rule matches the host on every port", policy.QuoteString(raw))
+	msg := fmt.Sprintf("port in pattern %s is ignored: the rule matches the host on every port", tomldoc.QuoteString(raw))
 	if fixable && !policy.HasPort(fixed) {
-		msg += fmt.Sprintf("; write %s", policy.QuoteString(fixed))
+		msg += fmt.Sprintf("; write %s", tomldoc.QuoteString(fixed))
 	}
 	return msg
 }
 
 func asciiMessage(raw, fixed string, err error) string {
 	if err != nil {
-		return fmt.Sprintf("non-ASCII pattern %s never matches: write it in punycode (%v)", policy.QuoteString(raw), err)
+		return fmt.Sprintf("non-ASCII pattern %s never matches: write it in punycode (%v)", tomldoc.QuoteString(raw), err)
 	}
-	return fmt.Sprintf("non-ASCII pattern %s never matches: write its punycode form %s", policy.QuoteString(raw), policy.QuoteString(fixed))
+	return fmt.Sprintf("non-ASCII pattern %s never matches: write its punycode form %s", tomldoc.QuoteString(raw), tomldoc.QuoteString(fixed))
 }
 
 // legacyRule is the rule for a legacy key of n: NP010 in a user table,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -74,19 +75,19 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 	b := newPlanner(f)
 	t := b.tableAt(path)
 	if t == nil && b.doc.Root.Get(path[0]) != nil && len(path) == 1 {
-		return nil, fmt.Errorf("%s is not a table", policy.JoinKey(path))
+		return nil, fmt.Errorf("%s is not a table", tomldoc.JoinKey(path))
 	}
-	var dom *policy.Entry
+	var dom *tomldoc.Entry
 	if t != nil {
 		dom = t.Get("domains")
-		if dom != nil && dom.Value.Kind != policy.KindTable {
-			return nil, fmt.Errorf("%s.domains is not a table", policy.JoinKey(path))
+		if dom != nil && dom.Value.Kind != tomldoc.KindTable {
+			return nil, fmt.Errorf("%s.domains is not a table", tomldoc.JoinKey(path))
 		}
 	}
-	var same, other []*policy.Entry
+	var same, other []*tomldoc.Entry
 	if dom != nil {
 		for _, r := range dom.Value.Table.Entries {
-			if r.Value.Kind != policy.KindString {
+			if r.Value.Kind != tomldoc.KindString {
 				continue
 			}
 			p, ok := policy.ParseDomainPermission(r.Value.Str)
@@ -105,7 +106,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 		}
 	}
 	ch := &RuleChange{}
-	found := func(r *policy.Entry) {
+	found := func(r *tomldoc.Entry) {
 		ch.Line, ch.Found = r.KeySpan.Start.Line, r.Key
 	}
 	fb := &fixBuilder{}
@@ -131,7 +132,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 		} else {
 			found(other[0])
 			v := other[0].Value.Span
-			val := policy.QuoteString(perm.String())
+			val := tomldoc.QuoteString(perm.String())
 			if f.Src[v.Start.Offset] == '\'' {
 				val = "'" + perm.String() + "'" // keep a literal string literal
 			}
@@ -150,7 +151,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 	}
 	ch.Fix = fb.fix(ruleMessage(ch.Op, norm, perm))
 	if ch.Fix == nil {
-		return nil, fmt.Errorf("the edit of %s would overlap itself", policy.JoinKey(path))
+		return nil, fmt.Errorf("the edit of %s would overlap itself", tomldoc.JoinKey(path))
 	}
 	return ch, nil
 }
@@ -158,33 +159,33 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 func ruleMessage(op RuleOp, norm string, perm policy.Permission) string {
 	switch op {
 	case RuleRemoved:
-		return "remove the rules for " + policy.QuoteString(norm)
+		return "remove the rules for " + tomldoc.QuoteString(norm)
 	case RuleReplaced:
-		return fmt.Sprintf("make %s %s", policy.QuoteString(norm), perm)
+		return fmt.Sprintf("make %s %s", tomldoc.QuoteString(norm), perm)
 	}
-	return fmt.Sprintf("add %s = %s", policy.QuoteString(norm), policy.QuoteString(perm.String()))
+	return fmt.Sprintf("add %s = %s", tomldoc.QuoteString(norm), tomldoc.QuoteString(perm.String()))
 }
 
 // removeEntries deletes rule entries; entries of one inline table go in
 // one deletion, so that their separators do not overlap.
-func (b *planner) removeEntries(fb *fixBuilder, es []*policy.Entry) error {
-	inline := map[*policy.Table][]*policy.Entry{}
+func (b *planner) removeEntries(fb *fixBuilder, es []*tomldoc.Entry) error {
+	inline := map[*tomldoc.Table][]*tomldoc.Entry{}
 	for _, e := range es {
 		if e.InInline {
 			c := b.containerInline(e)
 			if c == nil {
-				return fmt.Errorf("cannot find the inline table holding %s", policy.QuoteString(e.Key))
+				return fmt.Errorf("cannot find the inline table holding %s", tomldoc.QuoteString(e.Key))
 			}
 			inline[c] = append(inline[c], e)
 			continue
 		}
 		if e.KV.End.Offset <= e.KV.Start.Offset {
-			return fmt.Errorf("cannot remove %s", policy.QuoteString(e.Key))
+			return fmt.Errorf("cannot remove %s", tomldoc.QuoteString(e.Key))
 		}
 		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
 	}
 	for c, es := range inline {
-		var items []policy.Span
+		var items []tomldoc.Span
 		inlineLeaves(c, &items)
 		if len(items) == len(es) && c.Value != nil {
 			// Every item goes: an empty table reads "{}", not "{  }".
@@ -211,15 +212,15 @@ func (b *planner) fileStyle() tableStyle {
 	count := map[tableStyle]int{}
 	for _, n := range networkTables(b.f) {
 		e := n.DomainsEntry
-		if e == nil || e.Value.Kind != policy.KindTable {
+		if e == nil || e.Value.Kind != tomldoc.KindTable {
 			continue
 		}
 		switch e.Value.Table.Form {
-		case policy.FormHeader:
+		case tomldoc.FormHeader:
 			count[styleHeader]++
-		case policy.FormDotted:
+		case tomldoc.FormDotted:
 			count[styleDotted]++
-		case policy.FormInline:
+		case tomldoc.FormInline:
 			count[styleInline]++
 		}
 	}
@@ -235,25 +236,25 @@ func (b *planner) fileStyle() tableStyle {
 // addRule writes a new rule: into the domains table dom when there is one,
 // else into a new domains table of t, else into a new network table t at
 // path (reported by the result).
-func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *policy.Entry, norm string, perm policy.Permission, comment string) (bool, error) {
-	key := policy.QuoteString(norm)
-	val := policy.QuoteString(perm.String())
+func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *tomldoc.Entry, norm string, perm policy.Permission, comment string) (bool, error) {
+	key := tomldoc.QuoteString(norm)
+	val := tomldoc.QuoteString(perm.String())
 	rule := key + " = " + val // in an inline table
 	line := rule              // on a line of its own
 	if comment != "" {
 		line += "  # " + comment
 	}
-	where := policy.JoinKey(path)
+	where := tomldoc.JoinKey(path)
 	if dom != nil {
 		dt := dom.Value.Table
 		switch dt.Form {
-		case policy.FormHeader:
+		case tomldoc.FormHeader:
 			anchor := b.lastKey(dt)
 			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + line})
-		case policy.FormInline:
+		case tomldoc.FormInline:
 			b.intoInline(fb, dt, rule)
-		case policy.FormDotted:
-			var last *policy.Entry
+		case tomldoc.FormDotted:
+			var last *tomldoc.Entry
 			for _, r := range dt.Entries {
 				if r.KV.End.Offset > r.KV.Start.Offset && (last == nil || r.KV.End.Offset > last.KV.End.Offset) {
 					last = r
@@ -270,7 +271,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 		default:
 			// Only deeper headers name it; a header of its own is still
 			// allowed, at the end where it captures nothing.
-			b.atEnd(fb, []string{"[" + policy.JoinKey(append(append([]string(nil), path...), "domains")) + "]", line})
+			b.atEnd(fb, []string{"[" + tomldoc.JoinKey(append(append([]string(nil), path...), "domains")) + "]", line})
 		}
 		return false, nil
 	}
@@ -286,25 +287,25 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 		}
 		return []string{"", "[" + header + "]", line}
 	}
-	domPath := policy.JoinKey(append(append([]string(nil), path...), "domains"))
+	domPath := tomldoc.JoinKey(append(append([]string(nil), path...), "domains"))
 	if t != nil {
 		switch t.Form {
-		case policy.FormHeader:
+		case tomldoc.FormHeader:
 			anchor := b.lastKey(t)
 			lines := body(domPath)
 			if style != styleHeader {
 				lines[0] = b.indentOf(anchor) + lines[0]
 			}
 			b.linesAfter(fb, anchor.Line, lines)
-		case policy.FormInline:
+		case tomldoc.FormInline:
 			b.intoInline(fb, t, "domains = { "+rule+" }")
-		case policy.FormDotted:
+		case tomldoc.FormDotted:
 			if t.Value != nil && b.inInline(t) {
 				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
 			}
-			var anchor *policy.Expr
+			var anchor *tomldoc.Expr
 			for _, e := range b.doc.Exprs {
-				if e.Kind == policy.ExprKeyValue && e.Table != nil && hasPrefix(t.Path, e.Table.Path) &&
+				if e.Kind == tomldoc.ExprKeyValue && e.Table != nil && hasPrefix(t.Path, e.Table.Path) &&
 					hasPrefix(append(append([]string(nil), e.Table.Path...), e.Key...), t.Path) {
 					anchor = e
 				}
@@ -312,7 +313,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 			if anchor == nil {
 				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
 			}
-			rel := policy.JoinKey(t.Path[len(anchor.Table.Path):])
+			rel := tomldoc.JoinKey(t.Path[len(anchor.Table.Path):])
 			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rel + ".domains." + line})
 		default:
 			// Named only by deeper headers: a [x.domains] header at the end.
@@ -325,11 +326,11 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 	if parent == nil {
 		return false, fmt.Errorf("cannot create %s: its parent table does not exist", where)
 	}
-	if parent.Form == policy.FormInline {
-		b.intoInline(fb, parent, policy.QuoteKey(path[len(path)-1])+" = { enabled = true, domains = { "+rule+" } }")
+	if parent.Form == tomldoc.FormInline {
+		b.intoInline(fb, parent, tomldoc.QuoteKey(path[len(path)-1])+" = { enabled = true, domains = { "+rule+" } }")
 		return true, nil
 	}
-	if parent.Form == policy.FormDotted && b.inInline(parent) {
+	if parent.Form == tomldoc.FormDotted && b.inInline(parent) {
 		return false, fmt.Errorf("cannot create %s: write the rule by hand", where)
 	}
 	lines := []string{"[" + where + "]", "enabled = true"}
@@ -338,12 +339,12 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *policy.Table, dom *p
 }
 
 // inInline reports whether a dotted table is written inside an inline table.
-func (b *planner) inInline(t *policy.Table) bool {
+func (b *planner) inInline(t *tomldoc.Table) bool {
 	for p := t; p != nil && len(p.Path) > 0; p = b.tableAt(p.Path[:len(p.Path)-1]) {
-		if p.Form == policy.FormInline {
+		if p.Form == tomldoc.FormInline {
 			return true
 		}
-		if p.Form != policy.FormDotted {
+		if p.Form != tomldoc.FormDotted {
 			return false
 		}
 	}
@@ -351,8 +352,8 @@ func (b *planner) inInline(t *policy.Table) bool {
 }
 
 // intoInline adds one item to inline table t.
-func (b *planner) intoInline(fb *fixBuilder, t *policy.Table, item string) {
-	var items []policy.Span
+func (b *planner) intoInline(fb *fixBuilder, t *tomldoc.Table, item string) {
+	var items []tomldoc.Span
 	inlineLeaves(t, &items)
 	if len(items) == 0 {
 		fb.replace(t.Value.Span.Start.Offset, t.Value.Span.End.Offset, "{ "+item+" }")

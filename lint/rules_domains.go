@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -289,15 +290,15 @@ func runNP030(p *Pass) {
 
 func runNP031(p *Pass) {
 	for _, n := range networkTables(p.File) {
-		check := func(e *policy.Entry, ok func(string) bool, want string) {
-			if e == nil || e.Value.Kind != policy.KindTable {
+		check := func(e *tomldoc.Entry, ok func(string) bool, want string) {
+			if e == nil || e.Value.Kind != tomldoc.KindTable {
 				return
 			}
 			for _, r := range e.Value.Table.Entries {
-				if r.Value.Kind != policy.KindString || ok(r.Value.Str) {
+				if r.Value.Kind != tomldoc.KindString || ok(r.Value.Str) {
 					continue
 				}
-				msg := fmt.Sprintf("%s.%s = %s: the permission must be %s", e.Key, policy.QuoteKey(r.Key), policy.QuoteString(r.Value.Str), want)
+				msg := fmt.Sprintf("%s.%s = %s: the permission must be %s", e.Key, tomldoc.QuoteKey(r.Key), tomldoc.QuoteString(r.Value.Str), want)
 				if low := strings.ToLower(strings.TrimSpace(r.Value.Str)); low != r.Value.Str && ok(low) {
 					msg += fmt.Sprintf(" (write %q)", low)
 				} else if e.Key == "domains" && low == "none" {

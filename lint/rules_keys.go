@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -56,9 +57,9 @@ allow_local_binding = true`,
 }
 
 // kindName is a value kind with its article, for messages.
-func kindName(k policy.ValueKind) string {
+func kindName(k tomldoc.ValueKind) string {
 	switch k {
-	case policy.KindArray, policy.KindInteger:
+	case tomldoc.KindArray, tomldoc.KindInteger:
 		return "an " + k.String()
 	}
 	return "a " + k.String()
@@ -67,7 +68,7 @@ func kindName(k policy.ValueKind) string {
 func runNP002(p *Pass) {
 	f := p.File
 	root := f.Doc.Root
-	want := func(e *policy.Entry, name string, k policy.ValueKind) bool {
+	want := func(e *tomldoc.Entry, name string, k tomldoc.ValueKind) bool {
 		if e == nil {
 			return false
 		}
@@ -78,20 +79,20 @@ func runNP002(p *Pass) {
 		return true
 	}
 	if f.Kind == policy.KindRequirements {
-		want(root.Get("experimental_network"), "experimental_network", policy.KindTable)
+		want(root.Get("experimental_network"), "experimental_network", tomldoc.KindTable)
 	} else {
-		want(root.Get("default_permissions"), "default_permissions", policy.KindString)
-		want(root.Get("network"), "network", policy.KindTable)
-		if want(root.Get("permissions"), "permissions", policy.KindTable) {
+		want(root.Get("default_permissions"), "default_permissions", tomldoc.KindString)
+		want(root.Get("network"), "network", tomldoc.KindTable)
+		if want(root.Get("permissions"), "permissions", tomldoc.KindTable) {
 			for _, e := range root.Sub("permissions").Entries {
-				name := "permissions." + policy.QuoteKey(e.Key)
-				if !want(e, name, policy.KindTable) || f.Profile(e.Key) == nil {
+				name := "permissions." + tomldoc.QuoteKey(e.Key)
+				if !want(e, name, tomldoc.KindTable) || f.Profile(e.Key) == nil {
 					continue
 				}
 				t := e.Value.Table
-				want(t.Get("extends"), name+".extends", policy.KindString)
-				want(t.Get("description"), name+".description", policy.KindString)
-				want(t.Get("network"), name+".network", policy.KindTable)
+				want(t.Get("extends"), name+".extends", tomldoc.KindString)
+				want(t.Get("description"), name+".description", tomldoc.KindString)
+				want(t.Get("network"), name+".network", tomldoc.KindTable)
 			}
 		}
 	}
@@ -107,15 +108,15 @@ func runNP002(p *Pass) {
 }
 
 // checkType reports a value of the wrong type for a known network key.
-func checkType(p *Pass, e *policy.Entry, spec *policy.KeySpec) {
+func checkType(p *Pass, e *tomldoc.Entry, spec *policy.KeySpec) {
 	f := p.File
-	want := map[policy.KeyType]policy.ValueKind{
-		policy.TypeBool:       policy.KindBool,
-		policy.TypeString:     policy.KindString,
-		policy.TypePort:       policy.KindInteger,
-		policy.TypeDomainMap:  policy.KindTable,
-		policy.TypeSocketMap:  policy.KindTable,
-		policy.TypeStringList: policy.KindArray,
+	want := map[policy.KeyType]tomldoc.ValueKind{
+		policy.TypeBool:       tomldoc.KindBool,
+		policy.TypeString:     tomldoc.KindString,
+		policy.TypePort:       tomldoc.KindInteger,
+		policy.TypeDomainMap:  tomldoc.KindTable,
+		policy.TypeSocketMap:  tomldoc.KindTable,
+		policy.TypeStringList: tomldoc.KindArray,
 	}[spec.Type]
 	v := e.Value
 	if v.Kind != want {
@@ -129,7 +130,7 @@ func checkType(p *Pass, e *policy.Entry, spec *policy.KeySpec) {
 		}
 	case policy.TypeStringList:
 		for _, el := range v.Elems {
-			if el.Kind != policy.KindString {
+			if el.Kind != tomldoc.KindString {
 				p.Reportf(f, el.Span, nil, "%s must hold strings only, not %s", e.Key, kindName(el.Kind))
 			}
 		}
@@ -140,14 +141,14 @@ func checkType(p *Pass, e *policy.Entry, spec *policy.KeySpec) {
 		}
 		for _, r := range v.Table.Entries {
 			switch r.Value.Kind {
-			case policy.KindString:
-			case policy.KindTable:
+			case tomldoc.KindString:
+			case tomldoc.KindTable:
 				dotted, leaf := dottedKey(r)
 				p.Reportf(f, r.Value.Span, nil, "%s key %s is a dotted key, not one pattern; quote it: %s = %s",
-					e.Key, dotted, policy.QuoteString(dotted), leaf)
+					e.Key, dotted, tomldoc.QuoteString(dotted), leaf)
 			default:
 				p.Reportf(f, r.Value.Span, nil, "%s.%s must be the string %s, not %s",
-					e.Key, policy.QuoteKey(r.Key), perms, kindName(r.Value.Kind))
+					e.Key, tomldoc.QuoteKey(r.Key), perms, kindName(r.Value.Kind))
 			}
 		}
 	}
@@ -155,17 +156,17 @@ func checkType(p *Pass, e *policy.Entry, spec *policy.KeySpec) {
 
 // dottedKey follows single-entry tables under e to rebuild the dotted key
 // a user most likely meant as one quoted pattern, and the leaf value text.
-func dottedKey(e *policy.Entry) (string, string) {
+func dottedKey(e *tomldoc.Entry) (string, string) {
 	parts := []string{e.Key}
 	v := e.Value
-	for v.Kind == policy.KindTable && len(v.Table.Entries) == 1 {
+	for v.Kind == tomldoc.KindTable && len(v.Table.Entries) == 1 {
 		c := v.Table.Entries[0]
 		parts = append(parts, c.Key)
 		v = c.Value
 	}
 	leaf := `"allow"`
-	if v.Kind == policy.KindString {
-		leaf = policy.QuoteString(v.Str)
+	if v.Kind == tomldoc.KindString {
+		leaf = tomldoc.QuoteString(v.Str)
 	}
 	return strings.Join(parts, "."), leaf
 }
@@ -186,17 +187,17 @@ func runNP003(p *Pass) {
 		return
 	}
 	for _, e := range perms.Entries {
-		if e.Value.Kind != policy.KindTable || f.Profile(e.Key) == nil {
+		if e.Value.Kind != tomldoc.KindTable || f.Profile(e.Key) == nil {
 			continue
 		}
-		table := "[permissions." + policy.QuoteKey(e.Key) + "]"
+		table := "[permissions." + tomldoc.QuoteKey(e.Key) + "]"
 		for _, k := range e.Value.Table.Entries {
 			if slices.Contains(policy.ProfileKeys, k.Key) {
 				continue
 			}
 			msg := fmt.Sprintf("unknown key %q in %s: a profile holds only extends, description and network", k.Key, table)
 			if policy.LookupKey(k.Key, false) != nil {
-				msg = fmt.Sprintf("%q in %s does nothing: network settings go in [permissions.%s.network]", k.Key, table, policy.QuoteKey(e.Key))
+				msg = fmt.Sprintf("%q in %s does nothing: network settings go in [permissions.%s.network]", k.Key, table, tomldoc.QuoteKey(e.Key))
 			}
 			p.Reportf(f, k.KeySpan, nil, "%s", msg)
 		}

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -78,9 +79,9 @@ mitm = true`,
 var listenerKeys = []string{"proxy_url", "socks_url"}
 
 // listenerURL returns the string value of a listener key of n.
-func listenerURL(n *policy.Network, key string) (*policy.Entry, string, bool) {
+func listenerURL(n *policy.Network, key string) (*tomldoc.Entry, string, bool) {
 	e := n.Table.Get(key)
-	if e == nil || e.Value.Kind != policy.KindString {
+	if e == nil || e.Value.Kind != tomldoc.KindString {
 		return nil, "", false
 	}
 	return e, e.Value.Str, true
@@ -135,7 +136,7 @@ func runNP041(p *Pass) {
 		if isManaged(n) {
 			for _, key := range []string{"http_port", "socks_port"} {
 				e := n.Table.Get(key)
-				if e == nil || e.Value.Kind != policy.KindInteger {
+				if e == nil || e.Value.Kind != tomldoc.KindInteger {
 					continue
 				}
 				if v := e.Value.Int; v != int64(int(v)) || !policy.ValidPort(int(v)) {

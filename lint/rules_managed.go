@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -108,7 +109,7 @@ func runNP061(p *Pass) {
 		if count == 0 {
 			continue
 		}
-		var first policy.Span
+		var first tomldoc.Span
 		for _, it := range domainItems(n) {
 			if it.Perm == policy.Allow && it.Raw == ignored[0].Pattern && it.Span.Start.Line == ignored[0].Source.Line {
 				first = it.Span

@@ -1,6 +1,6 @@
 package lint
 
-import "github.com/netpolicy/netpolicy/policy"
+import "github.com/netpolicy/netpolicy/internal/tomldoc"
 
 // The meta rules are produced by the driver (Check) itself, not by a Run
 // function: NP001 when a file does not parse, NP090 for suppression
@@ -71,6 +71,6 @@ comment as ignore[NP022,NP024].`,
 
 // Unreadable is the NP000 diagnostic of a file that could not be read.
 func Unreadable(path string, err error) Diagnostic {
-	pos := policy.Pos{Line: 1, Column: 1}
+	pos := tomldoc.Pos{Line: 1, Column: 1}
 	return Diagnostic{File: path, Pos: pos, End: pos, Rule: ruleNP000, Message: err.Error()}
 }

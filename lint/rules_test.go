@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -97,7 +98,7 @@ func TestNP026Cover(t *testing.T) {
 		{"api.example.com", "*.example.org", nil},
 	} {
 		t.Run(tc.allow+" vs "+tc.deny, func(t *testing.T) {
-			text := "[network.domains]\n" + policy.QuoteString(tc.allow) + " = \"allow\"\n" + policy.QuoteString(tc.deny) + " = \"deny\"\n"
+			text := "[network.domains]\n" + tomldoc.QuoteString(tc.allow) + " = \"allow\"\n" + tomldoc.QuoteString(tc.deny) + " = \"deny\"\n"
 			got, ds := checkIDs(t, C(text))
 			want := tc.want
 			if want == nil {

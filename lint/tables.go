@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -36,7 +37,7 @@ type domainItem struct {
 	// Perm is Allow or Deny; PermInvalid when the map value is not one.
 	Perm policy.Permission
 	// Span is the key (map) or the string (legacy list).
-	Span   policy.Span
+	Span   tomldoc.Span
 	Legacy bool
 }
 
@@ -46,29 +47,29 @@ type domainItem struct {
 // left to NP002.
 func domainItems(n *policy.Network) []domainItem {
 	size := 0
-	if e := n.DomainsEntry; e != nil && e.Value.Kind == policy.KindTable {
+	if e := n.DomainsEntry; e != nil && e.Value.Kind == tomldoc.KindTable {
 		size = len(e.Value.Table.Entries)
 	}
-	for _, e := range []*policy.Entry{n.AllowedDomainsEntry, n.DeniedDomainsEntry} {
+	for _, e := range []*tomldoc.Entry{n.AllowedDomainsEntry, n.DeniedDomainsEntry} {
 		if e != nil {
 			size += len(e.Value.Elems)
 		}
 	}
 	out := make([]domainItem, 0, size)
-	if e := n.DomainsEntry; e != nil && e.Value.Kind == policy.KindTable {
+	if e := n.DomainsEntry; e != nil && e.Value.Kind == tomldoc.KindTable {
 		for _, r := range e.Value.Table.Entries {
-			if r.Value.Kind == policy.KindTable {
+			if r.Value.Kind == tomldoc.KindTable {
 				continue
 			}
 			it := domainItem{Raw: r.Key, Span: r.KeySpan}
-			if r.Value.Kind == policy.KindString {
+			if r.Value.Kind == tomldoc.KindString {
 				it.Perm, _ = policy.ParseDomainPermission(r.Value.Str)
 			}
 			out = append(out, it)
 		}
 	}
 	for _, l := range []struct {
-		e    *policy.Entry
+		e    *tomldoc.Entry
 		perm policy.Permission
 	}{{n.AllowedDomainsEntry, policy.Allow}, {n.DeniedDomainsEntry, policy.Deny}} {
 		for _, v := range policy.StringElems(l.e) {
@@ -83,7 +84,7 @@ type socketItem struct {
 	Path string
 	// Perm is Allow or None; PermInvalid when the map value is not one.
 	Perm   policy.Permission
-	Span   policy.Span
+	Span   tomldoc.Span
 	Legacy bool
 }
 
@@ -91,13 +92,13 @@ type socketItem struct {
 // allow_unix_sockets (every path "allow").
 func socketItems(n *policy.Network) []socketItem {
 	var out []socketItem
-	if e := n.SocketsEntry; e != nil && e.Value.Kind == policy.KindTable {
+	if e := n.SocketsEntry; e != nil && e.Value.Kind == tomldoc.KindTable {
 		for _, r := range e.Value.Table.Entries {
-			if r.Value.Kind == policy.KindTable {
+			if r.Value.Kind == tomldoc.KindTable {
 				continue
 			}
 			it := socketItem{Path: r.Key, Span: r.KeySpan}
-			if r.Value.Kind == policy.KindString {
+			if r.Value.Kind == tomldoc.KindString {
 				it.Perm, _ = policy.ParseSocketPermission(r.Value.Str)
 			}
 			out = append(out, it)
@@ -110,9 +111,9 @@ func socketItems(n *policy.Network) []socketItem {
 }
 
 // keySpan is the span of key in table t, or the zero span.
-func keySpan(t *policy.Table, key string) policy.Span {
+func keySpan(t *tomldoc.Table, key string) tomldoc.Span {
 	if e := t.Get(key); e != nil {
 		return e.KeySpan
 	}
-	return policy.Span{}
+	return tomldoc.Span{}
 }

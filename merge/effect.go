@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -38,7 +39,7 @@ func NoEffect(eff *policy.Effective, norm string, perm policy.Permission) string
 		return fmt.Sprintf("in %s mode the managed allow rules replace the user's", eff.SessionMode)
 	}
 	if d := coveringDeny(eff.Deny, pat); d != nil {
-		return fmt.Sprintf("%s denies it (%s, %s)", policy.QuoteString(d.Pattern), d.Source, d.Source.Origin)
+		return fmt.Sprintf("%s denies it (%s, %s)", tomldoc.QuoteString(d.Pattern), d.Source, d.Source.Origin)
 	}
 	return ""
 }

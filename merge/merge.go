@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -105,7 +106,7 @@ func (b *builder) settings() {
 			// Lint refuses this (NP002); should a caller merge anyway, fail
 			// closed: limited lets less through than full.
 			e.Mode.Value = policy.ModeLimited
-			e.Mode.Note = fmt.Sprintf("unknown mode %s treated as \"limited\"", policy.QuoteString(u.Mode.Value))
+			e.Mode.Note = fmt.Sprintf("unknown mode %s treated as \"limited\"", tomldoc.QuoteString(u.Mode.Value))
 		}
 	}
 
@@ -185,7 +186,7 @@ func split(n *policy.Network) (allow, deny []policy.Rule) {
 }
 
 func ruleText(r policy.Rule) string {
-	return "domains." + policy.QuoteKey(r.Pattern) + " = " + policy.QuoteString(r.Perm.String())
+	return "domains." + tomldoc.QuoteKey(r.Pattern) + " = " + tomldoc.QuoteString(r.Perm.String())
 }
 
 // domains applies the merge table of POLICY.md §3.
@@ -209,7 +210,7 @@ func (b *builder) domains() {
 	default:
 		for _, r := range U {
 			if a, ok := equalPattern(A, r.Pattern); ok {
-				b.drop(ruleText(r), r.Source, "same pattern as the managed allow rule %s (%s)", policy.QuoteString(a.Pattern), a.Source)
+				b.drop(ruleText(r), r.Source, "same pattern as the managed allow rule %s (%s)", tomldoc.QuoteString(a.Pattern), a.Source)
 				continue
 			}
 			e.Allow = append(e.Allow, r)
@@ -293,7 +294,7 @@ func (b *builder) sockets() {
 	if b.u != nil {
 		for _, s := range b.u.Sockets {
 			if s.Perm == policy.Allow {
-				b.drop("unix_sockets."+policy.QuoteKey(s.Path)+" = \"allow\"", s.Source, "managed unix_sockets rules (%s) replace the user's allow sockets", first)
+				b.drop("unix_sockets."+tomldoc.QuoteKey(s.Path)+" = \"allow\"", s.Source, "managed unix_sockets rules (%s) replace the user's allow sockets", first)
 				continue
 			}
 			e.Sockets = append(e.Sockets, s)
@@ -368,7 +369,7 @@ func listener(key string, url *policy.Setting[string], port *policy.Setting[int]
 	if port != nil && policy.ValidPort(port.Value) {
 		s := policy.Setting[string]{Value: net.JoinHostPort(loopbackHost, strconv.Itoa(port.Value)), Source: port.Source}
 		if url != nil {
-			s.Note = fmt.Sprintf("managed port replaces %s %s (%s)", key, policy.QuoteString(url.Value), url.Source)
+			s.Note = fmt.Sprintf("managed port replaces %s %s (%s)", key, tomldoc.QuoteString(url.Value), url.Source)
 		}
 		return s
 	}
@@ -381,7 +382,7 @@ func listener(key string, url *policy.Setting[string], port *policy.Setting[int]
 	}
 	l, err := policy.ParseListener(url.Value)
 	if err != nil {
-		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), url.Source)
+		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, tomldoc.QuoteString(url.Value), url.Source)
 		return dflt
 	}
 	p := l.Port
@@ -391,13 +392,13 @@ func listener(key string, url *policy.Setting[string], port *policy.Setting[int]
 	s := policy.Setting[string]{Source: url.Source, Note: dflt.Note}
 	addr, why, err := ClampListener(net.JoinHostPort(l.Host, strconv.Itoa(p)), e)
 	if err != nil {
-		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, policy.QuoteString(url.Value), url.Source)
+		dflt.Note = fmt.Sprintf("invalid %s %s (%s) ignored", key, tomldoc.QuoteString(url.Value), url.Source)
 		return dflt
 	}
 	s.Value = addr
 	if why != "" {
 		s.Forced = true
-		s.Note = fmt.Sprintf("%s %s %s", key, policy.QuoteString(url.Value), why)
+		s.Note = fmt.Sprintf("%s %s %s", key, tomldoc.QuoteString(url.Value), why)
 	}
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -45,7 +46,7 @@ func genDoc(allowed, denied []string, form int, flags uint16) (string, policy.Fi
 		if flags&fzLiteral != 0 && !strings.ContainsAny(s, "'\r\n") && utf8.ValidString(s) && !hasControl(s) {
 			return "'" + s + "'"
 		}
-		return policy.QuoteString(s)
+		return tomldoc.QuoteString(s)
 	}
 	n := 0
 	list := func(hosts []string) string {
@@ -89,9 +90,9 @@ func genDoc(allowed, denied []string, form int, flags uint16) (string, policy.Fi
 			perm = "deny"
 		}
 		if flags&fzDottedMap != 0 && fuzzForms[form] != "inline" {
-			kvs = append(kvs, "domains."+policy.QuoteKey(allowed[0])+` = "`+perm+`"`)
+			kvs = append(kvs, "domains."+tomldoc.QuoteKey(allowed[0])+` = "`+perm+`"`)
 		} else {
-			kvs = append(kvs, "domains = { "+policy.QuoteKey(allowed[0])+` = "`+perm+`" }`)
+			kvs = append(kvs, "domains = { "+tomldoc.QuoteKey(allowed[0])+` = "`+perm+`" }`)
 		}
 	}
 	if flags&fzMapAll != 0 {
@@ -101,12 +102,12 @@ func genDoc(allowed, denied []string, form int, flags uint16) (string, policy.Fi
 		seen := map[string]bool{}
 		for i, hosts := range [][]string{allowed, denied} {
 			for _, h := range hosts {
-				if seen[policy.QuoteKey(h)] { // invalid UTF-8 quotes as U+FFFD
+				if seen[tomldoc.QuoteKey(h)] { // invalid UTF-8 quotes as U+FFFD
 					continue
 				}
-				seen[policy.QuoteKey(h)] = true
+				seen[tomldoc.QuoteKey(h)] = true
 				perm := [2]string{"allow", "deny"}[i]
-				entries = append(entries, policy.QuoteKey(h)+` = "`+perm+`"`)
+				entries = append(entries, tomldoc.QuoteKey(h)+` = "`+perm+`"`)
 			}
 		}
 		if flags&fzDottedMap != 0 && fuzzForms[form] != "inline" {

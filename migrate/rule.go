@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -74,7 +75,7 @@ func verifyRuleEdit(f *policy.File, out []byte, path []string, norm string, perm
 		return fmt.Errorf("refusing the edit: the result would have new lint findings: %s", strings.Join(news, "; "))
 	}
 	want := fileRules(f)
-	name := "[" + policy.JoinKey(path) + "]"
+	name := "[" + tomldoc.JoinKey(path) + "]"
 	t := want[name]
 	if t.domains == nil {
 		t = tableRules{domains: map[string]policy.Permission{}, sockets: map[string]policy.Permission{}, scalars: map[string]string{}}

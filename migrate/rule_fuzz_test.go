@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -45,18 +46,18 @@ func genEditDoc(shape uint16, seed []byte) string {
 		case 0: // header table
 			lines = append(lines, "["+name+"]", "enabled = true", "", "["+name+".domains]")
 			for _, r := range rs {
-				lines = append(lines, policy.QuoteString(r[0])+" = "+policy.QuoteString(r[1])+"  # c")
+				lines = append(lines, tomldoc.QuoteString(r[0])+" = "+tomldoc.QuoteString(r[1])+"  # c")
 			}
 		case 1: // inline
 			var items []string
 			for _, r := range rs {
-				items = append(items, policy.QuoteString(r[0])+" = "+policy.QuoteString(r[1]))
+				items = append(items, tomldoc.QuoteString(r[0])+" = "+tomldoc.QuoteString(r[1]))
 			}
 			lines = append(lines, "["+name+"]", "enabled = true", "domains = { "+strings.Join(items, ", ")+" }")
 		case 2: // dotted
 			lines = append(lines, "["+name+"]", "# dotted", "enabled = true")
 			for _, r := range rs {
-				lines = append(lines, "domains."+policy.QuoteString(r[0])+" = "+policy.QuoteString(r[1]))
+				lines = append(lines, "domains."+tomldoc.QuoteString(r[0])+" = "+tomldoc.QuoteString(r[1]))
 			}
 			lines = append(lines, `mode = "full"`)
 		case 3: // no domains table
@@ -170,7 +171,7 @@ func checkOthers(t *testing.T, before, after *policy.File, path []string, norm s
 		return m
 	}
 	b, a := tables(before), tables(after)
-	target := policy.JoinKey(path)
+	target := tomldoc.JoinKey(path)
 	for name := range b {
 		want, got := tableMap(b[name]), tableMap(a[name])
 		if name == target {

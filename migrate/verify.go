@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -95,7 +96,7 @@ func networksOf(f *policy.File) map[string][]*policy.Network {
 		}
 	}
 	for _, p := range f.Profiles {
-		add("[permissions."+policy.QuoteKey(p.Name)+".network]", p.Network)
+		add("[permissions."+tomldoc.QuoteKey(p.Name)+".network]", p.Network)
 	}
 	return nets
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -299,10 +300,10 @@ func writeCheckText(w io.Writer, r checkResult) {
 		sb.WriteString(" x-proxy-error=" + *r.ProxyError)
 	}
 	if r.Rule != nil {
-		fmt.Fprintf(&sb, " rule=%s (%s:%d, %s)", policy.QuoteString(r.Rule.Pattern), r.Rule.File, r.Rule.Line, r.Rule.Origin)
+		fmt.Fprintf(&sb, " rule=%s (%s:%d, %s)", tomldoc.QuoteString(r.Rule.Pattern), r.Rule.File, r.Rule.Line, r.Rule.Origin)
 	}
 	if r.Detail != nil {
-		sb.WriteString(" detail=" + policy.QuoteString(*r.Detail))
+		sb.WriteString(" detail=" + tomldoc.QuoteString(*r.Detail))
 	}
 	if r.Intercept {
 		sb.WriteString(" intercept")

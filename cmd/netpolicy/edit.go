@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/netpolicy/netpolicy/internal/atomicfile"
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/migrate"
@@ -95,7 +96,7 @@ func (t *editTarget) shown() string {
 
 // label names the domains table for messages: "[network.domains]".
 func (t *editTarget) label() string {
-	return "[" + policy.JoinKey(append(append([]string(nil), t.table...), "domains")) + "]"
+	return "[" + tomldoc.JoinKey(append(append([]string(nil), t.table...), "domains")) + "]"
 }
 
 func runEdit(c *cli.Context, e *env, v editVerb) error {
@@ -111,7 +112,7 @@ func runEdit(c *cli.Context, e *env, v editVerb) error {
 	for _, raw := range c.Args().Slice() {
 		norm, err := migrate.NormalizePattern(raw, v.perm)
 		if err != nil {
-			return exitCode(exitUsage, "netpolicy %s: invalid pattern %s: %v (nothing written)", name, policy.QuoteString(raw), err)
+			return exitCode(exitUsage, "netpolicy %s: invalid pattern %s: %v (nothing written)", name, tomldoc.QuoteString(raw), err)
 		}
 		norms = append(norms, norm)
 	}
@@ -261,7 +262,7 @@ func newEditTarget(name, path, req, profile string, mode policy.SessionMode) (*e
 	case t.profile == "" || policy.IsBuiltinProfile(t.profile):
 		t.table = []string{"network"}
 	case f.Profile(t.profile) == nil:
-		return nil, exitCode(exitUsage, "netpolicy %s: profile %s is not defined in %s (nothing written)", name, policy.QuoteString(t.profile), t.path)
+		return nil, exitCode(exitUsage, "netpolicy %s: profile %s is not defined in %s (nothing written)", name, tomldoc.QuoteString(t.profile), t.path)
 	default:
 		t.table = []string{"permissions", t.profile, "network"}
 	}
@@ -285,7 +286,7 @@ func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, erro
 	var reports []string
 	for _, it := range items {
 		norm := it.norm
-		q := policy.QuoteString(norm)
+		q := tomldoc.QuoteString(norm)
 		out, ch, err := migrate.EditRule(cur, t.table, norm, v.perm, it.comment)
 		if err != nil {
 			return nil, nil, err
@@ -302,7 +303,7 @@ func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, erro
 			}
 			r = fmt.Sprintf("already %s: %s in %s (line %d", v.done, q, where, ch.Line)
 			if ch.Found != norm {
-				r += ", written " + policy.QuoteString(ch.Found)
+				r += ", written " + tomldoc.QuoteString(ch.Found)
 			}
 			r += ")"
 		case lint.RuleAdded:
@@ -350,8 +351,8 @@ func (t *editTarget) inParent(norm string) error {
 			if policy.NormalizeHost(fixed) == norm {
 				return fmt.Errorf("%s is not set in profile %s: it is %s in profile %s (%s), which %s extends; "+
 					"unset it there with --profile %s, or deny it in %s",
-					policy.QuoteString(norm), policy.QuoteString(t.profile), policy.QuoteString(r.Perm.String()),
-					policy.QuoteString(p.Name), r.Source, policy.QuoteString(t.profile), p.Name, policy.QuoteString(t.profile))
+					tomldoc.QuoteString(norm), tomldoc.QuoteString(t.profile), tomldoc.QuoteString(r.Perm.String()),
+					tomldoc.QuoteString(p.Name), r.Source, tomldoc.QuoteString(t.profile), p.Name, tomldoc.QuoteString(t.profile))
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -390,7 +391,7 @@ func tomlValue(v any) string {
 	if b, ok := v.(bool); ok {
 		return strconv.FormatBool(b)
 	}
-	return policy.QuoteString(fmt.Sprint(v))
+	return tomldoc.QuoteString(fmt.Sprint(v))
 }
 
 // writeEffectiveTOML writes the TOML form (CLI.md): the session scalars, then
@@ -411,8 +412,8 @@ func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, 
 		}
 		t.sb.WriteString("\n")
 	}
-	t.line("mode", policy.QuoteString(string(eff.SessionMode)), "session mode (--mode)")
-	t.line("on_miss", policy.QuoteString(string(eff.OnMiss.Value)), eff.OnMiss.Note)
+	t.line("mode", tomldoc.QuoteString(string(eff.SessionMode)), "session mode (--mode)")
+	t.line("on_miss", tomldoc.QuoteString(string(eff.OnMiss.Value)), eff.OnMiss.Note)
 
 	t.sb.WriteString("\n[network]\n")
 	for i := range policy.NetworkKeys {
@@ -427,9 +428,9 @@ func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, 
 	if p := listenerPort(eff.SocksAddr.Value); p != nil {
 		t.line("socks_port", strconv.Itoa(*p), "")
 	}
-	t.line("http", policy.QuoteString(eff.HTTPAddr.Value), settingComment(eff.HTTPAddr.View()))
+	t.line("http", tomldoc.QuoteString(eff.HTTPAddr.Value), settingComment(eff.HTTPAddr.View()))
 	if eff.SocksAddr.Value != "" {
-		t.line("socks", policy.QuoteString(eff.SocksAddr.Value), settingComment(eff.SocksAddr.View()))
+		t.line("socks", tomldoc.QuoteString(eff.SocksAddr.Value), settingComment(eff.SocksAddr.View()))
 	} else if explain {
 		t.comment("socks: " + settingComment(eff.SocksAddr.View()))
 	}
@@ -440,10 +441,10 @@ func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, 
 		t.comment("no domain rules")
 	}
 	for _, d := range dm {
-		t.line(policy.QuoteString(d.Win.Pattern), policy.QuoteString(permWord(d.Win.Perm)), srcText(d.Win.Source))
+		t.line(tomldoc.QuoteString(d.Win.Pattern), tomldoc.QuoteString(permWord(d.Win.Perm)), srcText(d.Win.Source))
 		if explain {
 			for _, o := range d.Shadow {
-				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Pattern), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), shadowNote(o.Perm, d.Win)))
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", tomldoc.QuoteString(o.Pattern), tomldoc.QuoteString(permWord(o.Perm)), srcText(o.Source), shadowNote(o.Perm, d.Win)))
 			}
 		}
 	}
@@ -454,10 +455,10 @@ func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, 
 		t.comment("no unix socket rules")
 	}
 	for _, s := range sm {
-		t.line(policy.QuoteString(s.Win.Path), policy.QuoteString(permWord(s.Win.Perm)), srcText(s.Win.Source))
+		t.line(tomldoc.QuoteString(s.Win.Path), tomldoc.QuoteString(permWord(s.Win.Perm)), srcText(s.Win.Source))
 		if explain {
 			for _, o := range s.Shadow {
-				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", policy.QuoteString(o.Path), policy.QuoteString(permWord(o.Perm)), srcText(o.Source), socketShadowNote(o.Perm, s.Win)))
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", tomldoc.QuoteString(o.Path), tomldoc.QuoteString(permWord(o.Perm)), srcText(o.Source), socketShadowNote(o.Perm, s.Win)))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -102,7 +103,7 @@ func profileReport(flagProfile string, flagSet bool, user *policy.File) (string,
 		if chain, err := user.ProfileChain(name); err == nil && len(chain) > 1 {
 			var names []string
 			for _, p := range chain[1:] {
-				names = append(names, policy.QuoteString(p.Name))
+				names = append(names, tomldoc.QuoteString(p.Name))
 			}
 			text += ", extending " + strings.Join(names, " → ")
 		}

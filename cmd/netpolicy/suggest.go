@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/migrate"
 	"github.com/netpolicy/netpolicy/policy"
@@ -177,10 +178,10 @@ func runSuggest(c *cli.Context, e *env) error {
 	w := &bytes.Buffer{}
 	fmt.Fprintf(w, "# netpolicy suggest: %d lines read from %s; %d hosts blocked as not_allowed\n", read, from, len(b.notAllowed))
 	for _, h := range sortedHosts(b.denied) {
-		fmt.Fprintf(w, "# denied by a rule, not suggested: %s %s\n", policy.QuoteString(h), seenText(b.denied[h]))
+		fmt.Fprintf(w, "# denied by a rule, not suggested: %s %s\n", tomldoc.QuoteString(h), seenText(b.denied[h]))
 	}
 	for _, h := range sortedHosts(b.local) {
-		fmt.Fprintf(w, "# local or private address, not suggested: %s %s\n", policy.QuoteString(h), seenText(b.local[h]))
+		fmt.Fprintf(w, "# local or private address, not suggested: %s %s\n", tomldoc.QuoteString(h), seenText(b.local[h]))
 	}
 	var items []editItem
 	var norms []string
@@ -191,10 +192,10 @@ func runSuggest(c *cli.Context, e *env) error {
 		}
 		switch ch.Op {
 		case lint.RuleUnchanged:
-			fmt.Fprintf(w, "# already allowed in %s: %s\n", t.path, policy.QuoteString(h))
+			fmt.Fprintf(w, "# already allowed in %s: %s\n", t.path, tomldoc.QuoteString(h))
 			continue
 		case lint.RuleReplaced:
-			fmt.Fprintf(w, "# denied in %s (line %d), not suggested: %s %s\n", t.path, ch.Line, policy.QuoteString(h), seenText(b.notAllowed[h]))
+			fmt.Fprintf(w, "# denied in %s (line %d), not suggested: %s %s\n", t.path, ch.Line, tomldoc.QuoteString(h), seenText(b.notAllowed[h]))
 			continue
 		}
 		items = append(items, editItem{norm: h, comment: seenText(b.notAllowed[h]), keepOpposite: true})
