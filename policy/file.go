@@ -274,28 +274,31 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 
 // legacyDomainRules turns allowed_domains / denied_domains entries into
 // rules (POLICY.md §2.3): every allowed entry as allow, then every denied
-// entry as deny; a string in both lists ends deny; exact duplicates
-// collapse, keeping the first position; keys keep their spelling. Either
-// entry may be nil.
+// entry as deny, folded by the string as written (FoldBy): a string in both
+// lists ends deny, exact duplicates collapse into one rule at the first
+// position of the string, with the source of the entry that wins; keys keep
+// their spelling. Either entry may be nil.
 func (f *File) legacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
 	var rules []Rule
-	idx := map[string]int{}
-	add := func(e *Entry, p Permission) {
-		for _, v := range StringElems(e) {
-			r := Rule{Pattern: v.Str, Perm: p, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}}
-			if i, ok := idx[v.Str]; ok {
-				if p == Deny {
-					rules[i] = r
-				}
-				continue
-			}
-			idx[v.Str] = len(rules)
-			rules = append(rules, r)
+	for _, l := range []struct {
+		e *Entry
+		p Permission
+	}{{allowed, Allow}, {denied, Deny}} {
+		for _, v := range StringElems(l.e) {
+			rules = append(rules, Rule{Pattern: v.Str, Perm: l.p, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
 		}
 	}
-	add(allowed, Allow)
-	add(denied, Deny)
-	return rules
+	idx := make([]int, len(rules))
+	for i := range idx {
+		idx[i] = i
+	}
+	folds := FoldBy(idx, func(i int) Rule { return rules[i] }, func(i int) string { return rules[i].Pattern })
+	slices.SortFunc(folds, func(a, b Fold[int]) int { return a.First - b.First })
+	out := make([]Rule, 0, len(folds))
+	for _, fd := range folds {
+		out = append(out, rules[fd.Win])
+	}
+	return out
 }
 
 // StringElems returns the string elements of an array entry (nil when e is

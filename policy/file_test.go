@@ -119,6 +119,35 @@ func TestLegacyRuleSource(t *testing.T) {
 	}
 }
 
+// TestLegacyFold: the legacy lists fold as the domains map does: one rule
+// per string, at the string's first position with allowed_domains read
+// before denied_domains (wherever they stand), deny winning, and each rule
+// naming the line of the entry that won (the first of its permission).
+func TestLegacyFold(t *testing.T) {
+	src := "[experimental_network]\n" +
+		"denied_domains = [\n" + // line 2
+		"  \"c.example\",\n" + // 3
+		"  \"b.example\",\n" + // 4
+		"  \"b.example\",\n" + // 5
+		"  \"c.example\",\n" + // 6
+		"]\n" +
+		"allowed_domains = [\n" + // 8
+		"  \"a.example\",\n" + // 9
+		"  \"b.example\",\n" + // 10
+		"  \"a.example\",\n" + // 11
+		"  \"A.example\",\n" + // 12
+		"]\n"
+	f := mustLoad(t, "requirements.toml", src)
+	var got []string
+	for _, r := range f.Managed.Domains {
+		got = append(got, fmt.Sprintf("%s=%s@%d", r.Pattern, r.Perm, r.Source.Line))
+	}
+	want := []string{"a.example=allow@9", "b.example=deny@4", "A.example=allow@12", "c.example=deny@3"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("legacy rules (-want +got):\n%s", diff)
+	}
+}
+
 func TestPositions(t *testing.T) {
 	src := "# héllo\n[network]\nenabled = \"yes\" # trailing\n[network.domains]\n\"bücher.example\" = \"allow\"\n"
 	f := mustLoad(t, "config.toml", src)

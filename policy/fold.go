@@ -3,30 +3,42 @@ package policy
 import "sort"
 
 // Fold is one key of a rule map after folding: the entry that takes effect
-// and the other entries with the same key, in source order.
+// and the other entries with the same key, in order.
 type Fold[T any] struct {
 	Win    T
 	Shadow []T
+	// First is the key's first entry: Win, unless a later entry beat it.
+	First T
 }
 
 // FoldRules folds domain rules by key: a pattern both allowed and denied is
 // deny, since deny rules are decided first (POLICY §4.1); among rules of one
 // permission the first, managed before user and then in file order, takes
 // effect. The folds come in the order of their winners. This is the one
-// "deny wins" fold: effective's domains map, --explain and migrate's
-// same-meaning check all read it.
+// "deny wins" fold: effective's domains map, --explain, migrate's
+// same-meaning check, lint's fix planner and the legacy lists' reading all
+// read it (FoldBy is the same fold over values that carry a rule).
 func FoldRules(rules []Rule, key func(Rule) string) []Fold[Rule] {
-	return foldByKey(rules, key,
-		func(r Rule) Source { return r.Source },
-		func(r, w Rule) bool { return r.Perm == Deny && w.Perm != Deny })
+	rules = append([]Rule(nil), rules...)
+	sortBySource(rules, func(r Rule) Source { return r.Source })
+	return FoldBy(rules, func(r Rule) Rule { return r }, key)
+}
+
+// FoldBy is FoldRules over xs as given, each carrying a domain rule (only
+// its permission counts): xs are taken in the order that decides "first"
+// rather than sorted by source, so that callers holding their own entries
+// (lint's planner, the legacy lists) fold them without copying them into
+// rules and back.
+func FoldBy[T any](xs []T, rule func(T) Rule, key func(T) string) []Fold[T] {
+	return foldByKey(xs, key, func(x, w T) bool { return rule(x).Perm == Deny && rule(w).Perm != Deny })
 }
 
 // FoldSockets folds unix_sockets entries by key: "none" wins over "allow"
 // for the same path, as deny does for domains.
 func FoldSockets(sockets []SocketRule, key func(SocketRule) string) []Fold[SocketRule] {
-	return foldByKey(sockets, key,
-		func(s SocketRule) Source { return s.Source },
-		func(s, w SocketRule) bool { return s.Perm != Allow && w.Perm == Allow })
+	sockets = append([]SocketRule(nil), sockets...)
+	sortBySource(sockets, func(s SocketRule) Source { return s.Source })
+	return foldByKey(sockets, key, func(s, w SocketRule) bool { return s.Perm != Allow && w.Perm == Allow })
 }
 
 // DomainMap is e's effective domains map: its rules folded by the pattern
@@ -41,12 +53,10 @@ func (e *Effective) SocketMap() []Fold[SocketRule] {
 	return FoldSockets(e.Sockets, func(s SocketRule) string { return s.Path })
 }
 
-// foldByKey sorts a copy of xs by source and folds the entries of each key:
-// the first one wins unless a later one beats it. The result is in the order
+// foldByKey folds the entries of each key of xs, in the order given: the
+// first one wins unless a later one beats it. The result is in the order
 // of the winners. Linear in len(xs): policies may hold many thousand rules.
-func foldByKey[T any](xs []T, key func(T) string, src func(T) Source, beats func(x, win T) bool) []Fold[T] {
-	xs = append([]T(nil), xs...)
-	sortBySource(xs, src)
+func foldByKey[T any](xs []T, key func(T) string, beats func(x, win T) bool) []Fold[T] {
 	win := map[string]int{}
 	group := map[string][]int{}
 	for i, x := range xs {
@@ -62,7 +72,7 @@ func foldByKey[T any](xs []T, key func(T) string, src func(T) Source, beats func
 		if win[k] != i {
 			continue
 		}
-		f := Fold[T]{Win: x}
+		f := Fold[T]{Win: x, First: xs[group[k][0]]}
 		for _, j := range group[k] {
 			if j != i {
 				f.Shadow = append(f.Shadow, xs[j])
