@@ -128,6 +128,14 @@ func TestFixBlocker(t *testing.T) {
 			[]string{`"a.example" is "allow" in domains (line 2) but "deny" in denied_domains (line 3)`}},
 		{"V055c-normalised", R("[experimental_network]\ndomains = { \"A.example.\" = \"deny\" }\nallowed_domains = [\"a.example:443\"]\n"), "NP011",
 			[]string{`"A.example." is "deny" in domains (line 2) but "allow" in allowed_domains (line 3)`}},
+		// The table's own deny wins over its allow of the same host; the
+		// conflict names the table's first entry for it.
+		{"V055c-deny-wins-in-domains", R("[experimental_network]\nallowed_domains = [\"a.example\"]\n[experimental_network.domains]\n\"a.example\" = \"allow\"\n\"A.example\" = \"deny\"\n"), "NP011",
+			[]string{`"a.example" is "deny" in domains (line 4) but "allow" in allowed_domains (line 2)`}},
+		// The lists' deny of the same host (another spelling) wins over
+		// their allow.
+		{"V055c-deny-wins-in-lists", R("[experimental_network]\ndomains = { \"b.example\" = \"allow\" }\nallowed_domains = [\"b.example\"]\ndenied_domains = [\"B.example\"]\n"), "NP011",
+			[]string{`"b.example" is "allow" in domains (line 2) but "deny" in denied_domains (line 4)`}},
 		{"sockets", R("[experimental_network]\nunix_sockets = { \"/run/a.sock\" = \"none\" }\nallow_unix_sockets = [\"/run/a.sock\"]\n"), "NP011",
 			[]string{`"/run/a.sock" is "none" in unix_sockets (line 2) but "allow" in allow_unix_sockets (line 3)`}},
 		{"user table", C("[network]\ndomains = { \"a.example\" = \"deny\" }\nallowed_domains = [\"a.example\"]\n"), "NP010",

@@ -102,7 +102,6 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomld
 		dup   *repeat           // the earlier string it repeats (NP025)
 	}
 	var items []*item
-	denied := map[string]bool{}
 	for _, l := range lists {
 		perm := policy.Allow
 		if l.e.Key == "denied_domains" {
@@ -111,14 +110,24 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomld
 		for _, el := range l.elems {
 			it := &item{el: el, list: l, perm: perm, spelling: spell(el.v.Str, el.v.Span)}
 			it.el.key = it.spelling.final
-			if perm == policy.Deny {
-				denied[it.el.key] = true
-			}
 			items = append(items, it)
 		}
 	}
 	// Allowed before denied, whatever the document order.
 	sort.SliceStable(items, func(i, j int) bool { return items[i].perm < items[j].perm })
+	// What each string ends as (deny when also denied), then each host of
+	// the lists: both the one deny-wins fold (policy.FoldBy), by fixed
+	// string and by group.
+	for _, f := range policy.FoldBy(items, func(it *item) policy.Rule { return policy.Rule{Perm: it.perm} }, func(it *item) string { return it.el.key }) {
+		f.Win.final = f.Win.perm
+		for _, it := range f.Shadow {
+			it.final = f.Win.perm
+		}
+	}
+	listEff := map[string]policy.Permission{}
+	for _, f := range policy.FoldBy(items, func(it *item) policy.Rule { return policy.Rule{Perm: it.final} }, func(it *item) string { return it.group }) {
+		listEff[f.Win.group] = f.Win.final
+	}
 
 	type gp struct {
 		g string
@@ -132,16 +141,8 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomld
 			seenRaw[gp{k.group, k.perm}] = k.e.Key
 		}
 	}
-	listEff := map[string]policy.Permission{}
 	for _, it := range items {
-		perm := it.perm
-		if denied[it.el.key] {
-			perm = policy.Deny
-		}
-		it.final = perm
-		if cur, ok := listEff[it.group]; !ok || cur == policy.Allow {
-			listEff[it.group] = perm
-		}
+		perm := it.final
 		if perm != it.perm {
 			continue // also denied: written once, as deny, where it is denied
 		}

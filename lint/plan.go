@@ -217,12 +217,17 @@ type mapKey struct {
 	blocker string // why fix is nil, when its edits overlapped
 }
 
+// rule is k as the domain rule it reads as (pattern as written).
+func (k *mapKey) rule() policy.Rule {
+	return policy.Rule{Pattern: k.e.Key, Perm: k.perm, Source: policy.Source{Line: k.e.KeySpan.Start.Line}}
+}
+
 // domainMap is the analysed canonical domains table of a network table.
 type domainMap struct {
 	entry *tomldoc.Entry
 	keys  []*mapKey
-	// eff is the permission of each group with deny winning; first the
-	// first valid entry of each group.
+	// eff is the permission of each group (policy.FoldBy: deny wins);
+	// first the first valid entry of each group.
 	eff   map[string]policy.Permission
 	first map[string]*mapKey
 	// keyOf finds an entry by its key as written.
@@ -241,6 +246,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		p policy.Permission
 	}
 	seen := map[gp]*mapKey{}
+	var valid []*mapKey // the entries with a permission, in table order
 	for _, r := range dm.entry.Value.Table.Entries {
 		k := &mapKey{e: r, spelling: spelling{raw: r.Key, span: r.KeySpan, final: r.Key}}
 		dm.keys = append(dm.keys, k)
@@ -255,17 +261,16 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		if k.perm == policy.PermInvalid {
 			continue
 		}
+		valid = append(valid, k)
 		if prev, ok := seen[gp{k.group, k.perm}]; ok {
 			k.dupOf = prev
 			continue
 		}
 		seen[gp{k.group, k.perm}] = k
-		if _, ok := dm.first[k.group]; !ok {
-			dm.first[k.group] = k
-		}
-		if cur, ok := dm.eff[k.group]; !ok || cur == policy.Allow {
-			dm.eff[k.group] = k.perm
-		}
+	}
+	for _, f := range policy.FoldBy(valid, (*mapKey).rule, func(k *mapKey) string { return k.group }) {
+		dm.eff[f.Win.group] = f.Win.perm
+		dm.first[f.Win.group] = f.First
 	}
 	// A rename must not produce a key that another kept entry has (TOML
 	// forbids duplicate keys): such renames are not offered.
