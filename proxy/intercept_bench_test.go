@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 )
@@ -13,6 +15,12 @@ import (
 // intercepted connection (CONNECT, TLS to the proxy with a cached leaf,
 // TLS upstream on the pool) per GET, and, for scale, keep-alive GETs
 // through an opaque tunnel in full mode (TLS end to end).
+//
+// The proxy's goroutines carry the profiler label side=proxy (the client's
+// and the origin's do not), so that a CPU profile of the proxy alone is
+//
+//	go test ./proxy -run XXX -bench BenchmarkIntercept -cpuprofile cpu.out
+//	go tool pprof -tagfocus side=proxy -top proxy.test cpu.out
 func BenchmarkIntercept(b *testing.B) {
 	quiet := func(s *Server) { s.Logf, s.Audit = func(string, ...any) {}, nil }
 	get := func(b *testing.B, c *http.Client) {
@@ -32,17 +40,31 @@ func BenchmarkIntercept(b *testing.B) {
 			}
 		})
 	}
-	newHarness := func(b *testing.B, full bool) *mitmHarness {
+	newHarness := func(b *testing.B, full bool, originOpts ...func(*tlsOrigin)) *mitmHarness {
 		e := limitedMITM(map[string]string{"example.com": "allow"})
 		if full {
 			e.Mode.Value = "full"
 		}
-		m := newMITMHarness(b, e, quiet) // no audit: the harness's sink keeps every line
+		// The proxy's Serve goroutines are started by newHarness after
+		// the options ran: they, and all they start, inherit the label.
+		label := func(*Server) {
+			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("side", "proxy")))
+		}
+		m := newMITMHarnessTo(b, newTLSOrigin(b, originOpts...), e, quiet, label) // no audit: the harness's sink keeps every line
+		pprof.SetGoroutineLabels(context.Background())
 		m.origin.Config.ErrorLog = nil
 		return m
 	}
 	b.Run("keepalive-get-h1", func(b *testing.B) {
 		m := newHarness(b, false)
+		c := m.h1Client()
+		c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+		get(b, c)
+	})
+	// An origin that speaks HTTP/1.1 only, as bench/mitm.sh's: each
+	// upstream connection carries one request at a time.
+	b.Run("keepalive-get-h1-origin-h1", func(b *testing.B) {
+		m := newHarness(b, false, func(o *tlsOrigin) { o.TLS.NextProtos = []string{"http/1.1"} })
 		c := m.h1Client()
 		c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 		get(b, c)

@@ -43,7 +43,9 @@ type tlsOrigin struct {
 	hits atomic.Int64
 }
 
-func newTLSOrigin(t testing.TB) *tlsOrigin {
+// newTLSOrigin starts a tlsOrigin (h2 and HTTP/1.1); opts change it before
+// it starts (its TLS config, for one).
+func newTLSOrigin(t testing.TB, opts ...func(*tlsOrigin)) *tlsOrigin {
 	t.Helper()
 	now := time.Now()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -79,6 +81,9 @@ func newTLSOrigin(t testing.TB) *tlsOrigin {
 	}))
 	o.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}}
 	o.EnableHTTP2 = true
+	for _, opt := range opts {
+		opt(o)
+	}
 	o.StartTLS()
 	t.Cleanup(o.Close)
 	return o
@@ -104,11 +109,16 @@ func limitedMITM(domains map[string]string) *policy.Effective {
 
 func newMITMHarness(t testing.TB, e *policy.Effective, opts ...func(*Server)) *mitmHarness {
 	t.Helper()
+	return newMITMHarnessTo(t, newTLSOrigin(t), e, opts...)
+}
+
+// newMITMHarnessTo is newMITMHarness with the origin o.
+func newMITMHarnessTo(t testing.TB, o *tlsOrigin, e *policy.Effective, opts ...func(*Server)) *mitmHarness {
+	t.Helper()
 	ca, err := tlsca.New(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newTLSOrigin(t)
 	m := &mitmHarness{ca: ca, origin: o, clientRoots: x509.NewCertPool()}
 	m.clientRoots.AddCert(ca.Cert)
 	all := append([]func(*Server){func(s *Server) {
