@@ -345,12 +345,13 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 			return
 		}
 	}
-	ctx := withPlan(r.Context(), p)
+	r = r.WithContext(withPlan(r.Context(), p))
 	if upgrade {
-		s.serveUpgrade(w, r.WithContext(ctx), p, d.Host)
+		s.serveUpgrade(w, r, p, d.Host)
 		return
 	}
-	s.forwardIdle(w, r.WithContext(ctx))
+	pd, sl := plainPin(r, p)
+	s.forwardIdle(w, r, s.forward, pd, sl)
 }
 
 // unixSocket returns the x-unix-socket path of a request. A header that is
@@ -484,8 +485,10 @@ func (s *Server) newForwarder() http.Handler {
 
 // forwardIdle forwards a request with idle deadlines on the client side: a
 // client that stops sending its body or stops reading the response is cut
-// after IdleTimeout, not held forever.
-func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request) {
+// after IdleTimeout, not held forever. It goes to d on the pinned upstream
+// connection sl when there is one (plainPin, interception's pin), else
+// through fwd.
+func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Handler, d *pinDest, sl *upSlot) {
 	if len(r.TransferEncoding) == 0 {
 		w.Header().Del("Connection") // set by guardBody; this body is read
 	}
@@ -497,12 +500,11 @@ func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request) {
 		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
 	}
 	iw := &idleWriter{ResponseWriter: w, rc: rc, idle: idle}
-	p := planFrom(r.Context())
-	if sl := pinnable(r, p); sl != nil {
-		s.forwardPinned(iw, r, p, sl)
+	if d != nil && sl != nil {
+		s.forwardPinned(iw, r, d, sl)
 		return
 	}
-	s.forward.ServeHTTP(iw, r)
+	fwd.ServeHTTP(iw, r)
 }
 
 // idleBody pushes the connection's read deadline forward on every read of

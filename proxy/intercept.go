@@ -36,7 +36,9 @@ import (
 // the method guard, the Upgrade refusal and the authority check all live
 // there. Allowed requests go upstream over TLS to the address checked at
 // CONNECT time, verified against the system roots without any netpolicy
-// CA, on a pool of connections per (host, checked addresses).
+// CA: HTTP/1.1 ones on one upstream connection pinned to the tunnel and
+// driven by the handler itself (forwardPinned, as for plain http), h2 ones
+// on a pool of connections per (host, checked addresses).
 
 // interceptedConn is one intercepted tunnel: what was decided at CONNECT
 // time, and the client conn with the bytes read ahead of the handshake.
@@ -58,6 +60,10 @@ type interceptedConn struct {
 	// poolKey names the upstream pool of the tunnel (upstreamKey).
 	poolKey  string
 	poolOnce sync.Once
+	// slot holds the upstream connection pinned to the tunnel (HTTP/1.1),
+	// upTLS its client config, made on first use.
+	slot  upSlot
+	upTLS *tls.Config
 }
 
 func (c *interceptedConn) Read(p []byte) (int, error) {
@@ -74,10 +80,27 @@ func (c *interceptedConn) Read(p []byte) (int, error) {
 
 func (c *interceptedConn) finish() {
 	c.closeOne.Do(func() {
+		c.slot.close()
 		if c.onClose != nil {
 			c.onClose()
 		}
 	})
+}
+
+// upstreamTLS is the client config of the tunnel's pinned upstream
+// connections: the CONNECT host as server name, verified against roots
+// (the system's without any netpolicy CA), HTTP/1.1. An HTTP/1.1 server
+// conn serves one request at a time, so it needs no lock.
+func (c *interceptedConn) upstreamTLS(roots *x509.CertPool) *tls.Config {
+	if c.upTLS == nil {
+		c.upTLS = &tls.Config{
+			ServerName: c.host,
+			RootCAs:    roots,
+			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"},
+		}
+	}
+	return c.upTLS
 }
 
 // authority is the CONNECT target as a URL host: "name" for port 443,
@@ -312,25 +335,25 @@ func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 	s.forwardIntercepted(w, r)
 }
 
-// forwardIntercepted sends an allowed inner request upstream, with the idle
-// deadlines of plain forwarding on HTTP/1.1.
+// forwardIntercepted sends an allowed inner request upstream. HTTP/1.1
+// goes on the tunnel's pinned upstream TLS connection (pinned.go), with the
+// idle deadlines of plain forwarding; h2, and a tunnel whose plan names an
+// upstream proxy, go through the shared pool of its destination.
 func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 	m := s.mitmP.Load()
 	if r.ProtoMajor != 1 {
 		m.forward.ServeHTTP(w, r)
 		return
 	}
-	if len(r.TransferEncoding) == 0 {
-		w.Header().Del("Connection")
+	ic := interceptedFrom(r.Context())
+	var d *pinDest
+	if pinnable(r, ic.plan) {
+		u := *r.URL
+		u.Scheme, u.Host, u.User = "https", ic.authority(), nil
+		d = &pinDest{host: ic.host, addrs: ic.plan.addrs, port: ic.plan.port, url: &u, tls: ic.upstreamTLS(m.roots),
+			fail: func(w http.ResponseWriter, err error) { s.mitmUpstreamError(w, r, err) }}
 	}
-	idle := s.idleTimeout()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(idle))
-	defer rc.SetWriteDeadline(time.Time{})
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
-	}
-	m.forward.ServeHTTP(&idleWriter{ResponseWriter: w, rc: rc, idle: idle}, r)
+	s.forwardIdle(w, r, m.forward, d, &ic.slot)
 }
 
 // mitmUpstreamError answers a failed upstream exchange: 502 with one line

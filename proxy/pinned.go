@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -20,8 +22,9 @@ import (
 	"github.com/netpolicy/netpolicy/policy"
 )
 
-// Plain http requests to checked addresses dialled directly, with no body
-// or a body of known length or chunked, are forwarded on an upstream
+// Plain http requests to checked addresses dialled directly, and the
+// HTTP/1.1 requests inside an intercepted tunnel (intercept.go), with no
+// body or a body of known length or chunked, are forwarded on an upstream
 // connection pinned to the client connection rather than through
 // httputil.ReverseProxy and a shared http.Transport: the request is written and the response read by the
 // handler's own goroutine, with no hand-off between goroutines, no request
@@ -29,6 +32,8 @@ import (
 // pinned connection is only reused for the next request on the same client
 // connection when that request goes to the same host and port and the
 // address it was dialled to is among the new decision's checked addresses.
+// For an intercepted tunnel the pinned connection is TLS, verified as the
+// tunnel's pinDest says; for plain http it is the TCP connection itself.
 
 // upSlot holds the idle upstream connection of one client connection.
 type upSlot struct {
@@ -40,6 +45,7 @@ type upSlot struct {
 // upConn is a pinned upstream connection.
 type upConn struct {
 	net.Conn
+	raw  net.Conn // the TCP connection under a TLS Conn, else Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	host string         // normalised host it was opened for
@@ -63,7 +69,7 @@ func (sl *upSlot) take(host string, addrs []netip.Addr, port int, check bool) *u
 	if uc == nil {
 		return nil
 	}
-	if uc.host == host && int(uc.addr.Port()) == port && uc.br.Buffered() == 0 && !(check && readable(uc.Conn)) {
+	if uc.host == host && int(uc.addr.Port()) == port && uc.br.Buffered() == 0 && !(check && readable(uc.raw)) {
 		for _, a := range addrs {
 			if a.Unmap() == uc.addr.Addr() {
 				return uc
@@ -123,25 +129,86 @@ func (s *Server) closeSlot(c net.Conn) {
 	}
 }
 
-// pinnable reports whether r can be forwarded on a pinned connection, and
-// returns the slot to use.
+// pinnable reports whether r, allowed with the plan p, can be forwarded on
+// a pinned connection: p dials checked addresses directly (no unix socket,
+// no upstream proxy), and the body is framed in a way that is passed on as
+// it is.
 //
 // A request body is forwarded as the client framed it: with its
 // Content-Length, or chunked (Go's server has already refused any other
 // framing, and a chunked request's client connection closes after the
 // answer, see guardBody). Upgrades never come here (serveUpgrade).
-func pinnable(r *http.Request, p *dialPlan) *upSlot {
-	if p == nil || p.socket != "" || p.upstream != nil || r.URL.Scheme != "http" {
-		return nil
+func pinnable(r *http.Request, p *dialPlan) bool {
+	if p == nil || p.socket != "" || p.upstream != nil {
+		return false
 	}
 	switch {
 	case len(r.TransferEncoding) == 0 && r.ContentLength >= 0:
+		return true
 	case len(r.TransferEncoding) == 1 && r.TransferEncoding[0] == "chunked":
-	default:
-		return nil
+		return true
 	}
+	return false
+}
+
+// pinDest is where a pinned request goes and how: the host the upstream
+// connection is opened for, the checked addresses and port it may be
+// dialled to, what the request line and Host header say, TLS for an
+// intercepted tunnel, and the answer to a failure.
+type pinDest struct {
+	host  string // normalised
+	addrs []netip.Addr
+	port  int
+	url   *url.URL // its path and query are the request target upstream
+	// hostHeader is the Host header sent; "" sends url.Host.
+	hostHeader string
+	// tls, when set, is the client config of the upstream TLS connection
+	// (server name and roots); nil is plain TCP.
+	tls *tls.Config
+	// fail answers a failed dial or exchange; nil answers upstreamFailure.
+	fail func(http.ResponseWriter, error)
+}
+
+func (s *Server) pinFailed(w http.ResponseWriter, d *pinDest, err error) {
+	if d.fail != nil {
+		d.fail(w, err)
+		return
+	}
+	s.upstreamFailure(w, d.host, err)
+}
+
+// plainPin is the pinned way of a plain http request allowed with the plan
+// p, or nil when it has none (pinnable, and a client connection with an
+// upstream slot).
+func plainPin(r *http.Request, p *dialPlan) (*pinDest, *upSlot) {
 	sl, _ := r.Context().Value(slotKey{}).(*upSlot)
-	return sl
+	if sl == nil || r.URL.Scheme != "http" || !pinnable(r, p) {
+		return nil, nil
+	}
+	return &pinDest{host: policy.NormalizeHost(r.URL.Hostname()), addrs: p.addrs, port: p.port, url: r.URL, hostHeader: r.Host}, sl
+}
+
+// dialPinned opens a pinned connection to d: TCP to the first checked
+// address that accepts, then, for an intercepted tunnel, TLS verified with
+// d.tls within the dial timeout.
+func (s *Server) dialPinned(ctx context.Context, d *pinDest) (*upConn, error) {
+	c, ap, err := s.dialAddrsAt(ctx, d.addrs, d.port)
+	if err != nil {
+		return nil, err
+	}
+	raw := c
+	if d.tls != nil {
+		tc := tls.Client(c, d.tls)
+		hctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
+	}
+	return &upConn{Conn: c, raw: raw, br: bufio.NewReader(c), bw: bufio.NewWriter(c), host: d.host, addr: ap}, nil
 }
 
 // idleUpload pushes the upstream connection's write deadline forward on
@@ -183,12 +250,11 @@ func replayable(r *http.Request) bool {
 // max1xx bounds the informational responses before a final one.
 const max1xx = 5
 
-// forwardPinned forwards a bodiless request on the client connection's
-// pinned upstream connection (see above). w is the idle-deadline writer of
+// forwardPinned forwards a request to d on the client connection's pinned
+// upstream connection sl (see above). w is the idle-deadline writer of
 // forwardIdle.
-func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, p *dialPlan, sl *upSlot) {
-	host := policy.NormalizeHost(r.URL.Hostname())
-	out := &http.Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: outHeader(r.Header)}
+func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDest, sl *upSlot) {
+	out := &http.Request{Method: r.Method, URL: d.url, Host: d.hostHeader, Header: outHeader(r.Header)}
 	body := hasBody(r)
 	if body {
 		// Request.Write frames it: Content-Length for a known length,
@@ -201,19 +267,17 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, p *dialPl
 	ctx := r.Context()
 	// A request that cannot be sent twice (a body is read once) first
 	// checks that an idle pinned connection is still open.
-	uc := sl.take(host, p.addrs, p.port, body || !replayable(r))
+	uc := sl.take(d.host, d.addrs, d.port, body || !replayable(r))
 	var resp *http.Response
 	for retried := false; ; retried = true {
 		reused := uc != nil
+		var err error
 		if uc == nil {
-			c, ap, err := s.dialAddrsAt(ctx, p.addrs, p.port)
-			if err != nil {
-				s.upstreamFailure(w, host, err)
+			if uc, err = s.dialPinned(ctx, d); err != nil {
+				s.pinFailed(w, d, err)
 				return
 			}
-			uc = &upConn{Conn: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c), host: host, addr: ap}
 		}
-		var err error
 		resp, err = s.exchange(ctx, uc, out, w)
 		if err == nil {
 			break
@@ -229,7 +293,7 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, p *dialPl
 		if ctx.Err() != nil {
 			err = ctx.Err() // the client went away: not worth a log line
 		}
-		s.upstreamFailure(w, host, err)
+		s.pinFailed(w, d, err)
 		return
 	}
 	// A client that goes away cuts the upstream read of the body.

@@ -1,0 +1,285 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The HTTP/1.1 requests of an intercepted tunnel go upstream on one TLS
+// connection pinned to the tunnel (pinned.go). These tests check what that
+// shape could get wrong: every request is still decided, a refused one
+// leaves the pinned connection alone, a closed one is dialled again to the
+// checked address only, and a response that ends at EOF is neither cut nor
+// reused.
+
+// connCounter counts the connections a tlsOrigin accepted.
+type connCounter struct {
+	mu     sync.Mutex
+	opened int
+}
+
+func (c *connCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opened
+}
+
+// pinOrigin is a tlsOrigin option: it counts accepted connections into c,
+// and answers /eof with a response without length that ends when the
+// origin closes the connection.
+func pinOrigin(c *connCounter) func(*tlsOrigin) {
+	return func(o *tlsOrigin) {
+		o.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				c.mu.Lock()
+				c.opened++
+				c.mu.Unlock()
+			}
+		}
+		next := o.Config.Handler
+		o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/eof" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			o.hits.Add(1)
+			o.record(r)
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the origin closes")
+			brw.Flush()
+			conn.Close()
+		})
+	}
+}
+
+// innerTunnel opens an intercepted HTTP/1.1 tunnel to example.com:443.
+func innerTunnel(t *testing.T, m *mitmHarness) (*tls.Conn, *bufio.Reader) {
+	t.Helper()
+	tc, err := tlsThrough(t, m.harness, "example.com:443", "example.com", m.clientRoots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.Close() })
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	return tc, bufio.NewReader(tc)
+}
+
+// innerRequest writes one origin-form request for example.com on the
+// tunnel; head is its extra header lines.
+func innerRequest(t *testing.T, tc *tls.Conn, method, path string, head ...string) {
+	t.Helper()
+	req := method + " " + path + " HTTP/1.1\r\nHost: example.com\r\n"
+	for _, h := range head {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(tc, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// innerResponse reads the next response of the tunnel and its body.
+func innerResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: body: %v", method, err)
+	}
+	return resp, string(body)
+}
+
+// wantHTTPSAudits checks that n inner requests with method were audited
+// with reason.
+func wantHTTPSAudits(t *testing.T, m *mitmHarness, method, reason string, want int) {
+	t.Helper()
+	n := 0
+	for _, ev := range m.audit.events(t) {
+		if ev["network.transport.protocol"] == "https" && ev["http.request.method"] == method && ev["network.policy.reason"] == reason {
+			n++
+		}
+	}
+	if n != want {
+		t.Errorf("%d https %s audited %s, want %d", n, method, reason, want)
+	}
+}
+
+// wantUpstreams checks that the proxy opened n upstream connections, each
+// dialled to the checked address, and that the origin accepted as many.
+func wantUpstreams(t *testing.T, m *mitmHarness, conns *connCounter, n int) {
+	t.Helper()
+	var want []string
+	for range n {
+		want = append(want, publicIP+":443")
+	}
+	wantDials(t, m.harness, want...)
+	if got := conns.count(); got != n {
+		t.Errorf("origin accepted %d connections, want %d", got, n)
+	}
+}
+
+func TestInterceptPinnedRefusedRequestKeepsUpstream(t *testing.T) {
+	var conns connCounter
+	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	tc, br := innerTunnel(t, m)
+
+	innerRequest(t, tc, "GET", "/first")
+	if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 || body != "hello over TLS" {
+		t.Fatalf("first GET: %d %q", resp.StatusCode, body)
+	}
+	// A refused request and an allowed one pipelined behind it, in one
+	// write: the refusal is answered, the next request still served.
+	io.WriteString(tc, "DELETE /x HTTP/1.1\r\nHost: example.com\r\n\r\nGET /after HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	resp, body := innerResponse(t, br, "DELETE")
+	wantBlock(t, resp, body, "blocked-by-method-policy", "method_not_allowed", "deny")
+	resp, body = innerResponse(t, br, "GET")
+	if resp.StatusCode != 200 || body != "hello over TLS" {
+		t.Fatalf("GET after the refused DELETE: %d %q", resp.StatusCode, body)
+	}
+	if seen := m.origin.last(t); seen.Method != "GET" || seen.URI != "/after" || seen.Host != "example.com" {
+		t.Errorf("origin saw %s %s Host %s", seen.Method, seen.URI, seen.Host)
+	}
+	if n := m.origin.hits.Load(); n != 2 {
+		t.Errorf("origin got %d requests, want the 2 GETs", n)
+	}
+	// The refusal neither used nor dropped the pinned connection.
+	wantUpstreams(t, m, &conns, 1)
+	wantHTTPSAudits(t, m, "GET", "allowed", 2)
+	wantHTTPSAudits(t, m, "DELETE", "method_not_allowed", 1)
+}
+
+func TestInterceptPinnedRedialsAfterUpstreamClose(t *testing.T) {
+	var conns connCounter
+	o := newTLSOrigin(t, pinOrigin(&conns), func(o *tlsOrigin) {
+		o.Config.IdleTimeout = 50 * time.Millisecond // closes the pinned conn between requests
+	})
+	m := newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}))
+	tc, br := innerTunnel(t, m)
+	get := func(want int) {
+		t.Helper()
+		innerRequest(t, tc, "GET", "/")
+		resp, body := innerResponse(t, br, "GET")
+		if resp.StatusCode != want {
+			t.Fatalf("GET: %d %q, want %d", resp.StatusCode, body, want)
+		}
+	}
+	waitClosed := func() {
+		t.Helper()
+		// The origin closes its idle side after 50 ms.
+		time.Sleep(300 * time.Millisecond)
+	}
+	get(200)
+	waitClosed()
+	// Decided against the current policy: denied now, so nothing is
+	// dialled again.
+	m.srv.SetPolicy(compile(t, limitedMITM(map[string]string{"example.com": "deny"})))
+	innerRequest(t, tc, "GET", "/")
+	resp, body := innerResponse(t, br, "GET")
+	wantBlock(t, resp, body, "blocked-by-denylist", "denied", "deny")
+	wantUpstreams(t, m, &conns, 1)
+	// Allowed again: the closed pinned connection is replaced by a new
+	// one to the checked address.
+	m.srv.SetPolicy(compile(t, limitedMITM(map[string]string{"example.com": "allow"})))
+	get(200)
+	waitClosed()
+	get(200)
+	wantUpstreams(t, m, &conns, 3)
+	wantHTTPSAudits(t, m, "GET", "allowed", 3)
+	wantHTTPSAudits(t, m, "GET", "denied", 1)
+}
+
+func TestInterceptPinnedResponseToEOF(t *testing.T) {
+	var conns connCounter
+	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	tc, br := innerTunnel(t, m)
+	innerRequest(t, tc, "GET", "/eof")
+	resp, body := innerResponse(t, br, "GET")
+	if resp.StatusCode != 200 || body != "until the origin closes" {
+		t.Fatalf("GET /eof: %d %q", resp.StatusCode, body)
+	}
+	// The client connection carries on; the upstream one ended with the
+	// body and is not reused.
+	innerRequest(t, tc, "GET", "/next")
+	resp, body = innerResponse(t, br, "GET")
+	if resp.StatusCode != 200 || body != "hello over TLS" {
+		t.Fatalf("GET after /eof: %d %q", resp.StatusCode, body)
+	}
+	wantUpstreams(t, m, &conns, 2)
+}
+
+func TestInterceptPinnedRequestHeaders(t *testing.T) {
+	m := newMITMHarness(t, limitedMITM(map[string]string{"example.com": "allow"}))
+	tc, br := innerTunnel(t, m)
+	innerRequest(t, tc, "GET", "/p%2Fq?a=1;b",
+		"Connection: keep-alive, X-Drop", "X-Drop: 1", "Proxy-Authorization: Basic eA==",
+		"Proxy-Foo: 1", "Keep-Alive: 5", "X-Forwarded-For: 1.2.3.4", "X-Unix-Socket: /var/run/docker.sock",
+		"TE: trailers", "X-Keep: yes")
+	if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	seen := m.origin.last(t)
+	if seen.URI != "/p%2Fq?a=1;b" || seen.Host != "example.com" {
+		t.Errorf("origin saw %q for %q", seen.URI, seen.Host)
+	}
+	for k, v := range seen.Header {
+		switch {
+		case k == "X-Keep" && v[0] == "yes", k == "Te" && v[0] == "trailers":
+		default:
+			t.Errorf("origin got header %s: %q", k, v)
+		}
+	}
+	if seen.Header.Get("X-Keep") == "" {
+		t.Error("origin did not get X-Keep")
+	}
+}
+
+// An upstream closed between requests is not a 502 for a request that may
+// be sent again: the stale pinned connection is replaced at once.
+func TestInterceptPinnedStaleUpstreamRetried(t *testing.T) {
+	var conns connCounter
+	var mu sync.Mutex
+	var origins []net.Conn
+	o := newTLSOrigin(t, pinOrigin(&conns), func(o *tlsOrigin) {
+		prev := o.Config.ConnState
+		o.Config.ConnState = func(c net.Conn, st http.ConnState) {
+			prev(c, st)
+			if st == http.StateNew {
+				mu.Lock()
+				origins = append(origins, c)
+				mu.Unlock()
+			}
+		}
+	})
+	m := newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}))
+	tc, br := innerTunnel(t, m)
+	innerRequest(t, tc, "GET", "/")
+	if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	// The origin drops the idle connection without a word (no TLS
+	// close_notify).
+	mu.Lock()
+	origins[0].(*tls.Conn).NetConn().Close()
+	mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	for _, method := range []string{"GET", "HEAD"} {
+		innerRequest(t, tc, method, "/")
+		if resp, body := innerResponse(t, br, method); resp.StatusCode != 200 {
+			t.Fatalf("%s after the upstream closed: %d %q", method, resp.StatusCode, body)
+		}
+	}
+	wantUpstreams(t, m, &conns, 2)
+	wantHTTPSAudits(t, m, "GET", "allowed", 2)
+	wantHTTPSAudits(t, m, "HEAD", "allowed", 1)
+}
