@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"path/filepath"
 )
 
@@ -52,7 +53,7 @@ func DetectOwnership(path string, src []byte) Ownership {
 	if isPolicyName(path) {
 		return Ownership{true, "named " + filepath.Base(path)}
 	}
-	d, err := ParseDoc(src)
+	d, err := tomldoc.ParseDoc(src)
 	if err != nil {
 		for _, k := range distinctiveWords() {
 			if bytes.Contains(src, []byte(k)) {
@@ -78,7 +79,7 @@ func DetectOwnership(path string, src []byte) Ownership {
 	}
 	if perms := root.Sub("permissions"); perms != nil {
 		for _, e := range perms.Entries {
-			if e.Value.Kind != KindTable {
+			if e.Value.Kind != tomldoc.KindTable {
 				continue
 			}
 			if e.Key == "network" {
@@ -87,7 +88,7 @@ func DetectOwnership(path string, src []byte) Ownership {
 				}
 			}
 			if e.Value.Table.Sub("network") != nil {
-				return Ownership{true, "holds [permissions." + QuoteKey(e.Key) + ".network]"}
+				return Ownership{true, "holds [permissions." + tomldoc.QuoteKey(e.Key) + ".network]"}
 			}
 		}
 	}
@@ -102,7 +103,7 @@ func DetectOwnership(path string, src []byte) Ownership {
 
 // distinctiveKey returns the first key of t that makes it a network table of
 // ours, or "".
-func distinctiveKey(t *Table) string {
+func distinctiveKey(t *tomldoc.Table) string {
 	for _, e := range t.Entries {
 		if !genericNetworkKeys[e.Key] && Key(e.Key) != nil {
 			return e.Key

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func layered(f *File, name string) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Network{Path: "permissions." + QuoteKey(name) + ".network", Origin: OriginUser, File: f.Path}
+	out := &Network{Path: "permissions." + tomldoc.QuoteKey(name) + ".network", Origin: OriginUser, File: f.Path}
 	for i := len(chain) - 1; i >= 0; i-- {
 		c := chain[i].Network
 		if c == nil {
@@ -59,9 +60,9 @@ func layerByKey[T any](parent, child []T, over *[]Dropped, key func(T) string,
 		table, name, src := where(p)
 		_, cname, csrc := where(c)
 		*over = append(*over, Dropped{
-			What:   fmt.Sprintf("%s.%s = %s", table, QuoteKey(name), QuoteString(perm(p).String())),
+			What:   fmt.Sprintf("%s.%s = %s", table, tomldoc.QuoteKey(name), tomldoc.QuoteString(perm(p).String())),
 			Source: src,
-			Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(cname), QuoteString(perm(c).String()), csrc.File, csrc.Line),
+			Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", tomldoc.QuoteKey(cname), tomldoc.QuoteString(perm(c).String()), csrc.File, csrc.Line),
 		})
 	}
 	return append(kept, child...)

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +16,9 @@ type File struct {
 	Path string
 	Kind FileKind
 	Src  []byte
-	Doc  *Doc
+	Doc  *tomldoc.Doc
 	// SyntaxErr is set when Src is not valid TOML (lint NP001).
-	SyntaxErr *SyntaxError
+	SyntaxErr *tomldoc.SyntaxError
 
 	// Managed is [experimental_network] of a requirements file (nil if absent).
 	Managed *Network
@@ -37,7 +38,7 @@ type File struct {
 // Profile is one [permissions.<name>] table.
 type Profile struct {
 	Name        string
-	Entry       *Entry // the permissions.<name> entry (its KeySpan names it)
+	Entry       *tomldoc.Entry // the permissions.<name> entry (its KeySpan names it)
 	Extends     *Setting[string]
 	Description *Setting[string]
 	Network     *Network // permissions.<name>.network, nil if absent
@@ -62,7 +63,7 @@ type Network struct {
 	// Path is the table's dotted name: "experimental_network", "network",
 	// "permissions.dev.network".
 	Path   string
-	Table  *Table
+	Table  *tomldoc.Table
 	Origin Origin
 	File   string
 
@@ -94,8 +95,8 @@ type Network struct {
 	Overridden []Dropped
 
 	// Entries of the canonical maps and legacy lists, when present.
-	DomainsEntry, SocketsEntry                                 *Entry
-	AllowedDomainsEntry, DeniedDomainsEntry, AllowSocketsEntry *Entry
+	DomainsEntry, SocketsEntry                                 *tomldoc.Entry
+	AllowedDomainsEntry, DeniedDomainsEntry, AllowSocketsEntry *tomldoc.Entry
 }
 
 // Bool returns the named boolean setting, or nil.
@@ -119,13 +120,13 @@ func LoadFile(path string, kind FileKind) (*File, error) {
 // DetectKind applies the --kind auto rule: a file named requirements*.toml
 // or holding [experimental_network] is requirements; otherwise config.
 func DetectKind(path string, src []byte) FileKind {
-	d, _ := ParseDoc(src)
+	d, _ := tomldoc.ParseDoc(src)
 	return detectKind(path, src, d)
 }
 
 // detectKind is DetectKind for src already parsed into d (nil when src is
 // not valid TOML, which is taken for requirements if it names the table).
-func detectKind(path string, src []byte, d *Doc) FileKind {
+func detectKind(path string, src []byte, d *tomldoc.Doc) FileKind {
 	switch {
 	case isRequirementsName(path):
 		return KindRequirements
@@ -145,15 +146,15 @@ func isRequirementsName(path string) bool {
 
 // Load parses src as a file of the given kind (KindAuto detects it).
 func Load(path string, src []byte, kind FileKind) *File {
-	d, err := ParseDoc(src)
+	d, err := tomldoc.ParseDoc(src)
 	if kind == KindAuto {
 		kind = detectKind(path, src, d)
 	}
 	f := &File{Path: path, Kind: kind, Src: src}
 	if err != nil {
-		se, ok := err.(*SyntaxError)
+		se, ok := err.(*tomldoc.SyntaxError)
 		if !ok {
-			se = &SyntaxError{Message: err.Error(), Pos: Pos{Line: 1, Column: 1}}
+			se = &tomldoc.SyntaxError{Message: err.Error(), Pos: tomldoc.Pos{Line: 1, Column: 1}}
 		}
 		f.SyntaxErr = se
 		return f
@@ -165,7 +166,7 @@ func Load(path string, src []byte, kind FileKind) *File {
 		}
 		return f
 	}
-	if e := d.Root.Get("default_permissions"); e != nil && e.Value.Kind == KindString {
+	if e := d.Root.Get("default_permissions"); e != nil && e.Value.Kind == tomldoc.KindString {
 		f.DefaultPermissions = &Setting[string]{Value: e.Value.Str, Source: f.source(e, OriginUser)}
 	}
 	if t := d.Root.Sub("network"); t != nil {
@@ -173,7 +174,7 @@ func Load(path string, src []byte, kind FileKind) *File {
 	}
 	if perms := d.Root.Sub("permissions"); perms != nil {
 		for _, e := range perms.Entries {
-			if e.Value.Kind != KindTable {
+			if e.Value.Kind != tomldoc.KindTable {
 				continue
 			}
 			if e.Key == "network" && ObsoletePermissionsNetwork(e.Value.Table) {
@@ -181,10 +182,10 @@ func Load(path string, src []byte, kind FileKind) *File {
 			}
 			t := e.Value.Table
 			p := &Profile{Name: e.Key, Entry: e}
-			if x := t.Get("extends"); x != nil && x.Value.Kind == KindString {
+			if x := t.Get("extends"); x != nil && x.Value.Kind == tomldoc.KindString {
 				p.Extends = &Setting[string]{Value: x.Value.Str, Source: f.source(x, OriginUser)}
 			}
-			if x := t.Get("description"); x != nil && x.Value.Kind == KindString {
+			if x := t.Get("description"); x != nil && x.Value.Kind == tomldoc.KindString {
 				p.Description = &Setting[string]{Value: x.Value.Str, Source: f.source(x, OriginUser)}
 			}
 			if nt := t.Sub("network"); nt != nil {
@@ -203,7 +204,7 @@ var ProfileKeys = []string{"extends", "description", "network"}
 // ObsoletePermissionsNetwork reports whether [permissions.network] is the
 // obsolete pre-profile shape (it directly holds a network key) rather than a
 // profile named "network" (POLICY.md §1.2).
-func ObsoletePermissionsNetwork(t *Table) bool {
+func ObsoletePermissionsNetwork(t *tomldoc.Table) bool {
 	for _, e := range t.Entries {
 		if slices.Contains(ProfileKeys, e.Key) {
 			continue
@@ -216,7 +217,7 @@ func ObsoletePermissionsNetwork(t *Table) bool {
 }
 
 // source returns the provenance of an entry of this file.
-func (f *File) source(e *Entry, o Origin) Source {
+func (f *File) source(e *tomldoc.Entry, o Origin) Source {
 	return Source{File: f.Path, Line: e.KeySpan.Start.Line, Origin: o}
 }
 
@@ -226,7 +227,7 @@ func (f *File) source(e *Entry, o Origin) Source {
 // [network_proxy.policy], [permissions.network]) so, to compare them with
 // the [network] table they become. A key whose value has the wrong type is
 // left unset.
-func (f *File) ReadNetwork(t *Table, o Origin) *Network {
+func (f *File) ReadNetwork(t *tomldoc.Table, o Origin) *Network {
 	n := &Network{Path: t.Name(), Table: t, Origin: o, File: f.Path}
 	for i := range NetworkKeys {
 		NetworkKeys[i].read(f, n, t, o)
@@ -235,17 +236,17 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 		// The obsolete [network_proxy.mitm] table, once moved under the
 		// network table, means what mitm = <its enabled> means (lint NP013
 		// rewrites it; migrate checks that the meaning is kept).
-		if e := t.Get("mitm"); e != nil && e.Value.Kind == KindTable {
-			if en := e.Value.Table.Get("enabled"); en != nil && en.Value.Kind == KindBool {
+		if e := t.Get("mitm"); e != nil && e.Value.Kind == tomldoc.KindTable {
+			if en := e.Value.Table.Get("enabled"); en != nil && en.Value.Kind == tomldoc.KindBool {
 				n.MITM = &Setting[bool]{Value: en.Value.Bool, Source: f.source(en, o)}
 			}
 		}
 	}
 
-	if e := t.Get("domains"); e != nil && e.Value.Kind == KindTable {
+	if e := t.Get("domains"); e != nil && e.Value.Kind == tomldoc.KindTable {
 		n.DomainsEntry = e
 		for _, r := range e.Value.Table.Entries {
-			if r.Value.Kind != KindString {
+			if r.Value.Kind != tomldoc.KindString {
 				continue
 			}
 			if p, ok := ParseDomainPermission(r.Value.Str); ok {
@@ -253,10 +254,10 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 			}
 		}
 	}
-	if e := t.Get("unix_sockets"); e != nil && e.Value.Kind == KindTable {
+	if e := t.Get("unix_sockets"); e != nil && e.Value.Kind == tomldoc.KindTable {
 		n.SocketsEntry = e
 		for _, r := range e.Value.Table.Entries {
-			if r.Value.Kind != KindString {
+			if r.Value.Kind != tomldoc.KindString {
 				continue
 			}
 			if p, ok := ParseSocketPermission(r.Value.Str); ok {
@@ -278,10 +279,10 @@ func (f *File) ReadNetwork(t *Table, o Origin) *Network {
 // lists ends deny, exact duplicates collapse into one rule at the first
 // position of the string, with the source of the entry that wins; keys keep
 // their spelling. Either entry may be nil.
-func (f *File) legacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
+func (f *File) legacyDomainRules(allowed, denied *tomldoc.Entry, o Origin) []Rule {
 	var rules []Rule
 	for _, l := range []struct {
-		e *Entry
+		e *tomldoc.Entry
 		p Permission
 	}{{allowed, Allow}, {denied, Deny}} {
 		for _, v := range StringElems(l.e) {
@@ -303,13 +304,13 @@ func (f *File) legacyDomainRules(allowed, denied *Entry, o Origin) []Rule {
 
 // StringElems returns the string elements of an array entry (nil when e is
 // nil or not an array): the strings of a legacy list.
-func StringElems(e *Entry) []*Value {
-	if e == nil || e.Value.Kind != KindArray {
+func StringElems(e *tomldoc.Entry) []*tomldoc.Value {
+	if e == nil || e.Value.Kind != tomldoc.KindArray {
 		return nil
 	}
-	var out []*Value
+	var out []*tomldoc.Value
 	for _, v := range e.Value.Elems {
-		if v.Kind == KindString {
+		if v.Kind == tomldoc.KindString {
 			out = append(out, v)
 		}
 	}
@@ -357,7 +358,7 @@ func (f *File) UserNetwork(profile string) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Network{Path: "permissions." + QuoteKey(name) + ".network", Origin: OriginUser, File: f.Path}
+	out := &Network{Path: "permissions." + tomldoc.QuoteKey(name) + ".network", Origin: OriginUser, File: f.Path}
 	out.inherit(chain)
 	if p := f.Profile(name); p.Network != nil {
 		out.Table = p.Network.Table
@@ -492,9 +493,9 @@ func overrideByKey[T any](levels [][]T, key func(T) string,
 			table, name, src := where(p)
 			_, cname, csrc := where(c)
 			over[j] = append(over[j], Dropped{
-				What:   fmt.Sprintf("%s.%s = %s", table, QuoteKey(name), QuoteString(perm(p).String())),
+				What:   fmt.Sprintf("%s.%s = %s", table, tomldoc.QuoteKey(name), tomldoc.QuoteString(perm(p).String())),
 				Source: src,
-				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", QuoteKey(cname), QuoteString(perm(c).String()), csrc.File, csrc.Line),
+				Why:    fmt.Sprintf("replaced through extends by %s = %s (%s:%d)", tomldoc.QuoteKey(cname), tomldoc.QuoteString(perm(c).String()), csrc.File, csrc.Line),
 			})
 		}
 	}
@@ -506,7 +507,7 @@ func overrideByKey[T any](levels [][]T, key func(T) string,
 func (f *File) definedProfiles() string {
 	var names []string
 	for _, p := range f.Profiles {
-		names = append(names, QuoteString(p.Name))
+		names = append(names, tomldoc.QuoteString(p.Name))
 	}
 	builtin := strings.Join(BuiltinProfiles, ", ")
 	if len(names) == 0 {

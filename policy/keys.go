@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"strconv"
 )
 
@@ -221,7 +222,7 @@ func (s Setting[T]) View() SettingView {
 
 // read sets n's field for k from the entry of table t, when t holds k with
 // a value of the right type.
-func (k *KeySpec) read(f *File, n *Network, t *Table, o Origin) {
+func (k *KeySpec) read(f *File, n *Network, t *tomldoc.Table, o Origin) {
 	e := t.Get(k.Name)
 	if e == nil || k.network == nil {
 		return
@@ -229,15 +230,15 @@ func (k *KeySpec) read(f *File, n *Network, t *Table, o Origin) {
 	src := f.source(e, o)
 	switch p := k.network(n).(type) {
 	case **Setting[bool]:
-		if e.Value.Kind == KindBool {
+		if e.Value.Kind == tomldoc.KindBool {
 			*p = &Setting[bool]{Value: e.Value.Bool, Source: src}
 		}
 	case **Setting[string]:
-		if e.Value.Kind == KindString {
+		if e.Value.Kind == tomldoc.KindString {
 			*p = &Setting[string]{Value: e.Value.Str, Source: src}
 		}
 	case **Setting[int]:
-		if e.Value.Kind == KindInteger {
+		if e.Value.Kind == tomldoc.KindInteger {
 			*p = &Setting[int]{Value: int(e.Value.Int), Source: src}
 		}
 	}

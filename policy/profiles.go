@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"sync"
 )
 
@@ -77,7 +78,7 @@ func (f *File) inheritedSettings(profile string, memo map[string]settingsResult)
 	var n *Network
 	for i := len(path) - 1; i >= 0; i-- {
 		p := path[i]
-		n = &Network{Path: "permissions." + QuoteKey(p.Name) + ".network", Origin: OriginUser, File: f.Path}
+		n = &Network{Path: "permissions." + tomldoc.QuoteKey(p.Name) + ".network", Origin: OriginUser, File: f.Path}
 		if base != nil {
 			n.overlaySettings(base)
 		}
