@@ -79,20 +79,37 @@ func noCA(name string, st tlsca.Store) error {
 	return exitCode(exitFindings, "netpolicy %s: no CA in %s (create one with `netpolicy ca init`)", name, st.Dir)
 }
 
-func noArgs(c *cli.Context, name string) error {
+// caCommandStore is the CA store of the command `netpolicy NAME` (ca init,
+// path, env, show): it takes no arguments, and a CA directory that cannot
+// be named is a usage error.
+func caCommandStore(c *cli.Context, e *env, name string) (tlsca.Store, error) {
 	if c.Args().Len() > 0 {
-		return exitCode(exitUsage, "netpolicy %s: unexpected argument %q", name, c.Args().First())
-	}
-	return nil
-}
-
-func runCAInit(c *cli.Context, e *env) error {
-	if err := noArgs(c, "ca init"); err != nil {
-		return err
+		return tlsca.Store{}, exitCode(exitUsage, "netpolicy %s: unexpected argument %q", name, c.Args().First())
 	}
 	st, err := caStore(c, e)
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy ca init: %v", err)
+		return tlsca.Store{}, exitCode(exitUsage, "netpolicy %s: %v", name, err)
+	}
+	return st, nil
+}
+
+// existingCA is caCommandStore for a command that needs the CA
+// certificate to exist (noCA when it does not).
+func existingCA(c *cli.Context, e *env, name string) (tlsca.Store, error) {
+	st, err := caCommandStore(c, e, name)
+	if err != nil {
+		return st, err
+	}
+	if _, err := os.Stat(st.CertPath()); err != nil {
+		return st, noCA(name, st)
+	}
+	return st, nil
+}
+
+func runCAInit(c *cli.Context, e *env) error {
+	st, err := caCommandStore(c, e, "ca init")
+	if err != nil {
+		return err
 	}
 	ca, err := st.Init(time.Now(), c.Bool("force"))
 	if err != nil {
@@ -105,15 +122,9 @@ func runCAInit(c *cli.Context, e *env) error {
 }
 
 func runCAPath(c *cli.Context, e *env) error {
-	if err := noArgs(c, "ca path"); err != nil {
-		return err
-	}
-	st, err := caStore(c, e)
+	st, err := existingCA(c, e, "ca path")
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy ca path: %v", err)
-	}
-	if _, err := os.Stat(st.CertPath()); err != nil {
-		return noCA("ca path", st)
+		return err
 	}
 	fmt.Fprintln(e.stdout, st.CertPath())
 	return nil
@@ -131,21 +142,15 @@ func caEnv(bundle, cert string) map[string]string {
 }
 
 func runCAEnv(c *cli.Context, e *env) error {
-	if err := noArgs(c, "ca env"); err != nil {
-		return err
-	}
 	shell := c.String("shell")
 	switch shell {
 	case "sh", "fish", "json":
 	default:
 		return exitCode(exitUsage, "netpolicy ca env: --shell %q: want sh, fish or json", shell)
 	}
-	st, err := caStore(c, e)
+	st, err := existingCA(c, e, "ca env")
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy ca env: %v", err)
-	}
-	if _, err := os.Stat(st.CertPath()); err != nil {
-		return noCA("ca env", st)
+		return err
 	}
 	vars := caEnv(st.BundlePath(), st.CertPath())
 	if shell == "json" {
@@ -174,12 +179,9 @@ func shQuote(s string) string {
 }
 
 func runCAShow(c *cli.Context, e *env) error {
-	if err := noArgs(c, "ca show"); err != nil {
-		return err
-	}
-	st, err := caStore(c, e)
+	st, err := caCommandStore(c, e, "ca show")
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy ca show: %v", err)
+		return err
 	}
 	cert, err := st.ReadCert()
 	if errors.Is(err, fs.ErrNotExist) {
