@@ -108,25 +108,38 @@ func runEdit(c *cli.Context, e *env, v editVerb) error {
 	if err != nil {
 		return err
 	}
-	var norms []string
+	var items []editItem
 	for _, raw := range c.Args().Slice() {
 		norm, err := migrate.NormalizePattern(raw, v.perm)
 		if err != nil {
 			return exitCode(exitUsage, "netpolicy %s: invalid pattern %s: %v (nothing written)", name, tomldoc.QuoteString(raw), err)
 		}
-		norms = append(norms, norm)
-	}
-	items := make([]editItem, len(norms))
-	for i, n := range norms {
-		items[i] = editItem{norm: n}
-	}
-	out, reports, err := t.apply(v, items)
-	if err != nil {
-		return exitCode(exitUsage, "netpolicy %s: %s: %v (nothing written)", name, t.path, err)
+		items = append(items, editItem{norm: norm})
 	}
 	mode := commitWrite
 	if c.Bool("dry-run") {
 		mode = commitDryRun
+	}
+	return t.edit(e, name, v, items, mode, nil)
+}
+
+// edit applies items to t's document and commits the result in mode
+// (commit). preface, what suggest says about the log, is printed first:
+// on stderr before the reports when writing, else on stdout before the
+// diff. An edit that apply refuses writes and prints nothing.
+func (t *editTarget) edit(e *env, name string, v editVerb, items []editItem, mode commitMode, preface []byte) error {
+	out, reports, err := t.apply(v, items)
+	if err != nil {
+		return exitCode(exitUsage, "netpolicy %s: %s: %v (nothing written)", name, t.path, err)
+	}
+	if mode == commitWrite {
+		e.stderr.Write(preface)
+	} else {
+		e.stdout.Write(preface)
+	}
+	norms := make([]string, len(items))
+	for i, it := range items {
+		norms[i] = it.norm
 	}
 	return t.commit(e, name, v, norms, out, reports, mode)
 }

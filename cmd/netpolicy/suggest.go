@@ -184,7 +184,6 @@ func runSuggest(c *cli.Context, e *env) error {
 		fmt.Fprintf(w, "# local or private address, not suggested: %s %s\n", tomldoc.QuoteString(h), seenText(b.local[h]))
 	}
 	var items []editItem
-	var norms []string
 	for _, h := range sortedHosts(b.notAllowed) {
 		ch, err := lint.PlanRule(t.file, t.table, h, policy.Allow, "")
 		if err != nil {
@@ -199,7 +198,6 @@ func runSuggest(c *cli.Context, e *env) error {
 			continue
 		}
 		items = append(items, editItem{norm: h, comment: seenText(b.notAllowed[h]), keepOpposite: true})
-		norms = append(norms, h)
 	}
 	if b.invalid > 0 {
 		fmt.Fprintf(w, "# %d events with a host field that is not a valid host name or IP literal, skipped\n", b.invalid)
@@ -207,16 +205,9 @@ func runSuggest(c *cli.Context, e *env) error {
 	if b.overflow > 0 {
 		fmt.Fprintf(w, "# %d events of further distinct hosts not counted (at most %d hosts per kind)\n", b.overflow, maxSuggestHosts)
 	}
-	out, reports, err := t.apply(verbAllow, items)
-	if err != nil {
-		return exitCode(exitUsage, "netpolicy %s: %s: %v (nothing written)", name, t.path, err)
-	}
 	mode := commitDiff
 	if c.Bool("write") {
 		mode = commitWrite
-		e.stderr.Write(w.Bytes())
-	} else {
-		e.stdout.Write(w.Bytes())
 	}
-	return t.commit(e, name, verbAllow, norms, out, reports, mode)
+	return t.edit(e, name, verbAllow, items, mode, w.Bytes())
 }
