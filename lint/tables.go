@@ -72,7 +72,7 @@ func domainItems(n *policy.Network) []domainItem {
 		e    *tomldoc.Entry
 		perm policy.Permission
 	}{{n.AllowedDomainsEntry, policy.Allow}, {n.DeniedDomainsEntry, policy.Deny}} {
-		for _, v := range policy.StringElems(l.e) {
+		for _, v := range tomldoc.StringElems(l.e) {
 			out = append(out, domainItem{Raw: v.Str, Perm: l.perm, Span: v.Span, Legacy: true})
 		}
 	}
@@ -104,7 +104,7 @@ func socketItems(n *policy.Network) []socketItem {
 			out = append(out, it)
 		}
 	}
-	for _, v := range policy.StringElems(n.AllowSocketsEntry) {
+	for _, v := range tomldoc.StringElems(n.AllowSocketsEntry) {
 		out = append(out, socketItem{Path: v.Str, Perm: policy.Allow, Span: v.Span, Legacy: true})
 	}
 	return out

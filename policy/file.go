@@ -267,7 +267,7 @@ func (f *File) ReadNetwork(t *tomldoc.Table, o Origin) *Network {
 	}
 	n.AllowedDomainsEntry, n.DeniedDomainsEntry, n.AllowSocketsEntry = t.Get("allowed_domains"), t.Get("denied_domains"), t.Get("allow_unix_sockets")
 	n.Domains = append(n.Domains, f.legacyDomainRules(n.AllowedDomainsEntry, n.DeniedDomainsEntry, o)...)
-	for _, v := range StringElems(n.AllowSocketsEntry) {
+	for _, v := range tomldoc.StringElems(n.AllowSocketsEntry) {
 		n.Sockets = append(n.Sockets, SocketRule{Path: v.Str, Perm: Allow, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
 	}
 	return n
@@ -285,7 +285,7 @@ func (f *File) legacyDomainRules(allowed, denied *tomldoc.Entry, o Origin) []Rul
 		e *tomldoc.Entry
 		p Permission
 	}{{allowed, Allow}, {denied, Deny}} {
-		for _, v := range StringElems(l.e) {
+		for _, v := range tomldoc.StringElems(l.e) {
 			rules = append(rules, Rule{Pattern: v.Str, Perm: l.p, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
 		}
 	}
@@ -298,21 +298,6 @@ func (f *File) legacyDomainRules(allowed, denied *tomldoc.Entry, o Origin) []Rul
 	out := make([]Rule, 0, len(folds))
 	for _, fd := range folds {
 		out = append(out, rules[fd.Win])
-	}
-	return out
-}
-
-// StringElems returns the string elements of an array entry (nil when e is
-// nil or not an array): the strings of a legacy list.
-func StringElems(e *tomldoc.Entry) []*tomldoc.Value {
-	if e == nil || e.Value.Kind != tomldoc.KindArray {
-		return nil
-	}
-	var out []*tomldoc.Value
-	for _, v := range e.Value.Elems {
-		if v.Kind == tomldoc.KindString {
-			out = append(out, v)
-		}
 	}
 	return out
 }

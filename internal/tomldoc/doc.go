@@ -176,6 +176,21 @@ func (e *Entry) Path() []string {
 	return append(p, e.Key)
 }
 
+// StringElems returns the string elements of an array entry (nil when e is
+// nil or not an array): the strings of a list such as allowed_domains.
+func StringElems(e *Entry) []*Value {
+	if e == nil || e.Value.Kind != KindArray {
+		return nil
+	}
+	var out []*Value
+	for _, v := range e.Value.Elems {
+		if v.Kind == KindString {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // ExprKind is the kind of a top-level expression.
 type ExprKind uint8
 

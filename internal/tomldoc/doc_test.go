@@ -258,3 +258,17 @@ func TestSyntaxErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestStringElems(t *testing.T) {
+	d := mustParse(t, "l = [\"a\", 1, # c\n 'b', [\"nested\"]]\ns = \"x\"\n")
+	var got []string
+	for _, v := range StringElems(d.Root.Get("l")) {
+		got = append(got, v.Str)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, got); diff != "" {
+		t.Errorf("StringElems (-want +got):\n%s", diff)
+	}
+	if StringElems(d.Root.Get("s")) != nil || StringElems(nil) != nil {
+		t.Error("StringElems of a string or of no entry must be nil")
+	}
+}
