@@ -4,14 +4,12 @@ package prompt
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/netpolicy/netpolicy/internal/syncio"
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/proxy"
 )
@@ -63,22 +62,7 @@ func TestMain(m *testing.M) {
 }
 
 // screen collects what the person's terminal shows.
-type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type screen struct{ syncio.Buffer }
 
 // waitFor waits until the screen shows want after offset from.
 func (s *screen) waitFor(t *testing.T, from int, want string) int {

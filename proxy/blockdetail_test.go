@@ -97,7 +97,7 @@ func TestBlockBodiesSayWhatHappened(t *testing.T) {
 				t.Errorf("audit network.policy.rule = %v (present %v), want %q", rule, has, b.Rule)
 			}
 			if b.Path != "" {
-				line := h.audit.b.String()
+				line := h.audit.String()
 				if strings.Contains(line, b.Path) || strings.Contains(line, "nope.sock") {
 					t.Errorf("audit event names the socket path: %s", line)
 				}

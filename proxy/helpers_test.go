@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolicy/netpolicy/internal/syncio"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -168,24 +169,13 @@ func (d *fakeDialer) reset() {
 }
 
 // syncBuffer is a goroutine-safe audit sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+type syncBuffer struct{ syncio.Buffer }
 
 // events returns the audit lines written so far, decoded.
 func (s *syncBuffer) events(t testing.TB) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -196,12 +186,6 @@ func (s *syncBuffer) events(t testing.TB) []map[string]any {
 		out = append(out, m)
 	}
 	return out
-}
-
-func (s *syncBuffer) reset() {
-	s.mu.Lock()
-	s.b.Reset()
-	s.mu.Unlock()
 }
 
 // seenRequest is what the origin saw.

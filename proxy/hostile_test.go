@@ -192,7 +192,7 @@ func TestUpstreamGetsCheckedLiteral(t *testing.T) {
 			t.Errorf("upstream saw %q, want %q", got, want)
 		}
 	}
-	if !strings.Contains(h.audit.b.String(), `"server.address":"2130706433"`) {
-		t.Errorf("audit: %s", h.audit.b.String())
+	if !strings.Contains(h.audit.String(), `"server.address":"2130706433"`) {
+		t.Errorf("audit: %s", h.audit.String())
 	}
 }

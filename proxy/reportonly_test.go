@@ -38,7 +38,7 @@ func TestReportOnly(t *testing.T) {
 		{"http://10.0.0.7/x", "GET", 403, "not_allowed_local", "deny", true},
 		{"http://intranet.example/x", "GET", 403, "not_allowed_local", "deny", true},
 	} {
-		h.audit.reset()
+		h.audit.Reset()
 		resp, body := h.do(t, w.method, w.target)
 		if resp.StatusCode != w.status {
 			t.Fatalf("%s: status %d (%s), want %d", w.target, resp.StatusCode, body, w.status)

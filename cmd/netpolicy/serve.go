@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/netpolicy/netpolicy/internal/atomicfile"
+	"github.com/netpolicy/netpolicy/internal/syncio"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
@@ -85,7 +86,7 @@ type server struct {
 	// logger is what log writes through (--log-format); reloads log
 	// with attributes (files, change).
 	logger *slog.Logger
-	stderr *lockedWriter
+	stderr *syncio.Writer
 	eff    *policy.Effective // the policy the run started with
 	cur    *policy.Effective // the policy serving now (after reloads)
 	// watch follows the policy files; its first sample is what eff was
@@ -181,7 +182,7 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 	if err != nil {
 		return nil, err
 	}
-	stderr := &lockedWriter{w: e.stderr}
+	stderr := &syncio.Writer{W: e.stderr}
 	s := &server{e: e, name: name, src: src, stderr: stderr, serveErr: make(chan error, 2)}
 	logger, err := newServeLogger(stderr, c.String("log-format"), name)
 	if err != nil {
@@ -240,7 +241,7 @@ func buildServer(c *cli.Context, e *env, opts serverOpts) (_ *server, err error)
 	switch p := c.String("audit-log"); p {
 	case "":
 	case "-":
-		audit = &lockedWriter{w: e.stdout}
+		audit = &syncio.Writer{W: e.stdout}
 	default:
 		f, err := proxy.OpenAuditFile(p)
 		if err != nil {
@@ -594,19 +595,6 @@ func upstreamFromEnv(e *env) func(*url.URL) (*url.URL, error) {
 		return nil
 	}
 	return cfg.ProxyFunc()
-}
-
-// lockedWriter serialises writes of log lines and audit events that share
-// one stream.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // reportOnlyFlag is --report-only of serve (and exec).

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/syncio"
 )
 
 // The soak test runs `netpolicy serve` as a real process (this test binary,
@@ -73,7 +75,7 @@ domains = { "127.0.0.1" = "allow", "denied.example" = "deny" }
 type serveProc struct {
 	cmd                   *exec.Cmd
 	http, socks, metrics  string
-	stderr                *syncBuffer
+	stderr                *syncio.Buffer
 	exited                chan struct{}
 	exitErr               error
 	dir, config, auditLog string
@@ -94,7 +96,7 @@ func startServeProcLimited(t *testing.T, nofile int, args ...string) *serveProc 
 	}
 	dir := t.TempDir()
 	p := &serveProc{dir: dir, config: filepath.Join(dir, "config.toml"), auditLog: filepath.Join(dir, "audit.log"),
-		stderr: &syncBuffer{}, exited: make(chan struct{})}
+		stderr: &syncio.Buffer{}, exited: make(chan struct{})}
 	if err := os.WriteFile(p.config, []byte(soakConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}

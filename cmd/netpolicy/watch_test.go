@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/syncio"
 )
 
 // A watcher on a fake clock: each shape of write must not settle until the
@@ -148,32 +149,14 @@ func TestWatcherTakeReadsSettledBytes(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a server's stderr and a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs `netpolicy serve` in-process on 127.0.0.1 and returns its
 // HTTP listener, its stderr, and a stop function that waits for the exit
 // code.
-func startServe(t *testing.T, args ...string) (httpAddr string, stderr *syncBuffer, stop func() int) {
+func startServe(t *testing.T, args ...string) (httpAddr string, stderr *syncio.Buffer, stop func() int) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready.json")
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr = &syncBuffer{}
+	stderr = &syncio.Buffer{}
 	done := make(chan int, 1)
 	argv := append([]string{"serve", "--http", "127.0.0.1:0", "--no-socks", "--ready-file", ready}, args...)
 	go func() { done <- run(ctx, argv, strings.NewReader(""), io.Discard, stderr) }()
