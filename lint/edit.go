@@ -1,9 +1,15 @@
 package lint
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
+)
 
 // This file is the edit algebra of fixes: collecting edits, sorting them,
-// refusing overlaps and applying them to the original bytes.
+// refusing overlaps and applying them to the original bytes. Where the
+// bytes of an edit go (line endings, indents, inline-table separators) is
+// the document's layout, asked of package tomldoc.
 
 // fixBuilder collects the edits of one fix. Insertions at one offset are
 // joined in the order they were made.
@@ -23,6 +29,22 @@ func (fb *fixBuilder) insert(at int, text string) {
 		fb.ins = map[int]string{}
 	}
 	fb.ins[at] += text
+}
+
+// put inserts text at an offset like insert, and does nothing when text is
+// empty: it takes tomldoc's insertions (Doc.LinesAfter, Doc.LinesAbove),
+// which are empty when there are no lines to insert.
+func (fb *fixBuilder) put(at int, text string) {
+	if text != "" {
+		fb.insert(at, text)
+	}
+}
+
+// cut deletes the given ranges (tomldoc's Table.InlineCuts).
+func (fb *fixBuilder) cut(spans []tomldoc.Span) {
+	for _, sp := range spans {
+		fb.replace(sp.Start.Offset, sp.End.Offset, "")
+	}
 }
 
 // fix returns the edits sorted, or nil when there are none or two of them
@@ -77,4 +99,33 @@ func Overlap(a, b Edit) bool {
 		return a.Start == b.Start
 	}
 	return a.Start < b.End && b.Start < a.End
+}
+
+// removeEntry is the fix that deletes a key/value: its line, or its item
+// of an inline table. Nil for a table defined by a header; nil with a
+// blocker when its edits overlap.
+func (b *planner) removeEntry(e *tomldoc.Entry, msg string) (fix *Fix, blocker string) {
+	if e.KV.End.Offset <= e.KV.Start.Offset {
+		return nil, ""
+	}
+	fb := &fixBuilder{}
+	if e.InInline {
+		c := b.doc.InlineHolder(e.Parent)
+		if c == nil {
+			return nil, ""
+		}
+		fb.cut(c.InlineCuts([]*tomldoc.Entry{e}))
+	} else {
+		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
+	}
+	return fb.fix(msg), overlapBlocker(fb, "the removal of "+e.Key)
+}
+
+// overlapBlocker is the NoFix reason of a fix whose edits overlapped, or
+// "" when they did not.
+func overlapBlocker(fb *fixBuilder, what string) string {
+	if fb.overlap {
+		return what + " would overlap itself"
+	}
+	return ""
 }

@@ -370,7 +370,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 	inlineDel := map[*tomldoc.Table][]*tomldoc.Entry{}
 	drop := func(l *legacyList) {
 		if l.e.InInline {
-			c := b.containerInline(l.e)
+			c := b.doc.InlineHolder(l.e.Parent)
 			inlineDel[c] = append(inlineDel[c], l.e)
 			return
 		}
@@ -381,8 +381,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 	// table is written as dotted keys (its entries' text kept) and the
 	// lists are rewritten in place, comments and all.
 	if form == tomldoc.FormInline && !canon.InInline && !canonFixed && carryComments(lists) {
-		var items []tomldoc.Span
-		inlineLeaves(canon.Value.Table, &items)
+		items := canon.Value.Table.InlineItems()
 		if len(items) > 0 {
 			b.inlineToDotted(fb, canon, items)
 			form = tomldoc.FormDotted
@@ -393,12 +392,12 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 		// In place: each list becomes dotted keys where it stands, with
 		// the prefix it was written with (experimental_network.domains."a").
 		for _, l := range lists {
-			prefix := b.prefixOf(l.e)
+			prefix := b.doc.Prefix(l.e)
 			key := func(k string) string { return prefix + mapName + "." + tomldoc.QuoteKey(k) }
 			if l.e.InInline {
 				ps := l.pieces("")
 				code, comments := renderInline(ps, key)
-				b.commentsAbove(fb, l.e.Expr, comments)
+				fb.put(b.doc.LinesAbove(l.e.Expr, comments))
 				if code == "" {
 					drop(l)
 				} else {
@@ -406,16 +405,16 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 				}
 				continue
 			}
-			ps := l.pieces(b.exprComment(l.e.Expr))
+			ps := l.pieces(b.doc.TrailingComment(l.e.Expr))
 			if l.e == keepAlive && !anyEmit {
 				ps = append(ps, piece{kind: pieceRaw, text: prefix + mapName + " = {}"})
 			}
-			lines := renderLines(ps, b.indentOf(l.e.Expr), key)
+			lines := renderLines(ps, b.doc.Indent(l.e.Expr), key)
 			if len(lines) == 0 {
 				drop(l)
 				continue
 			}
-			fb.replace(l.e.Expr.Line.Start.Offset, b.bodyEnd(l.e.Expr.Line), strings.Join(lines, b.eolOf(l.e.Expr.Line)))
+			fb.replace(l.e.Expr.Line.Start.Offset, b.doc.BodyEnd(l.e.Expr.Line), strings.Join(lines, b.doc.EOL(l.e.Expr.Line)))
 		}
 	case tomldoc.FormInline:
 		// Merge into the inline table; comments go above its line.
@@ -423,16 +422,15 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 		for _, l := range lists {
 			ex := ""
 			if !l.e.InInline {
-				ex = b.exprComment(l.e.Expr)
+				ex = b.doc.TrailingComment(l.e.Expr)
 			}
 			ps = append(ps, l.pieces(ex)...)
 			drop(l)
 		}
 		code, comments := renderInline(ps, tomldoc.QuoteKey)
-		b.commentsAbove(fb, canon.Expr, comments)
+		fb.put(b.doc.LinesAbove(canon.Expr, comments))
 		if code != "" {
-			var items []tomldoc.Span
-			inlineLeaves(canon.Value.Table, &items)
+			items := canon.Value.Table.InlineItems()
 			if len(items) == 0 {
 				fb.replace(canon.Value.Span.Start.Offset, canon.Value.Span.End.Offset, "{ "+code+" }")
 			} else {
@@ -442,16 +440,16 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 	case tomldoc.FormHeader:
 		// Append to the [x.mapName] body, after its last key.
 		t := canon.Value.Table
-		anchor := b.lastKey(t)
+		anchor := b.doc.LastKey(t)
 		var ps []piece
 		for _, l := range lists {
 			if l.e.InInline {
 				return nil, fmt.Sprintf("cannot merge %s into [%s.%s]", l.e.Key, n.Path, mapName)
 			}
-			ps = append(ps, l.pieces(b.exprComment(l.e.Expr))...)
+			ps = append(ps, l.pieces(b.doc.TrailingComment(l.e.Expr))...)
 			drop(l)
 		}
-		b.linesAfter(fb, anchor.Line, renderLines(ps, b.indentOf(anchor), tomldoc.QuoteKey))
+		fb.put(b.doc.LinesAfter(anchor.Line, renderLines(ps, b.doc.Indent(anchor), tomldoc.QuoteKey)))
 	default:
 		return nil, fmt.Sprintf("cannot merge into %s.%s: it is defined only by deeper table headers", n.Path, mapName)
 	}
@@ -459,7 +457,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 		if c == nil {
 			return nil, "cannot find the inline table holding " + es[0].Key
 		}
-		b.deleteInline(fb, c, es)
+		fb.cut(c.InlineCuts(es))
 	}
 	fix := fb.fix(msg)
 	if fix == nil {
@@ -487,18 +485,18 @@ func carryComments(lists []*legacyList) bool {
 // key per item (`mapName.k = v`), each item's text as written; a comment
 // after the table stays on the line of a single item, else goes above.
 func (b *planner) inlineToDotted(fb *fixBuilder, canon *tomldoc.Entry, items []tomldoc.Span) {
-	prefix := b.prefixOf(canon) + canon.KeySpan.Text(b.src) + "."
-	indent := b.indentOf(canon.Expr)
+	prefix := b.doc.Prefix(canon) + canon.KeySpan.Text(b.src) + "."
+	indent := b.doc.Indent(canon.Expr)
 	var lines []string
 	for _, it := range items {
 		lines = append(lines, indent+prefix+it.Text(b.src))
 	}
-	if c := b.exprComment(canon.Expr); c != "" && len(lines) == 1 {
+	if c := b.doc.TrailingComment(canon.Expr); c != "" && len(lines) == 1 {
 		lines[0] += "  " + c
 	} else if c != "" {
 		lines = append([]string{indent + c}, lines...)
 	}
-	fb.replace(canon.Expr.Line.Start.Offset, b.bodyEnd(canon.Expr.Line), strings.Join(lines, b.eolOf(canon.Expr.Line)))
+	fb.replace(canon.Expr.Line.Start.Offset, b.doc.BodyEnd(canon.Expr.Line), strings.Join(lines, b.doc.EOL(canon.Expr.Line)))
 }
 
 // renderLines writes pieces as lines with the given indentation, without

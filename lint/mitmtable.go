@@ -58,7 +58,7 @@ func (b *planner) mitmTable(n *policy.Network) {
 		blocker = b.mitmFromHeader(fb, n, t, en, enabled)
 	case t.Form == tomldoc.FormDotted && en != nil:
 		// mitm.enabled = true → mitm = true, in place.
-		fb.replace(en.Expr.Line.Start.Offset, b.bodyEnd(en.Expr.Line), b.indentOf(en.Expr)+b.prefixOf(e)+"mitm = "+strconv.FormatBool(enabled))
+		fb.replace(en.Expr.Line.Start.Offset, b.doc.BodyEnd(en.Expr.Line), b.doc.Indent(en.Expr)+b.doc.Prefix(e)+"mitm = "+strconv.FormatBool(enabled))
 	default:
 		blocker = "cannot read the table"
 	}
@@ -108,12 +108,6 @@ func (b *planner) mitmFromHeader(fb *fixBuilder, n *policy.Network, t *tomldoc.T
 	if en != nil {
 		fb.replace(en.Expr.Line.Start.Offset, en.Expr.Line.End.Offset, "")
 	}
-	line := "mitm = " + strconv.FormatBool(enabled)
-	eol := b.eolOf(anchor.Line)
-	if b.hasEOL(anchor.Line) {
-		fb.insert(anchor.Line.End.Offset, line+eol)
-	} else {
-		fb.insert(anchor.Line.End.Offset, eol+line)
-	}
+	fb.put(b.doc.LinesAfter(anchor.Line, []string{"mitm = " + strconv.FormatBool(enabled)}))
 	return ""
 }

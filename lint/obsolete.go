@@ -186,14 +186,14 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.E
 	}
 	hi, pi := index(t.Header), index(ph)
 	npLast, next := section(hi)
-	indent := b.indentOf(ph)
+	indent := b.doc.Indent(ph)
 	headerComment := ""
 	if ph.Comment != nil {
 		headerComment = indent + ph.Comment.Text(b.src)
 	}
 	if next == pi {
 		if headerComment != "" {
-			fb.replace(ph.Line.Start.Offset, b.bodyEnd(ph.Line), headerComment)
+			fb.replace(ph.Line.Start.Offset, b.doc.BodyEnd(ph.Line), headerComment)
 		} else {
 			fb.replace(ph.Line.Start.Offset, ph.Line.End.Offset, "")
 		}
@@ -205,7 +205,7 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.E
 		end = pLast.Line.End.Offset
 	}
 	body := string(b.src[ph.Line.End.Offset:end])
-	eol := b.eolOf(ph.Line)
+	eol := b.doc.EOL(ph.Line)
 	if headerComment != "" {
 		body = headerComment + eol + body
 	}
@@ -233,7 +233,7 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.E
 	if body[len(body)-1] != '\n' {
 		body += eol
 	}
-	if b.hasEOL(anchor.Line) {
+	if b.doc.HasEOL(anchor.Line) {
 		fb.insert(anchor.Line.End.Offset, body)
 	} else {
 		fb.insert(anchor.Line.End.Offset, eol+body[:len(body)-len(eol)])

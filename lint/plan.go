@@ -122,7 +122,7 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *tomldoc.Entry) {
 		if spec := policy.LookupKey(e.Key, isManaged(n)); spec != nil && spec.Obsolete {
 			keys = append(keys, e)
 			if e.InInline {
-				c := b.containerInline(e)
+				c := b.doc.InlineHolder(e.Parent)
 				inline[c] = append(inline[c], e)
 			}
 		}
@@ -132,7 +132,7 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *tomldoc.Entry) {
 	for c, es := range inline {
 		if c != nil {
 			fb := &fixBuilder{}
-			b.deleteInline(fb, c, es)
+			fb.cut(c.InlineCuts(es))
 			inlineFix[c] = fb.fix("remove the obsolete keys")
 			inlineBlocker[c] = overlapBlocker(fb, "the removal of the obsolete keys")
 		}
@@ -142,11 +142,11 @@ func (b *planner) obsoleteKeys(n *policy.Network, keepAlive *tomldoc.Entry) {
 		var blocker string
 		switch {
 		case e.InInline:
-			c := b.containerInline(e)
+			c := b.doc.InlineHolder(e.Parent)
 			fix, blocker = inlineFix[c], inlineBlocker[c]
 		case e == keepAlive:
 			fb := &fixBuilder{}
-			fb.replace(e.Expr.Line.Start.Offset, b.bodyEnd(e.Expr.Line), b.indentOf(e.Expr)+b.prefixOf(e)+"domains = {}")
+			fb.replace(e.Expr.Line.Start.Offset, b.doc.BodyEnd(e.Expr.Line), b.doc.Indent(e.Expr)+b.doc.Prefix(e)+"domains = {}")
 			fix, blocker = fb.fix("remove "+e.Key), overlapBlocker(fb, "the removal of "+e.Key)
 		default:
 			fix, blocker = b.removeEntry(e, "remove "+e.Key)

@@ -73,7 +73,7 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 		}
 	}
 	b := newPlanner(f)
-	t := b.tableAt(path)
+	t := b.doc.TableAt(path)
 	if t == nil && b.doc.Root.Get(path[0]) != nil && len(path) == 1 {
 		return nil, fmt.Errorf("%s is not a table", tomldoc.JoinKey(path))
 	}
@@ -172,7 +172,7 @@ func (b *planner) removeEntries(fb *fixBuilder, es []*tomldoc.Entry) error {
 	inline := map[*tomldoc.Table][]*tomldoc.Entry{}
 	for _, e := range es {
 		if e.InInline {
-			c := b.containerInline(e)
+			c := b.doc.InlineHolder(e.Parent)
 			if c == nil {
 				return fmt.Errorf("cannot find the inline table holding %s", tomldoc.QuoteString(e.Key))
 			}
@@ -185,14 +185,13 @@ func (b *planner) removeEntries(fb *fixBuilder, es []*tomldoc.Entry) error {
 		fb.replace(e.Expr.Line.Start.Offset, e.Expr.Line.End.Offset, "")
 	}
 	for c, es := range inline {
-		var items []tomldoc.Span
-		inlineLeaves(c, &items)
+		items := c.InlineItems()
 		if len(items) == len(es) && c.Value != nil {
 			// Every item goes: an empty table reads "{}", not "{  }".
 			fb.replace(c.Value.Span.Start.Offset, c.Value.Span.End.Offset, "{}")
 			continue
 		}
-		b.deleteInline(fb, c, es)
+		fb.cut(c.InlineCuts(es))
 	}
 	return nil
 }
@@ -249,8 +248,8 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 		dt := dom.Value.Table
 		switch dt.Form {
 		case tomldoc.FormHeader:
-			anchor := b.lastKey(dt)
-			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + line})
+			anchor := b.doc.LastKey(dt)
+			fb.put(b.doc.LinesAfter(anchor.Line, []string{b.doc.Indent(anchor) + line}))
 		case tomldoc.FormInline:
 			b.intoInline(fb, dt, rule)
 		case tomldoc.FormDotted:
@@ -264,9 +263,9 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 				return false, fmt.Errorf("cannot add to %s.domains: write the rule by hand", where)
 			}
 			if last.InInline {
-				fb.insert(last.KV.End.Offset, ", "+b.prefixOf(last)+rule)
+				fb.insert(last.KV.End.Offset, ", "+b.doc.Prefix(last)+rule)
 			} else {
-				b.linesAfter(fb, last.Expr.Line, []string{b.indentOf(last.Expr) + b.prefixOf(last) + line})
+				fb.put(b.doc.LinesAfter(last.Expr.Line, []string{b.doc.Indent(last.Expr) + b.doc.Prefix(last) + line}))
 			}
 		default:
 			// Only deeper headers name it; a header of its own is still
@@ -291,16 +290,16 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 	if t != nil {
 		switch t.Form {
 		case tomldoc.FormHeader:
-			anchor := b.lastKey(t)
+			anchor := b.doc.LastKey(t)
 			lines := body(domPath)
 			if style != styleHeader {
-				lines[0] = b.indentOf(anchor) + lines[0]
+				lines[0] = b.doc.Indent(anchor) + lines[0]
 			}
-			b.linesAfter(fb, anchor.Line, lines)
+			fb.put(b.doc.LinesAfter(anchor.Line, lines))
 		case tomldoc.FormInline:
 			b.intoInline(fb, t, "domains = { "+rule+" }")
 		case tomldoc.FormDotted:
-			if t.Value != nil && b.inInline(t) {
+			if t.Value != nil && b.doc.InlineHolder(t) != nil {
 				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
 			}
 			var anchor *tomldoc.Expr
@@ -314,7 +313,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 				return false, fmt.Errorf("cannot add a domains table to %s: write the rule by hand", where)
 			}
 			rel := tomldoc.JoinKey(t.Path[len(anchor.Table.Path):])
-			b.linesAfter(fb, anchor.Line, []string{b.indentOf(anchor) + rel + ".domains." + line})
+			fb.put(b.doc.LinesAfter(anchor.Line, []string{b.doc.Indent(anchor) + rel + ".domains." + line}))
 		default:
 			// Named only by deeper headers: a [x.domains] header at the end.
 			b.atEnd(fb, []string{"[" + domPath + "]", line})
@@ -322,7 +321,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 		return false, nil
 	}
 	// A new network table, under the root or a profile.
-	parent := b.tableAt(path[:len(path)-1])
+	parent := b.doc.TableAt(path[:len(path)-1])
 	if parent == nil {
 		return false, fmt.Errorf("cannot create %s: its parent table does not exist", where)
 	}
@@ -330,7 +329,7 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 		b.intoInline(fb, parent, tomldoc.QuoteKey(path[len(path)-1])+" = { enabled = true, domains = { "+rule+" } }")
 		return true, nil
 	}
-	if parent.Form == tomldoc.FormDotted && b.inInline(parent) {
+	if parent.Form == tomldoc.FormDotted && b.doc.InlineHolder(parent) != nil {
 		return false, fmt.Errorf("cannot create %s: write the rule by hand", where)
 	}
 	lines := []string{"[" + where + "]", "enabled = true"}
@@ -338,23 +337,9 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 	return true, nil
 }
 
-// inInline reports whether a dotted table is written inside an inline table.
-func (b *planner) inInline(t *tomldoc.Table) bool {
-	for p := t; p != nil && len(p.Path) > 0; p = b.tableAt(p.Path[:len(p.Path)-1]) {
-		if p.Form == tomldoc.FormInline {
-			return true
-		}
-		if p.Form != tomldoc.FormDotted {
-			return false
-		}
-	}
-	return false
-}
-
 // intoInline adds one item to inline table t.
 func (b *planner) intoInline(fb *fixBuilder, t *tomldoc.Table, item string) {
-	var items []tomldoc.Span
-	inlineLeaves(t, &items)
+	items := t.InlineItems()
 	if len(items) == 0 {
 		fb.replace(t.Value.Span.Start.Offset, t.Value.Span.End.Offset, "{ "+item+" }")
 		return
