@@ -14,6 +14,7 @@ import (
 	"time"
 
 	socks5 "github.com/armon/go-socks5"
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // The tunnel benchmarks move bytes upstream → client: each op asks a local
@@ -24,37 +25,23 @@ const benchBlock = 8 << 20
 
 // sourceServer answers each 8-byte big-endian count with that many bytes.
 func sourceServer(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
 	buf := make([]byte, 1<<20)
-	go func() {
+	return testnet.Serve(b, func(c net.Conn) {
+		defer c.Close()
+		var n [8]byte
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, n[:]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var n [8]byte
-				for {
-					if _, err := io.ReadFull(c, n[:]); err != nil {
-						return
-					}
-					for left := int64(binary.BigEndian.Uint64(n[:])); left > 0; {
-						k := min(left, int64(len(buf)))
-						if _, err := c.Write(buf[:k]); err != nil {
-							return
-						}
-						left -= k
-					}
+			for left := int64(binary.BigEndian.Uint64(n[:])); left > 0; {
+				k := min(left, int64(len(buf)))
+				if _, err := c.Write(buf[:k]); err != nil {
+					return
 				}
-			}()
+				left -= k
+			}
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 func pull(b *testing.B, c net.Conn) {
@@ -87,7 +74,7 @@ func cpuTime() time.Duration {
 // plainRelay is the baseline: a CONNECT-less relay with no policy that
 // splices between the raw conns.
 func plainRelay(b *testing.B, target string) string {
-	return tcpServer(b, func(c net.Conn) {
+	return testnet.Serve(b, func(c net.Conn) {
 		u, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
@@ -178,15 +165,7 @@ func BenchmarkSOCKSTunnel(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go srv.ServeConn(wrappedConn{c})
-			}
-		}()
+		go testnet.Accept(l, func(c net.Conn) { srv.ServeConn(wrappedConn{c}) })
 		h := &harness{socksAddr: l.Addr().String()}
 		code, c := socksExchange(b, h, cmdConnect, atypDomain, "example.com", 443, nil)
 		if code != 0 {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/netpolicy/netpolicy/internal/syncio"
+	"github.com/netpolicy/netpolicy/internal/testnet"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -244,30 +245,10 @@ func newOrigin(t testing.TB) *origin {
 	return o
 }
 
-// tcpServer listens on 127.0.0.1 until the test ends and serves each
-// connection with handle, which closes it. It returns the address.
-func tcpServer(t testing.TB, handle func(c net.Conn)) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
-	return l.Addr().String()
-}
-
 // echoServer accepts TCP connections and echoes what it reads, until EOF,
 // then half-closes.
 func echoServer(t testing.TB) string {
-	return tcpServer(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		io.Copy(c, c)
 		c.(*net.TCPConn).CloseWrite()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolicy/netpolicy/internal/testnet"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -758,7 +759,7 @@ func TestUnspecifiedNeverDialled(t *testing.T) {
 
 // upgradeOrigin answers an Upgrade request with 101, then echoes.
 func upgradeOrigin(t *testing.T, seen chan<- http.Header) string {
-	return tcpServer(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		r, err := http.ReadRequest(br)

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // copyServer echoes through a small user-space buffer (no splice), so the
 // descriptors the test counts are the proxy's and the sockets' only.
 func copyServer(t testing.TB) string {
-	return tcpServer(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		b := make([]byte, 4096)
 		for {

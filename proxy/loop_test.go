@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolicy/netpolicy/internal/testnet"
 	"github.com/netpolicy/netpolicy/policy"
 )
 
@@ -328,7 +329,7 @@ func TestUpstreamLoops(t *testing.T) {
 // answers what the client sent is closed after the handshake timeout, not
 // the idle timeout — how a chain that still forms unwinds.
 func TestTunnelUnansweredIsCut(t *testing.T) {
-	silent := tcpServer(t, func(c net.Conn) {
+	silent := testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		io.Copy(io.Discard, c) // reads, never answers
 	})
@@ -486,7 +487,7 @@ func TestTunnelAfterUpstreamEnds(t *testing.T) {
 	// half-closes, and reports what it read until the proxy closed.
 	halfClosing := func(t *testing.T) chan seen {
 		got := make(chan seen, 1)
-		h.dial.to = tcpServer(t, func(c net.Conn) {
+		h.dial.to = testnet.Serve(t, func(c net.Conn) {
 			defer c.Close()
 			io.WriteString(c, "bye")
 			c.(*net.TCPConn).CloseWrite()

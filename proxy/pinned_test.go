@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // countingOrigin is an origin that counts the TCP connections it accepted
@@ -142,7 +144,7 @@ func TestPinnedStaleUpstreamRetried(t *testing.T) {
 	var mu sync.Mutex
 	conns := 0
 	closed := make(chan struct{}, 8) // one per connection the origin closed
-	addr := tcpServer(t, func(c net.Conn) {
+	addr := testnet.Serve(t, func(c net.Conn) {
 		defer func() {
 			c.Close()
 			closed <- struct{}{}
@@ -186,7 +188,7 @@ func TestPinnedStaleUpstreamRetried(t *testing.T) {
 }
 
 func TestPinnedUpstreamFailure(t *testing.T) {
-	addr := tcpServer(t, func(c net.Conn) {
+	addr := testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		http.ReadRequest(bufio.NewReader(c))
 	})

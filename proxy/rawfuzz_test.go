@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // The raw-request fuzz targets (issue 9) feed arbitrary bytes to a live
@@ -95,26 +97,13 @@ func newFuzzProxy(f testing.TB) *fuzzProxy {
 	p := &fuzzProxy{}
 	// Every allowed dial reaches this: it answers any request with a
 	// short HTTP response and then closes.
-	origin, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { origin.Close() })
-	go func() {
-		for {
-			c, err := origin.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(2 * time.Second))
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-			}()
-		}
-	}()
+	origin := testnet.Serve(f, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 4096)
+		c.Read(buf)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	})
 	p.srv = &Server{
 		Resolver: fuzzResolver{p},
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -127,7 +116,7 @@ func newFuzzProxy(f testing.TB) *fuzzProxy {
 				return nil, errors.New("fuzz: dial refused")
 			}
 			var d net.Dialer
-			return d.DialContext(ctx, "tcp", origin.Addr().String())
+			return d.DialContext(ctx, "tcp", origin)
 		},
 		DialUnix: func(context.Context, string) (net.Conn, error) {
 			p.violate("dialled a unix socket")

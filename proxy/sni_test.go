@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolicy/netpolicy/internal/testnet"
 	xproxy "golang.org/x/net/proxy"
 )
 
 // byteCounter is an origin that counts the bytes it receives.
 func byteCounter(t testing.TB) (addr string, got *atomic.Int64) {
 	got = new(atomic.Int64)
-	addr = tcpServer(t, func(c net.Conn) {
+	addr = testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		b := make([]byte, 4096)
 		for {
@@ -137,7 +138,7 @@ func TestSOCKS5TunnelSNI(t *testing.T) {
 // client's first bytes.
 func TestOpaqueTunnelServerSpeaksFirst(t *testing.T) {
 	h := newHarness(t, effective(map[string]string{"example.com": "allow"}))
-	h.dial.to = tcpServer(t, func(c net.Conn) {
+	h.dial.to = testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		io.WriteString(c, "SSH-2.0-test\r\n")
 		b := make([]byte, 5)

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // halfCloseServer reads until EOF, then answers with what it read,
 // reversed in case, and closes.
 func halfCloseServer(t *testing.T) string {
-	return tcpServer(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		b, _ := io.ReadAll(c)
 		io.WriteString(c, strings.ToUpper(string(b)))
@@ -76,7 +78,7 @@ func TestTunnelHalfCloseUpstreamFirst(t *testing.T) {
 // direction moves is not idle.
 func TestTunnelIdleTimeout(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	addr := tcpServer(t, func(c net.Conn) {
+	addr := testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		one := make([]byte, 1)
 		if _, err := c.Read(one); err != nil {

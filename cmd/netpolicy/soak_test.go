@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/netpolicy/netpolicy/internal/syncio"
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // The soak test runs `netpolicy serve` as a real process (this test binary,
@@ -264,7 +265,7 @@ func (p *serveProc) auditLines(t *testing.T) int {
 
 // echoTCP echoes through a small buffer.
 func echoTCP(t *testing.T) string {
-	return tcpListen(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		defer c.Close()
 		b := make([]byte, 2048)
 		for {
@@ -643,7 +644,7 @@ func soakGrace(t *testing.T) {
 	// The origin streams 40 × 8 KiB over `pace` per request line.
 	const chunks, chunk = 40, 8 << 10
 	stream := func(pace time.Duration) string {
-		return tcpListen(t, func(c net.Conn) {
+		return testnet.Serve(t, func(c net.Conn) {
 			defer c.Close()
 			if _, err := c.Read(make([]byte, 1)); err != nil {
 				return
@@ -710,24 +711,6 @@ func soakGrace(t *testing.T) {
 	if took < grace-500*time.Millisecond || took > grace+2*time.Second {
 		t.Errorf("serve took %v to stop; --grace is %v and one transfer outlasts it", took, grace)
 	}
-}
-
-func tcpListen(t *testing.T, handle func(net.Conn)) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
-	return l.Addr().String()
 }
 
 // Many tunnels carry data and then go idle: each holds two descriptors in

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	socks5 "github.com/armon/go-socks5"
+	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
 // newOrigin serves /small and /big on 127.0.0.1 like bench/cmd/origin.
@@ -40,24 +41,10 @@ func newOrigin(t *testing.T) *httptest.Server {
 // hands each to handle in a goroutine of its own, closing it after.
 func serveConns(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return testnet.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		handle(c)
+	})
 }
 
 // newSink speaks the origin's sink protocol: a 9-byte header, then an
