@@ -350,8 +350,7 @@ func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request, pol *polic
 		s.serveUpgrade(w, r, p, d.Host)
 		return
 	}
-	pd, sl := plainPin(r, p)
-	s.forwardIdle(w, r, s.forward, pd, sl)
+	s.forwardIdle(w, r, s.forward, plainPin(r, p))
 }
 
 // unixSocket returns the x-unix-socket path of a request. A header that is
@@ -485,10 +484,10 @@ func (s *Server) newForwarder() http.Handler {
 
 // forwardIdle forwards a request with idle deadlines on the client side: a
 // client that stops sending its body or stops reading the response is cut
-// after IdleTimeout, not held forever. It goes to d on the pinned upstream
-// connection sl when there is one (plainPin, interception's pin), else
+// after IdleTimeout, not held forever. It goes to d on a pinned upstream
+// connection when there is one (plainPin, forwardIntercepted), else
 // through fwd.
-func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Handler, d *pinDest, sl *upSlot) {
+func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Handler, d *pinDest) {
 	if len(r.TransferEncoding) == 0 {
 		w.Header().Del("Connection") // set by guardBody; this body is read
 	}
@@ -500,8 +499,8 @@ func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Ha
 		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
 	}
 	iw := &idleWriter{ResponseWriter: w, rc: rc, idle: idle}
-	if d != nil && sl != nil {
-		s.forwardPinned(iw, r, d, sl)
+	if d != nil {
+		s.forwardPinned(iw, r, d)
 		return
 	}
 	fwd.ServeHTTP(iw, r)

@@ -36,9 +36,10 @@ import (
 // the method guard, the Upgrade refusal and the authority check all live
 // there. Allowed requests go upstream over TLS to the address checked at
 // CONNECT time, verified against the system roots without any netpolicy
-// CA: HTTP/1.1 ones on one upstream connection pinned to the tunnel and
-// driven by the handler itself (forwardPinned, as for plain http), h2 ones
-// on a pool of connections per (host, checked addresses).
+// CA: HTTP/1.1 ones on an upstream connection the handler drives itself
+// (forwardPinned, as for plain http) and gives back, between requests, to
+// an idle pool by destination (upPool); h2 ones through an http.Transport
+// per (host, checked addresses).
 
 // interceptedConn is one intercepted tunnel: what was decided at CONNECT
 // time, and the client conn with the bytes read ahead of the handshake.
@@ -60,9 +61,8 @@ type interceptedConn struct {
 	// poolKey names the upstream pool of the tunnel (upstreamKey).
 	poolKey  string
 	poolOnce sync.Once
-	// slot holds the upstream connection pinned to the tunnel (HTTP/1.1),
-	// upTLS its client config, made on first use.
-	slot  upSlot
+	// upTLS is the client config of the tunnel's upstream connections
+	// (HTTP/1.1), made on first use.
 	upTLS *tls.Config
 }
 
@@ -80,14 +80,13 @@ func (c *interceptedConn) Read(p []byte) (int, error) {
 
 func (c *interceptedConn) finish() {
 	c.closeOne.Do(func() {
-		c.slot.close()
 		if c.onClose != nil {
 			c.onClose()
 		}
 	})
 }
 
-// upstreamTLS is the client config of the tunnel's pinned upstream
+// upstreamTLS is the client config of the tunnel's upstream HTTP/1.1
 // connections: the CONNECT host as server name, verified against roots
 // (the system's without any netpolicy CA), HTTP/1.1. An HTTP/1.1 server
 // conn serves one request at a time, so it needs no lock.
@@ -152,6 +151,9 @@ type mitm struct {
 
 	mu   sync.Mutex
 	pool map[string]*http.Transport // by host, port and checked addresses
+	// idle keeps the upstream connections of HTTP/1.1 requests between
+	// them (forwardIntercepted).
+	idle upPool
 }
 
 // maxUpstreamPools bounds the per-destination transports kept; past it an
@@ -336,9 +338,10 @@ func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 }
 
 // forwardIntercepted sends an allowed inner request upstream. HTTP/1.1
-// goes on the tunnel's pinned upstream TLS connection (pinned.go), with the
-// idle deadlines of plain forwarding; h2, and a tunnel whose plan names an
-// upstream proxy, go through the shared pool of its destination.
+// goes on an upstream TLS connection driven by the handler (forwardPinned)
+// and kept in m.idle between requests, with the idle deadlines of plain
+// forwarding; h2, and a tunnel whose plan names an upstream proxy, go
+// through the Transport of its destination.
 func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 	m := s.mitmP.Load()
 	if r.ProtoMajor != 1 {
@@ -351,9 +354,9 @@ func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 		u := *r.URL
 		u.Scheme, u.Host, u.User = "https", ic.authority(), nil
 		d = &pinDest{host: ic.host, addrs: ic.plan.addrs, port: ic.plan.port, url: &u, tls: ic.upstreamTLS(m.roots),
-			fail: func(w http.ResponseWriter, err error) { s.mitmUpstreamError(w, r, err) }}
+			fail: func(w http.ResponseWriter, err error) { s.mitmUpstreamError(w, r, err) }, conns: &m.idle}
 	}
-	s.forwardIdle(w, r, m.forward, d, &ic.slot)
+	s.forwardIdle(w, r, m.forward, d)
 }
 
 // mitmUpstreamError answers a failed upstream exchange: 502 with one line
@@ -439,6 +442,7 @@ func (m *mitm) close(ctx context.Context, graceful bool) {
 		tr.CloseIdleConnections()
 	}
 	m.mu.Unlock()
+	m.idle.close()
 }
 
 // connListener hands conns to http.Server.Serve.

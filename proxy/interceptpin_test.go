@@ -6,17 +6,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 )
 
-// The HTTP/1.1 requests of an intercepted tunnel go upstream on one TLS
-// connection pinned to the tunnel (pinned.go). These tests check what that
-// shape could get wrong: every request is still decided, a refused one
-// leaves the pinned connection alone, a closed one is dialled again to the
-// checked address only, and a response that ends at EOF is neither cut nor
-// reused.
+// The HTTP/1.1 requests of an intercepted tunnel go upstream on TLS
+// connections the handler drives itself, kept between requests in an idle
+// pool by destination (pinned.go). These tests check what that shape could
+// get wrong: every request is still decided, a refused one leaves the
+// upstream connection alone, a closed one is dialled again to the checked
+// address only, a connection is reused only for the address it was dialled
+// to, and a response that ends at EOF is neither cut nor reused.
 
 // connCounter counts the connections a tlsOrigin accepted.
 type connCounter struct {
@@ -282,4 +284,145 @@ func TestInterceptPinnedStaleUpstreamRetried(t *testing.T) {
 	wantUpstreams(t, m, &conns, 2)
 	wantHTTPSAudits(t, m, "GET", "allowed", 2)
 	wantHTTPSAudits(t, m, "HEAD", "allowed", 1)
+}
+
+func TestInterceptUpstreamReusedAcrossTunnelsForItsAddressOnly(t *testing.T) {
+	var conns connCounter
+	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	getOnNewTunnel := func() {
+		t.Helper()
+		tc, br := innerTunnel(t, m)
+		innerRequest(t, tc, "GET", "/")
+		if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 {
+			t.Fatalf("GET: %d %q", resp.StatusCode, body)
+		}
+		tc.Close()
+	}
+	getOnNewTunnel()
+	getOnNewTunnel()
+	// The second tunnel took the first one's idle upstream connection.
+	wantUpstreams(t, m, &conns, 1)
+	// The name now resolves elsewhere: a new tunnel is decided with the
+	// new address and may not use a connection dialled to the old one.
+	const otherIP = "93.184.216.35"
+	m.res.answer("example.com", otherIP)
+	getOnNewTunnel()
+	wantDials(t, m.harness, publicIP+":443", otherIP+":443")
+	if n := conns.count(); n != 2 {
+		t.Errorf("origin accepted %d connections, want 2", n)
+	}
+	wantHTTPSAudits(t, m, "GET", "allowed", 3)
+}
+
+func TestInterceptConcurrentTunnels(t *testing.T) {
+	var conns connCounter
+	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	const tunnels, requests = 8, 20
+	var wg sync.WaitGroup
+	errs := make(chan string, tunnels*requests)
+	for range tunnels {
+		tc, br := innerTunnel(t, m)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range requests {
+				path := "/r" + string(rune('a'+i))
+				if _, err := io.WriteString(tc, "GET "+path+" HTTP/1.1\r\nHost: example.com\r\n\r\n"); err != nil {
+					errs <- err.Error()
+					return
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 200 || string(body) != "hello over TLS" {
+					errs <- resp.Status + " " + string(body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if n := m.origin.hits.Load(); n != tunnels*requests {
+		t.Errorf("origin got %d requests, want %d", n, tunnels*requests)
+	}
+	// Never more upstream connections than requests in flight.
+	if n := conns.count(); n < 1 || n > tunnels {
+		t.Errorf("origin accepted %d connections for %d tunnels", n, tunnels)
+	}
+	wantHTTPSAudits(t, m, "GET", "allowed", tunnels*requests)
+}
+
+// pipeConn is an upConn on one end of a pipe, dialled to addr.
+func pipeConn(t *testing.T, host, addr string) *upConn {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return &upConn{Conn: a, raw: a, br: bufio.NewReader(a), host: host, addr: netip.MustParseAddrPort(addr)}
+}
+
+func TestUpPool(t *testing.T) {
+	var p upPool
+	public := []netip.Addr{netip.MustParseAddr(publicIP)}
+	a := pipeConn(t, "example.com", publicIP+":443")
+	b := pipeConn(t, "example.com", publicIP+":443")
+	p.put(a)
+	p.put(b)
+	// Most recently used first; only for the host, port and address.
+	if got := p.take("example.com", public, 443, false); got != b {
+		t.Errorf("take = %p, want the last put %p", got, b)
+	}
+	if got := p.take("example.com", public, 8443, false); got != nil {
+		t.Error("took a connection for another port")
+	}
+	if got := p.take("other.example", public, 443, false); got != nil {
+		t.Error("took a connection for another host")
+	}
+	if got := p.take("example.com", []netip.Addr{netip.MustParseAddr("93.184.216.35")}, 443, false); got != nil {
+		t.Error("took a connection dialled to another address")
+	}
+	if got := p.take("example.com", public, 443, false); got != a {
+		t.Errorf("take = %p, want %p", got, a)
+	}
+	if got := p.take("example.com", public, 443, false); got != nil || p.n != 0 {
+		t.Errorf("empty pool gave %p (n = %d)", got, p.n)
+	}
+	// Bounded per destination: the connection idle longest makes room.
+	var first *upConn
+	for i := range maxIdlePerDest + 1 {
+		uc := pipeConn(t, "example.com", publicIP+":443")
+		if i == 0 {
+			first = uc
+		}
+		p.put(uc)
+	}
+	if p.n != maxIdlePerDest {
+		t.Errorf("%d idle, want %d", p.n, maxIdlePerDest)
+	}
+	if _, err := first.Write([]byte("x")); err == nil {
+		t.Error("the oldest connection was not closed")
+	}
+	// Expired connections are dropped.
+	for _, uc := range p.idle[poolKey("example.com", 443)] {
+		uc.idle = time.Now().Add(-upIdleTimeout)
+	}
+	p.expire()
+	if p.n != 0 || len(p.idle) != 0 {
+		t.Errorf("after expiry: %d idle in %d destinations", p.n, len(p.idle))
+	}
+	// Closed: nothing is kept.
+	p.close()
+	c := pipeConn(t, "example.com", publicIP+":443")
+	p.put(c)
+	if p.n != 0 {
+		t.Error("a closed pool kept a connection")
+	}
+	if _, err := c.Write([]byte("x")); err == nil {
+		t.Error("a connection given to a closed pool was not closed")
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,15 +26,18 @@ import (
 // Plain http requests to checked addresses dialled directly, and the
 // HTTP/1.1 requests inside an intercepted tunnel (intercept.go), with no
 // body or a body of known length or chunked, are forwarded on an upstream
-// connection pinned to the client connection rather than through
+// connection the handler drives itself rather than through
 // httputil.ReverseProxy and a shared http.Transport: the request is written and the response read by the
-// handler's own goroutine, with no hand-off between goroutines, no request
-// clone and no pool lookup. Every request is still decided on its own; the
-// pinned connection is only reused for the next request on the same client
-// connection when that request goes to the same host and port and the
-// address it was dialled to is among the new decision's checked addresses.
-// For an intercepted tunnel the pinned connection is TLS, verified as the
-// tunnel's pinDest says; for plain http it is the TCP connection itself.
+// handler's own goroutine, with no hand-off between goroutines and no
+// request clone. Every request is still decided on its own; an idle
+// connection is only reused for a request to the same host and port whose
+// new decision's checked addresses include the one it was dialled to.
+//
+// Between requests, a plain http connection stays pinned to its client
+// connection (upSlot). Intercepted tunnels give theirs, TLS verified as
+// their pinDest says, back to an idle pool by destination (upPool), so
+// that an idle tunnel holds no upstream connection and a new tunnel
+// reuses one.
 
 // upSlot holds the idle upstream connection of one client connection.
 type upSlot struct {
@@ -50,6 +54,7 @@ type upConn struct {
 	bw   *bufio.Writer
 	host string         // normalised host it was opened for
 	addr netip.AddrPort // the checked address it was dialled to
+	idle time.Time      // since when it is idle in an upPool
 }
 
 type slotKey struct{}
@@ -69,12 +74,8 @@ func (sl *upSlot) take(host string, addrs []netip.Addr, port int, check bool) *u
 	if uc == nil {
 		return nil
 	}
-	if uc.host == host && int(uc.addr.Port()) == port && uc.br.Buffered() == 0 && !(check && readable(uc.raw)) {
-		for _, a := range addrs {
-			if a.Unmap() == uc.addr.Addr() {
-				return uc
-			}
-		}
+	if uc.usable(host, addrs, port, check) {
+		return uc
 	}
 	uc.Close()
 	return nil
@@ -106,6 +107,169 @@ func (sl *upSlot) close() {
 	if uc != nil {
 		uc.Close()
 	}
+}
+
+// upPool keeps the idle upstream connections of intercepted tunnels, by
+// host and port, for any tunnel to the same destination: a tunnel takes one
+// for each request and gives it back after the answer, so an idle tunnel
+// holds none and a new tunnel need not dial (nor make a TLS handshake)
+// while a connection is idle. The most recently used connection is taken
+// first, which is the tunnel's own last one when nothing came in between.
+// At most maxIdlePerDest connections are kept per destination, for at most
+// upIdleTimeout.
+type upPool struct {
+	mu     sync.Mutex
+	idle   map[string][]*upConn // by poolKey, most recently used last
+	n      int
+	closed bool
+	sweep  *time.Timer // closes the connections idle too long; nil when none
+}
+
+const (
+	maxIdlePerDest = 256
+	maxIdleTotal   = 1024
+	upIdleTimeout  = 90 * time.Second
+)
+
+func poolKey(host string, port int) string { return host + "|" + strconv.Itoa(port) }
+
+func (p *upPool) take(host string, addrs []netip.Addr, port int, check bool) *upConn {
+	k := poolKey(host, port)
+	var drop []*upConn
+	defer func() {
+		for _, uc := range drop {
+			uc.Close()
+		}
+	}()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.idle[k]
+	for i := len(l) - 1; i >= 0; i-- {
+		uc := l[i]
+		if uc.host != host || !uc.addrIn(addrs) {
+			continue // another checked address: maybe another tunnel's
+		}
+		l = append(l[:i], l[i+1:]...)
+		p.n--
+		if time.Since(uc.idle) < upIdleTimeout && uc.usable(host, addrs, port, check) {
+			p.setIdle(k, l)
+			return uc
+		}
+		drop = append(drop, uc)
+	}
+	p.setIdle(k, l)
+	return nil
+}
+
+func (p *upPool) setIdle(k string, l []*upConn) {
+	if len(l) == 0 {
+		delete(p.idle, k)
+		return
+	}
+	p.idle[k] = l
+}
+
+func (p *upPool) put(uc *upConn) {
+	k := poolKey(uc.host, int(uc.addr.Port()))
+	uc.idle = time.Now()
+	var drop *upConn
+	p.mu.Lock()
+	switch l := p.idle[k]; {
+	case p.closed:
+		drop = uc
+	case len(l) >= maxIdlePerDest || p.n >= maxIdleTotal:
+		// Full: the connection idle longest here makes room, or this
+		// one is not kept when the destination has none.
+		if len(l) == 0 {
+			drop = uc
+			break
+		}
+		drop = l[0]
+		p.idle[k] = append(l[1:], uc)
+	default:
+		if p.idle == nil {
+			p.idle = map[string][]*upConn{}
+		}
+		p.idle[k] = append(l, uc)
+		p.n++
+	}
+	if p.sweep == nil && p.n > 0 && !p.closed {
+		p.sweep = time.AfterFunc(upIdleTimeout, p.expire)
+	}
+	p.mu.Unlock()
+	if drop != nil {
+		drop.Close()
+	}
+}
+
+// expire closes the connections idle for upIdleTimeout, and comes back
+// while some are left.
+func (p *upPool) expire() {
+	var drop []*upConn
+	p.mu.Lock()
+	for k, l := range p.idle {
+		i := 0
+		for i < len(l) && time.Since(l[i].idle) >= upIdleTimeout {
+			i++
+		}
+		drop = append(drop, l[:i]...)
+		p.n -= i
+		p.setIdle(k, l[i:])
+	}
+	p.sweep = nil
+	if p.n > 0 && !p.closed {
+		p.sweep = time.AfterFunc(upIdleTimeout/4, p.expire)
+	}
+	p.mu.Unlock()
+	for _, uc := range drop {
+		uc.Close()
+	}
+}
+
+// close closes every idle connection; those in use are closed when given
+// back.
+func (p *upPool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.n, p.closed = nil, 0, true
+	if p.sweep != nil {
+		p.sweep.Stop()
+	}
+	p.mu.Unlock()
+	for _, l := range idle {
+		for _, uc := range l {
+			uc.Close()
+		}
+	}
+}
+
+// connStore keeps idle upstream connections between requests: an upSlot
+// (the one connection of a plain http client connection) or an upPool
+// (those of intercepted tunnels, by destination).
+type connStore interface {
+	// take returns an idle connection for host that was dialled to one of
+	// addrs:port, or nil; check asks that it be checked for EOF first.
+	take(host string, addrs []netip.Addr, port int, check bool) *upConn
+	// put keeps uc, idle, for a later request.
+	put(uc *upConn)
+}
+
+// usable reports whether an idle uc may carry a request for host to one of
+// addrs:port: same host and port, dialled to one of the addresses of the
+// new decision, nothing unread, and (when check is set) not closed by the
+// origin meanwhile.
+func (uc *upConn) usable(host string, addrs []netip.Addr, port int, check bool) bool {
+	return uc.host == host && int(uc.addr.Port()) == port && uc.br.Buffered() == 0 && uc.addrIn(addrs) && !(check && readable(uc.raw))
+}
+
+// addrIn reports whether uc was dialled to one of addrs.
+func (uc *upConn) addrIn(addrs []netip.Addr) bool {
+	for _, a := range addrs {
+		if a.Unmap() == uc.addr.Addr() {
+			return true
+		}
+	}
+	return false
 }
 
 // connContext gives every client connection an upstream slot.
@@ -167,6 +331,8 @@ type pinDest struct {
 	tls *tls.Config
 	// fail answers a failed dial or exchange; nil answers upstreamFailure.
 	fail func(http.ResponseWriter, error)
+	// conns keeps the connection between requests.
+	conns connStore
 }
 
 func (s *Server) pinFailed(w http.ResponseWriter, d *pinDest, err error) {
@@ -178,14 +344,14 @@ func (s *Server) pinFailed(w http.ResponseWriter, d *pinDest, err error) {
 }
 
 // plainPin is the pinned way of a plain http request allowed with the plan
-// p, or nil when it has none (pinnable, and a client connection with an
-// upstream slot).
-func plainPin(r *http.Request, p *dialPlan) (*pinDest, *upSlot) {
+// p, on its client connection's slot, or nil when it has none (pinnable,
+// and a client connection with an upstream slot).
+func plainPin(r *http.Request, p *dialPlan) *pinDest {
 	sl, _ := r.Context().Value(slotKey{}).(*upSlot)
 	if sl == nil || r.URL.Scheme != "http" || !pinnable(r, p) {
-		return nil, nil
+		return nil
 	}
-	return &pinDest{host: policy.NormalizeHost(r.URL.Hostname()), addrs: p.addrs, port: p.port, url: r.URL, hostHeader: r.Host}, sl
+	return &pinDest{host: policy.NormalizeHost(r.URL.Hostname()), addrs: p.addrs, port: p.port, url: r.URL, hostHeader: r.Host, conns: sl}
 }
 
 // dialPinned opens a pinned connection to d: TCP to the first checked
@@ -250,10 +416,10 @@ func replayable(r *http.Request) bool {
 // max1xx bounds the informational responses before a final one.
 const max1xx = 5
 
-// forwardPinned forwards a request to d on the client connection's pinned
-// upstream connection sl (see above). w is the idle-deadline writer of
-// forwardIdle.
-func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDest, sl *upSlot) {
+// forwardPinned forwards a request to d on an upstream connection the
+// handler drives itself (see above), taken from and given back to d.conns.
+// w is the idle-deadline writer of forwardIdle.
+func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDest) {
 	out := &http.Request{Method: r.Method, URL: d.url, Host: d.hostHeader, Header: outHeader(r.Header)}
 	body := hasBody(r)
 	if body {
@@ -267,7 +433,7 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 	ctx := r.Context()
 	// A request that cannot be sent twice (a body is read once) first
 	// checks that an idle pinned connection is still open.
-	uc := sl.take(d.host, d.addrs, d.port, body || !replayable(r))
+	uc := d.conns.take(d.host, d.addrs, d.port, body || !replayable(r))
 	var resp *http.Response
 	for retried := false; ; retried = true {
 		reused := uc != nil
@@ -304,7 +470,7 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 			uc.Close()
 			return
 		}
-		sl.put(uc)
+		d.conns.put(uc)
 	}()
 
 	removeHopHeaders(resp.Header)
