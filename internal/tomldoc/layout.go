@@ -61,11 +61,11 @@ func (t *Table) inlineItems(out *[]Span) {
 }
 
 // InlineCuts returns the ranges to delete to remove entries es from inline
-// table c together with their separators: a run of removed items takes the
+// table t together with their separators: a run of removed items takes the
 // comma before it, or, at the start of the table, the comma after it.
-// Entries of es that are not items of c are ignored.
-func (c *Table) InlineCuts(es []*Entry) []Span {
-	items := c.InlineItems()
+// Entries of es that are not items of t are ignored.
+func (t *Table) InlineCuts(es []*Entry) []Span {
+	items := t.InlineItems()
 	del := make([]bool, len(items))
 	for _, e := range es {
 		for i, it := range items {
