@@ -7,6 +7,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/netpolicy/netpolicy/internal/schematest"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -15,26 +16,11 @@ import (
 // (nothing is fetched at test time).
 func sarifSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open("testdata/sarif-2.1.0-subset.schema.json")
+	doc, err := os.ReadFile("testdata/sarif-2.1.0-subset.schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	const url = "file:///sarif-2.1.0-subset.schema.json"
-	if err := c.AddResource(url, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return schematest.Compile(t, doc, "file:///sarif-2.1.0-subset.schema.json", "", true)
 }
 
 // TestSARIFSchema validates SARIF output (findings with and without fixes,
@@ -54,11 +40,7 @@ func TestSARIFSchema(t *testing.T) {
 		if err := lint.WriteSARIF(&buf, ds, "v1.0.0 (rev 0123456789ab)"); err != nil {
 			t.Fatal(err)
 		}
-		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Validate(v); err != nil {
+		if err := schematest.Validate(t, s, buf.Bytes()); err != nil {
 			t.Errorf("%s: SARIF output is not valid SARIF 2.1.0:\n%v\n%s", name, err, buf.Bytes())
 		}
 	}
@@ -70,11 +52,7 @@ func TestSARIFSchema(t *testing.T) {
 		`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"message":{"text":"m"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"a"},"region":{"startLine":0}}}]}]}]}`,
 		`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"message":{"text":"m"},"ruleID":"NP001"}]}]}`,
 	} {
-		v, err := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(bad)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.Validate(v) == nil {
+		if schematest.Validate(t, s, []byte(bad)) == nil {
 			t.Errorf("the schema accepts a broken log: %s", bad)
 		}
 	}

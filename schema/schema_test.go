@@ -14,6 +14,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/netpolicy/netpolicy/internal/schematest"
 	"github.com/netpolicy/netpolicy/lint"
 	"github.com/netpolicy/netpolicy/policy"
 	"github.com/netpolicy/netpolicy/schema"
@@ -57,20 +58,7 @@ func compile(t *testing.T, k schema.Kind) *jsonschema.Schema {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	url := schema.BaseURL + k.File()
-	if err := c.AddResource(url, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(url)
-	if err != nil {
-		t.Fatalf("%s: %v", k, err)
-	}
-	return s
+	return schematest.Compile(t, b, schema.BaseURL+k.File(), "", false)
 }
 
 // tomlInstance decodes TOML into the JSON value a schema validates.

@@ -13,6 +13,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/netpolicy/netpolicy/internal/schematest"
 	"github.com/netpolicy/netpolicy/merge"
 	"github.com/netpolicy/netpolicy/policy"
 )
@@ -25,35 +26,11 @@ const schemaPath = "testdata/ConfigRequirementsReadResponse.schema.json"
 // app-server schema with a real JSON Schema implementation.
 func networkRequirements(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open(schemaPath)
+	doc, err := os.ReadFile(schemaPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	const url = "file:///ConfigRequirementsReadResponse.schema.json"
-	if err := c.AddResource(url, doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile(url + "#/definitions/NetworkRequirements")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sch
-}
-
-// validateJSON validates a JSON document against sch; nil when valid.
-func validateJSON(t *testing.T, sch *jsonschema.Schema, b []byte) error {
-	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b)
-	}
-	return sch.Validate(v)
+	return schematest.Compile(t, doc, "file:///ConfigRequirementsReadResponse.schema.json", "#/definitions/NetworkRequirements", false)
 }
 
 func decodeJSON(t *testing.T, b []byte) map[string]any {
@@ -81,7 +58,7 @@ var effectiveKeys = []string{
 func TestSchemaValidator(t *testing.T) {
 	nr := networkRequirements(t)
 	good := `{"enabled":true,"httpPort":3128,"socksPort":null,"domains":{"a":"allow"},"unixSockets":{},"allowedDomains":["a"],"deniedDomains":null}`
-	if err := validateJSON(t, nr, []byte(good)); err != nil {
+	if err := schematest.Validate(t, nr, []byte(good)); err != nil {
 		t.Errorf("valid document rejected: %v", err)
 	}
 	bad := []string{
@@ -95,7 +72,7 @@ func TestSchemaValidator(t *testing.T) {
 		`{"domains":[]}`,
 	}
 	for _, b := range bad {
-		if err := validateJSON(t, nr, []byte(b)); err == nil {
+		if err := schematest.Validate(t, nr, []byte(b)); err == nil {
 			t.Errorf("invalid document accepted: %s", b)
 		}
 	}
@@ -179,7 +156,7 @@ func TestEffectiveJSONSchema(t *testing.T) {
 					t.Fatal(err)
 				}
 				doc := decodeJSON(t, buf.Bytes())
-				if err := validateJSON(t, nr, buf.Bytes()); err != nil {
+				if err := schematest.Validate(t, nr, buf.Bytes()); err != nil {
 					t.Errorf("schema violations (explain=%v):\n%v\n%s", explain, err, buf.Bytes())
 				}
 				want := append([]string(nil), effectiveKeys...)
