@@ -36,6 +36,9 @@ type tunnel struct {
 	answerIn   time.Duration
 	asked      atomic.Bool
 	answered   atomic.Bool
+	// answerBy is the timer of the bound on the answer, stopped once the
+	// upstream has answered or the tunnel has ended.
+	answerBy atomic.Pointer[time.Timer]
 	// upEnded is set once the upstream has ended its direction (EOF).
 	// From then on the client direction may stay silent for answerIn, not
 	// the idle timeout: each hop of a chain whose far end was cut sees
@@ -76,16 +79,28 @@ func (t *tunnel) moved(dst, src net.Conn) {
 		return
 	}
 	if src == t.up {
-		t.answered.Store(true)
+		if !t.answered.Swap(true) {
+			t.stopAnswerTimer()
+		}
 		return
 	}
-	if dst == t.up && !t.asked.Swap(true) {
-		time.AfterFunc(t.answerIn, func() {
+	if dst == t.up && !t.asked.Swap(true) && !t.answered.Load() {
+		t.answerBy.Store(time.AfterFunc(t.answerIn, func() {
 			if !t.answered.Load() {
 				t.client.Close()
 				t.up.Close()
 			}
-		})
+		}))
+	}
+}
+
+// stopAnswerTimer stops the timer of awaitAnswer's bound, if one runs: a
+// tunnel that was answered, or has ended, leaves no timer behind to fire.
+// (A timer stored just after an answer's check only fires to find the
+// answer; run stops it at the end.)
+func (t *tunnel) stopAnswerTimer() {
+	if tm := t.answerBy.Load(); tm != nil {
+		tm.Stop()
 	}
 }
 
@@ -144,12 +159,15 @@ func (t *tunnel) idleFor() time.Duration { return time.Duration(time.Now().UnixN
 // waits without a pipe (waitReadable), then splices exactly the queued
 // bytes, which the kernel hands over without waiting, and the pipe goes
 // back to the runtime's pool. Where the queue cannot be measured, a round
-// waits the same way and then moves up to tunnelChunk.
+// waits the same way and then moves up to tunnelChunk. The wait's peek also
+// sees the end of the stream, which then needs no copy at all.
 //
 // A read deadline that fires loses nothing (no byte was taken from src).
 // A write deadline that fires may strand bytes inside the splice pipe, so it
 // always ends the tunnel; it is set later (2×idle) than any read deadline,
-// so that the two can be told apart by the clock.
+// so that the two can be told apart by the clock. Both are pushed forward
+// only when a quarter of the read wait has passed since they were last set
+// (pipeDeadlines): a round of a busy tunnel sets no timer.
 //
 // Once the upstream has ended its direction, the client direction of a
 // tunnel with awaitAnswer set is cut after awaitAnswer's bound of silence
@@ -160,25 +178,24 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 	var total int64
 	lr := &io.LimitedReader{R: src}
 	w := watch(src)
+	var dl pipeDeadlines
 	for {
-		now := time.Now()
-		writeBy := now.Add(2 * t.idle)
 		wait := t.idle / 2
 		if toUpstream && t.upEnded.Load() {
 			wait = t.answerIn
 		}
-		_ = src.SetReadDeadline(now.Add(wait))
-		_ = dst.SetWriteDeadline(writeBy)
+		writeBy := dl.push(dst, src, wait, 2*t.idle)
 		var n, pre int64 // pre: counted before the copy
-		var err error
-		queued := w.queuedBytes()
-		if queued <= 0 {
-			if err = w.waitReadable(); err == nil {
-				queued = w.queuedBytes()
+		err := w.waitReadable()
+		if err == nil && w.eof {
+			// EOF from src, seen by the wait's peek: nothing to move.
+			if !toUpstream {
+				t.upstreamEnded()
 			}
+			return total, nil
 		}
 		if err == nil {
-			switch {
+			switch queued := w.queuedBytes(); {
 			case queued > 0:
 				lr.N = int64(min(queued, tunnelChunk))
 				pre = lr.N
@@ -212,6 +229,7 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 			continue // chunk done
 		case errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(writeBy):
 			if t.idleFor() < t.idleLimit(toUpstream) {
+				dl.expire() // the read deadline fired: set a new one
 				continue
 			}
 			return total, errIdle
@@ -221,6 +239,33 @@ func (t *tunnel) pipe(dst, src net.Conn, toUpstream bool) (int64, error) {
 	}
 }
 
+// pipeDeadlines sets the deadlines of one direction of a tunnel: src's read
+// deadline wait from now, dst's write deadline writeIn from now. It sets
+// them again only when a quarter of wait has passed since the last time, or
+// wait changed: the read deadline then always lies between 3/4 of wait and
+// wait ahead, which keeps pipe's idle bounds, and a busy tunnel does not
+// move two runtime timers for every chunk.
+type pipeDeadlines struct {
+	at      time.Time // when they were last set; zero: never
+	wait    time.Duration
+	writeBy time.Time
+}
+
+// push sets the deadlines if they are due and returns dst's write deadline.
+func (d *pipeDeadlines) push(dst, src net.Conn, wait, writeIn time.Duration) time.Time {
+	now := time.Now()
+	if !d.at.IsZero() && wait == d.wait && now.Sub(d.at) < wait/4 {
+		return d.writeBy
+	}
+	d.at, d.wait, d.writeBy = now, wait, now.Add(writeIn)
+	_ = src.SetReadDeadline(now.Add(wait))
+	_ = dst.SetWriteDeadline(d.writeBy)
+	return d.writeBy
+}
+
+// expire makes the next push set both deadlines.
+func (d *pipeDeadlines) expire() { d.at = time.Time{} }
+
 // srcWatch waits on a tunnel source and measures its queue (waitReadable,
 // queuedBytes) through one RawConn and one callback each, made once per
 // pipe: a round of the copy allocates nothing for them.
@@ -228,6 +273,7 @@ type srcWatch struct {
 	rc    syscall.RawConn // nil when the conn is not a socket
 	b     [1]byte         // waitReadable's peek
 	n     int             // queuedBytes' answer
+	eof   bool            // waitReadable's peek found the end of the stream
 	peek  func(fd uintptr) bool
 	ioctl func(fd uintptr)
 }
@@ -287,6 +333,7 @@ func (t *tunnel) run(client, upstream net.Conn, toUpstream, toClient []byte) {
 	}()
 	t.half(client, upstream, toClient, false)
 	<-done
+	t.stopAnswerTimer()
 	client.Close()
 	upstream.Close()
 }

@@ -14,15 +14,21 @@ import (
 // It peeks with MSG_DONTWAIT inside RawConn.Read: the callback returns
 // false only when the socket has nothing, so the runtime's poller waits for
 // the next readiness edge and calls it again. Readiness is always checked
-// by the syscall first, so no edge can be missed.
+// by the syscall first, so no edge can be missed. w.eof is set when the
+// peek found the end of the stream (a read of 0 bytes, no error).
 func (w *srcWatch) waitReadable() error {
+	w.eof = false
 	if w.rc == nil {
 		return nil
 	}
 	if w.peek == nil {
 		w.peek = func(fd uintptr) bool {
-			_, _, err := syscall.Recvfrom(int(fd), w.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			return err != syscall.EAGAIN && err != syscall.EINTR
+			n, _, err := syscall.Recvfrom(int(fd), w.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EAGAIN || err == syscall.EINTR {
+				return false
+			}
+			w.eof = err == nil && n == 0
+			return true
 		}
 	}
 	return w.rc.Read(w.peek)
