@@ -161,24 +161,30 @@ func runNP021(p *Pass) {
 	}
 }
 
+// runNP024 reports the allow rules that the deny-wins fold by host
+// (policy.FoldBy) shadows: each names the first deny rule for the host.
+// A global deny is NP021's, and shadows nothing here.
 func runNP024(p *Pass) {
 	for _, n := range networkTables(p.File) {
-		items := validDomains(n)
-		deny := map[string]parsedItem{}
-		for _, it := range items {
-			if it.Perm == policy.Deny && !it.pat.IsGlobal() {
-				if _, ok := deny[it.pat.Norm]; !ok {
-					deny[it.pat.Norm] = it
-				}
+		var items []parsedItem
+		for _, it := range validDomains(n) {
+			if it.Perm == policy.Allow || !it.pat.IsGlobal() {
+				items = append(items, it)
 			}
 		}
-		for _, it := range items {
-			if it.Perm != policy.Allow {
+		folds := policy.FoldBy(items,
+			func(it parsedItem) policy.Rule { return policy.Rule{Pattern: it.Raw, Perm: it.Perm} },
+			func(it parsedItem) string { return it.pat.Norm })
+		for _, f := range folds {
+			d := f.Win
+			if d.Perm != policy.Deny {
 				continue
 			}
-			if d, ok := deny[it.pat.Norm]; ok {
-				p.Reportf(p.File, it.Span, nil, "%q is allowed and %q (line %d) denies the same host in %s; deny wins",
-					it.Raw, d.Raw, d.Span.Start.Line, tableLabel(n))
+			for _, it := range f.Shadow {
+				if it.Perm == policy.Allow {
+					p.Reportf(p.File, it.Span, nil, "%q is allowed and %q (line %d) denies the same host in %s; deny wins",
+						it.Raw, d.Raw, d.Span.Start.Line, tableLabel(n))
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package lint_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -113,6 +114,33 @@ func TestNP026Cover(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNP024Shadows: every allow rule of a host that a deny rule of the same
+// host shadows is reported, before or after the deny, each naming the
+// host's first deny rule; a global deny is NP021's and shadows nothing.
+func TestNP024Shadows(t *testing.T) {
+	text := "[network.domains]\n" +
+		"\"deny.example\" = \"allow\"\n" + // 2
+		"\"Deny.example\" = \"deny\"\n" + // 3
+		"\"deny.example:443\" = \"allow\"\n" + // 4: NP022 too
+		"\"DENY.example.\" = \"deny\"\n" + // 5
+		"\"ok.example\" = \"allow\"\n" // 6
+	var got []string
+	for _, d := range byRule(lint.Check(load([]src{C(text)})...), "NP024") {
+		got = append(got, fmt.Sprintf("%d: %s", d.Pos.Line, d.Message))
+	}
+	want := []string{
+		`2: "deny.example" is allowed and "Deny.example" (line 3) denies the same host in [network]; deny wins`,
+		`4: "deny.example:443" is allowed and "Deny.example" (line 3) denies the same host in [network]; deny wins`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("NP024 (-want +got):\n%s", diff)
+	}
+	global := "[network.domains]\n\"*\" = \"allow\"\n\"*.\" = \"deny\"\n"
+	if ds := byRule(lint.Check(load([]src{C(global)})...), "NP024"); len(ds) != 0 {
+		t.Errorf("a global deny shadows: %s", dump(ds))
 	}
 }
 
