@@ -241,18 +241,18 @@ func TestSelfLoopPipelinedConnects(t *testing.T) {
 	// Every spelling of both listeners, in turn.
 	hp, sp := strconv.Itoa(portOf(t, h.httpAddr)), strconv.Itoa(portOf(t, h.socksAddr))
 	targets := []string{h.httpAddr, "127.1:" + hp, "localhost:" + sp, "[::ffff:127.0.0.1]:" + hp, "0x7f.1:" + sp, "2130706433:" + hp}
-	var req strings.Builder
-	for i := range n {
-		a := targets[i%len(targets)]
-		fmt.Fprintf(&req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", a, a)
+	to := make([]string, n)
+	for i := range to {
+		to[i] = targets[i%len(targets)]
 	}
+	req := pipelinedConnects(to)
 	c, err := net.Dial("tcp", h.httpAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	go io.WriteString(c, req.String())
+	go io.WriteString(c, req)
 	br := bufio.NewReader(c)
 	for i := range n {
 		resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
@@ -394,14 +394,11 @@ func chainThroughPeer(t *testing.T, how string) {
 	}
 	a := newHarness(t, loopPolicy(), opts(64))
 	b := newHarness(t, loopPolicy(), opts(3))
-	var req strings.Builder
-	for i := range hops {
-		to := b.httpAddr
-		if i%2 == 1 {
-			to = a.httpAddr
-		}
-		fmt.Fprintf(&req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", to, to)
+	to := make([]string, hops)
+	for i := range to {
+		to[i] = []string{b.httpAddr, a.httpAddr}[i%2]
 	}
+	req := pipelinedConnects(to)
 	c, err := net.Dial("tcp", a.httpAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +406,7 @@ func chainThroughPeer(t *testing.T, how string) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	start := time.Now()
-	if _, err := io.WriteString(c, req.String()); err != nil {
+	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
 	if how == "leaves" {
@@ -598,4 +595,14 @@ func TestLoopIPv6Listener(t *testing.T) {
 		portOf(t, h.httpAddr) != port && portOf(t, h.socksAddr) != port {
 		t.Error("127.0.0.1 on the [::1] listener's port counted as own")
 	}
+}
+
+// pipelinedConnects is one CONNECT request for each target, back to back,
+// as a client that pipelines them sends them.
+func pipelinedConnects(targets []string) string {
+	var b strings.Builder
+	for _, a := range targets {
+		fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", a, a)
+	}
+	return b.String()
 }
