@@ -3,12 +3,14 @@ package policy
 // FileKind tells requirements from config.
 type FileKind uint8
 
+// The kinds of policy file.
 const (
-	KindAuto FileKind = iota
-	KindRequirements
-	KindConfig
+	KindAuto         FileKind = iota // tell them apart by name and content (DetectKind)
+	KindRequirements                 // a managed requirements.toml
+	KindConfig                       // a user config.toml
 )
 
+// String is the kind as --kind spells it.
 func (k FileKind) String() string {
 	switch k {
 	case KindRequirements:
