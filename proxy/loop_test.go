@@ -186,17 +186,7 @@ func TestLoopWildcardListener(t *testing.T) {
 	h := newHarness(t, effective(domains))
 	const port = 39999 // never bound: the request must not reach a dial
 	wl := &wildListener{port: port, closed: make(chan struct{})}
-	served := make(chan error, 1)
-	go func() { served <- h.srv.Serve(wl) }()
-	t.Cleanup(func() { wl.Close(); <-served })
-	// Serve registers its listener before it accepts; wait for that.
-	deadline := time.Now().Add(5 * time.Second)
-	for !h.srv.isOwn(netip.MustParseAddrPort("127.0.0.1:39999")) {
-		if time.Now().After(deadline) {
-			t.Fatal("the wildcard listener was not registered")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	serveOwn(t, h, wl, netip.MustParseAddrPort("127.0.0.1:39999"))
 	for _, host := range hosts {
 		authority := host + ":" + strconv.Itoa(port)
 		t.Run(host, func(t *testing.T) {
@@ -551,17 +541,8 @@ func TestLoopIPv6Listener(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	h := newHarness(t, loopPolicy())
-	served := make(chan error, 1)
-	go func() { served <- h.srv.Serve(l6) }()
-	t.Cleanup(func() { l6.Close(); <-served })
 	port := portOf(t, l6.Addr().String())
-	deadline := time.Now().Add(5 * time.Second)
-	for !h.srv.isOwn(netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port))) {
-		if time.Now().After(deadline) {
-			t.Fatal("the [::1] listener was not registered")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	serveOwn(t, h, l6, netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port)))
 	for _, host := range []string{"[::1]", "[0:0:0:0:0:0:0:1]", "[::0001]", "localhost"} {
 		authority := host + ":" + strconv.Itoa(port)
 		t.Run(host, func(t *testing.T) {
@@ -605,4 +586,21 @@ func pipelinedConnects(targets []string) string {
 		fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", a, a)
 	}
 	return b.String()
+}
+
+// serveOwn serves l on h's proxy until the test ends, and returns once the
+// proxy counts own as one of its own addresses (Serve registers its
+// listener before it accepts).
+func serveOwn(t *testing.T, h *harness, l net.Listener, own netip.AddrPort) {
+	t.Helper()
+	served := make(chan error, 1)
+	go func() { served <- h.srv.Serve(l) }()
+	t.Cleanup(func() { l.Close(); <-served })
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.srv.isOwn(own) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the listener %s was not registered as %s", l.Addr(), own)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
