@@ -214,8 +214,13 @@ func parseServerName(data []byte) (string, bool) {
 // readClientHello completes a ClientHello whose first bytes (pending, not
 // empty) have been read: it reads on from c for up to wait. It returns
 // everything read (to be sent on unchanged), and what it was. Bytes that
-// are not TLS are returned at once, unread further.
+// are not TLS, and a ClientHello that came whole in pending (the usual
+// case), are returned at once: pending itself, with no copy, no read and
+// no deadline set.
 func readClientHello(c net.Conn, pending []byte, wait time.Duration) ([]byte, clientHello, helloKind) {
+	if h, kind, err := parseClientHello(pending); err != errNeedMore {
+		return pending, h, kind
+	}
 	buf := append(make([]byte, 0, max(2048, len(pending))), pending...)
 	_ = c.SetReadDeadline(time.Now().Add(wait))
 	defer c.SetReadDeadline(time.Time{})

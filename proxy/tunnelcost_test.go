@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"sync"
@@ -115,5 +116,55 @@ func TestTunnelAnswerTimerStopped(t *testing.T) {
 	clientPeer2.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := clientPeer2.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("unanswered tunnel: client read %v, want EOF (closed by the timer)", err)
+	}
+}
+
+// noReadConn fails the test on any read or deadline: readClientHello must
+// not touch the conn when the first bytes already tell.
+type noReadConn struct {
+	net.Conn
+	t *testing.T
+}
+
+func (c noReadConn) Read([]byte) (int, error) {
+	c.t.Error("conn read")
+	return 0, io.EOF
+}
+func (c noReadConn) SetReadDeadline(time.Time) error { c.t.Error("read deadline set"); return nil }
+
+// A ClientHello that came whole, and bytes that are not TLS, are judged on
+// the bytes at hand and returned as they are; a ClientHello cut short is
+// still read on.
+func TestReadClientHelloAtHand(t *testing.T) {
+	hello := recordHello(t, "example.com")
+	for _, tc := range []struct {
+		name    string
+		first   []byte
+		kind    helloKind
+		sni     string
+		sameBuf bool
+	}{
+		{"whole hello", hello, helloOK, "example.com", true},
+		{"plain HTTP", []byte("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"), helloNotTLS, "", true},
+		{"malformed", append([]byte{0x16, 3, 1, 0, 4, 2}, make([]byte, 3)...), helloMalformed, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf, h, kind := readClientHello(noReadConn{t: t}, tc.first, time.Second)
+			if kind != tc.kind || h.ServerName != tc.sni {
+				t.Errorf("kind %v sni %q, want %v %q", kind, h.ServerName, tc.kind, tc.sni)
+			}
+			if !bytes.Equal(buf, tc.first) || tc.sameBuf && &buf[0] != &tc.first[0] {
+				t.Errorf("returned %d bytes (same array %v), want the %d bytes at hand", len(buf), &buf[0] == &tc.first[0], len(tc.first))
+			}
+		})
+	}
+	// Cut short: the rest is read from the conn.
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go b.Write(hello[10:])
+	buf, h, kind := readClientHello(a, hello[:10], 2*time.Second)
+	if kind != helloOK || h.ServerName != "example.com" || !bytes.Equal(buf, hello) {
+		t.Errorf("split hello: kind %v sni %q, %d of %d bytes", kind, h.ServerName, len(buf), len(hello))
 	}
 }
