@@ -16,7 +16,9 @@
 #                       available; the newconn figures start a DNS server)
 #   DNS_ADDR=127.0.0.1:53  where the bench DNS server (bench/cmd/dnsd) listens
 #                       for the newconn figures: port 53, as squid's
-#                       dns_nameservers takes no port
+#                       dns_nameservers and the C library's resolv.conf
+#                       (tinyproxy, in a mount namespace: needs unshare)
+#                       take no port
 #   SYSTEMS="direct netpolicy relay tinyproxy squid"
 #   SKIP_INSTALL=1      do not run apt-get (tinyproxy and squid must be present)
 #   AUDIT_LOG=/dev/null where netpolicy serve writes its audit events
@@ -161,7 +163,23 @@ start_proxy() {
 			DisableViaHeader Yes
 		EOF
 		[[ $(id -u) == 0 ]] || sed -i '/^User \|^Group /d' "$dir/tinyproxy.conf"
-		tinyproxy -d -c "$dir/tinyproxy.conf" >"$dir/out.log" 2>&1 &
+		local cmd=(tinyproxy -d -c "$dir/tinyproxy.conf")
+		if [[ $USE_DNS == 1 ]]; then
+			# tinyproxy resolves names through the C library (no cache of
+			# its own), which reads /etc/resolv.conf: it runs in a mount
+			# namespace of its own in which that file names only the bench
+			# DNS server and nsswitch.conf only files and DNS. The mounts
+			# are private to the namespace; the PID stays tinyproxy's.
+			[[ $DNS_ADDR == *:53 ]] || die "tinyproxy's resolver needs DNS_ADDR on port 53"
+			printf 'nameserver %s\noptions attempts:1 timeout:2\n' "${DNS_ADDR%:53}" >"$dir/resolv.conf"
+			printf 'hosts: files dns\n' >"$dir/nsswitch.conf"
+			local ns=(unshare -m --propagation private)
+			[[ $(id -u) == 0 ]] || ns=(unshare -Urm --propagation private)
+			# shellcheck disable=SC2016 # expanded by the inner shell
+			cmd=("${ns[@]}" sh -c 'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/nsswitch.conf && shift 2 && exec "$@"' \
+				sh "$dir/resolv.conf" "$dir/nsswitch.conf" "${cmd[@]}")
+		fi
+		"${cmd[@]}" >"$dir/out.log" 2>&1 &
 		pid=$!
 		PIDS+=("$pid")
 		wait_port "$port" "$pid" || die "tinyproxy did not start: $(cat "$dir/out.log")"
@@ -208,7 +226,7 @@ series_for() {
 	post64) all="direct:direct netpolicy:http relay:http tinyproxy:http squid:http" ;;
 	# Only the systems pointed at the bench DNS server: the name is never
 	# looked up anywhere else.
-	newconn*) all="netpolicy:connect squid:connect" ;;
+	newconn*) all="netpolicy:connect tinyproxy:connect squid:connect" ;;
 	esac
 	local s
 	for s in $all; do
