@@ -3,7 +3,6 @@ package lint
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"github.com/netpolicy/netpolicy/policy"
@@ -347,36 +346,14 @@ func (b *planner) intoInline(fb *fixBuilder, t *tomldoc.Table, item string) {
 	fb.insert(items[len(items)-1].End.Offset, ", "+item)
 }
 
-// atEnd appends lines at the end of the document, after a blank line,
-// keeping a missing final newline missing. An empty document gets the
-// lines alone, with a final newline.
+// atEnd appends lines at the end of the document (Doc.AppendLines).
 func (b *planner) atEnd(fb *fixBuilder, lines []string) {
-	eol := "\n"
-	if b.doc.CRLF {
-		eol = "\r\n"
-	}
-	n := len(b.src)
-	if strings.TrimSpace(string(b.src)) == "" {
-		fb.replace(0, n, strings.Join(trimBlank(lines), eol)+eol)
+	text, whole := b.doc.AppendLines(lines)
+	if whole {
+		fb.replace(0, len(b.src), text)
 		return
 	}
-	text := strings.Join(trimBlank(lines), eol)
-	switch {
-	case b.src[n-1] != '\n':
-		fb.insert(n, eol+eol+text)
-	case n >= 2 && b.src[n-2] == '\n' || n >= 3 && b.src[n-2] == '\r' && b.src[n-3] == '\n':
-		fb.insert(n, text+eol)
-	default:
-		fb.insert(n, eol+text+eol)
-	}
-}
-
-// trimBlank drops leading empty lines.
-func trimBlank(lines []string) []string {
-	for len(lines) > 0 && lines[0] == "" {
-		lines = lines[1:]
-	}
-	return lines
+	fb.insert(len(b.src), text)
 }
 
 func hasPrefix(path, prefix []string) bool {

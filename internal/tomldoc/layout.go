@@ -1,6 +1,7 @@
 package tomldoc
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 )
@@ -197,4 +198,31 @@ func (d *Doc) LinesAbove(e *Expr, lines []string) (at int, text string) {
 		sb.WriteString(indent + c + eol)
 	}
 	return e.Line.Start.Offset, sb.String()
+}
+
+// AppendLines is the text that adds lines at the end of the document after
+// a blank line, in the document's line ending; leading empty lines of
+// lines are dropped, and a missing final newline stays missing. A blank
+// document (white space only) is replaced whole: whole is then true and
+// text is the lines alone with a final newline. Otherwise text goes at the
+// end of Src.
+func (d *Doc) AppendLines(lines []string) (text string, whole bool) {
+	eol := "\n"
+	if d.CRLF {
+		eol = "\r\n"
+	}
+	for len(lines) > 0 && lines[0] == "" {
+		lines = lines[1:]
+	}
+	body := strings.Join(lines, eol)
+	src, n := d.Src, len(d.Src)
+	switch {
+	case len(bytes.TrimSpace(src)) == 0:
+		return body + eol, true
+	case src[n-1] != '\n':
+		return eol + eol + body, false
+	case n >= 2 && src[n-2] == '\n' || n >= 3 && src[n-2] == '\r' && src[n-3] == '\n':
+		return body + eol, false
+	}
+	return eol + body + eol, false
 }

@@ -177,3 +177,33 @@ func TestLineLayoutCRLF(t *testing.T) {
 		t.Errorf("LinesAbove = %q", text)
 	}
 }
+
+func TestAppendLines(t *testing.T) {
+	lines := []string{"", "[network.domains]", `"a.example" = "allow"`}
+	for _, c := range []struct {
+		name, src string
+		text      string
+		whole     bool
+	}{
+		{"empty", "", "[network.domains]\n\"a.example\" = \"allow\"\n", true},
+		{"blank", " \n\n", "[network.domains]\n\"a.example\" = \"allow\"\n", true},
+		{"final newline", "k = 1\n", "\n[network.domains]\n\"a.example\" = \"allow\"\n", false},
+		{"blank line at the end", "k = 1\n\n", "[network.domains]\n\"a.example\" = \"allow\"\n", false},
+		{"no final newline", "k = 1", "\n\n[network.domains]\n\"a.example\" = \"allow\"", false},
+		{"CRLF", "k = 1\r\n", "\r\n[network.domains]\r\n\"a.example\" = \"allow\"\r\n", false},
+		{"CRLF blank line at the end", "k = 1\r\n\r\n", "[network.domains]\r\n\"a.example\" = \"allow\"\r\n", false},
+	} {
+		d := mustParse(t, c.src)
+		text, whole := d.AppendLines(lines)
+		if text != c.text || whole != c.whole {
+			t.Errorf("%s: AppendLines = %q, %v; want %q, %v", c.name, text, whole, c.text, c.whole)
+		}
+		out := c.src + text
+		if whole {
+			out = text
+		}
+		if err := toml.Unmarshal([]byte(out), new(map[string]any)); err != nil {
+			t.Errorf("%s: result is not TOML: %v\n%s", c.name, err, out)
+		}
+	}
+}
