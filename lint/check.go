@@ -88,7 +88,7 @@ func syntaxDiagnostic(f *policy.File) Diagnostic {
 	for i := 0; i < utf8.UTFMax-1 && off > 0 && off < len(src) && !utf8.RuneStart(src[off]); i++ {
 		off--
 	}
-	pos := posAt(src, off)
+	pos := tomldoc.PosIn(src, off)
 	end := pos
 	if off < len(src) {
 		if r, size := utf8.DecodeRune(src[off:]); r != '\n' && r != '\r' {
@@ -96,13 +96,6 @@ func syntaxDiagnostic(f *policy.File) Diagnostic {
 		}
 	}
 	return Diagnostic{File: f.Path, Pos: pos, End: end, Rule: ruleNP001, Message: msg}
-}
-
-// posAt is the position of byte offset off of src, for files that did not
-// parse (and so have no Doc to ask).
-func posAt(src []byte, off int) tomldoc.Pos {
-	ls := bytes.LastIndexByte(src[:off], '\n') + 1
-	return tomldoc.Pos{Offset: off, Line: bytes.Count(src[:off], []byte("\n")) + 1, Column: utf8.RuneCount(src[ls:off]) + 1}
 }
 
 // directiveRe recognises a suppression comment; reNetpolicy any comment that

@@ -269,6 +269,14 @@ func (d *Doc) Pos(off int) Pos {
 	return Pos{Offset: off, Line: i + 1, Column: utf8.RuneCount(d.Src[ls:off]) + 1}
 }
 
+// PosIn is the position of byte offset off of src, as Doc.Pos counts it,
+// for text that has no Doc (a file that did not parse). It scans src; a
+// Doc answers from its line index.
+func PosIn(src []byte, off int) Pos {
+	ls := bytes.LastIndexByte(src[:off], '\n') + 1
+	return Pos{Offset: off, Line: bytes.Count(src[:off], []byte("\n")) + 1, Column: utf8.RuneCount(src[ls:off]) + 1}
+}
+
 // Span converts a byte range of Src to a span.
 func (d *Doc) Span(start, end int) Span { return Span{d.Pos(start), d.Pos(end)} }
 

@@ -272,3 +272,15 @@ func TestStringElems(t *testing.T) {
 		t.Error("StringElems of a string or of no entry must be nil")
 	}
 }
+
+// TestPosIn holds PosIn, for text without a Doc, to Doc.Pos at every
+// offset of a document with multi-byte characters and CRLF lines.
+func TestPosIn(t *testing.T) {
+	src := []byte("# héllo\r\n[network]\n\"bücher\" = 'ü' # ü\n\nk = 1")
+	d := mustParse(t, string(src))
+	for off := 0; off <= len(src); off++ {
+		if got, want := PosIn(src, off), d.Pos(off); got != want {
+			t.Errorf("PosIn(%d) = %+v, Doc.Pos = %+v", off, got, want)
+		}
+	}
+}
