@@ -168,7 +168,7 @@ const connectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n"
 // interception in the background (intercept). Nothing is dialled yet: the
 // inner requests go to the checked addresses of p.
 func (s *Server) startIntercept(w http.ResponseWriter, r *http.Request, pol *policy.Compiled, d policy.Decision, p *dialPlan, port int) {
-	if s.CA == nil {
+	if s.InterceptCA() == nil {
 		s.logf("interception: no CA for %s", d.Host)
 		plainError(w, http.StatusBadGateway, "HTTPS interception is not configured")
 		return

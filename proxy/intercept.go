@@ -226,6 +226,19 @@ func (s *Server) mitmState() *mitm {
 	return s.mitmP.Load()
 }
 
+// SetCA gives the proxy the CA of interception while it serves (a reload
+// that turns interception on); tunnels answered from then on use it.
+func (s *Server) SetCA(ca *tlsca.CA) { s.caP.Store(ca) }
+
+// InterceptCA is the CA intercepted tunnels are answered with: SetCA's,
+// else the CA field; nil when there is none.
+func (s *Server) InterceptCA() *tlsca.CA {
+	if ca := s.caP.Load(); ca != nil {
+		return ca
+	}
+	return s.CA
+}
+
 // tlsConfigFor answers one intercepted ClientHello with the leaf of the
 // CONNECT host. The server name was already decided on the proxy's own
 // reading of the ClientHello; crypto/tls's reading must agree with it, so
@@ -238,7 +251,11 @@ func (s *Server) tlsConfigFor(chi *tls.ClientHelloInfo) (*tls.Config, error) {
 	if chi.ServerName != "" && policy.NormalizeHost(chi.ServerName) != ic.host {
 		return nil, fmt.Errorf("interception: server name %q is not the CONNECT host", chi.ServerName)
 	}
-	leaf, err := s.CA.Leaf(ic.host)
+	ca := s.InterceptCA()
+	if ca == nil {
+		return nil, errors.New("interception: no CA")
+	}
+	leaf, err := ca.Leaf(ic.host)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +291,7 @@ func (s *Server) intercept(ic *interceptedConn, pol *policy.Compiled, method str
 		ic.finish()
 		return
 	}
-	if s.CA == nil {
+	if s.InterceptCA() == nil {
 		s.logf("interception: no CA: closing the tunnel to %s", ic.host)
 		ic.Conn.Close()
 		ic.finish()

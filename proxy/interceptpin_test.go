@@ -426,3 +426,29 @@ func TestUpPool(t *testing.T) {
 		t.Error("a connection given to a closed pool was not closed")
 	}
 }
+
+func TestInterceptSetCAWhileServing(t *testing.T) {
+	m := newMITMHarness(t, limitedMITM(map[string]string{"example.com": "allow"}), func(s *Server) { s.CA = nil })
+	// No CA: the CONNECT the policy says to intercept is refused.
+	resp, err := m.h1Client().Get("https://example.com/")
+	if err == nil {
+		readAll(t, resp)
+		t.Fatalf("without a CA: %d, want the tunnel refused", resp.StatusCode)
+	}
+	wantNoDial(t, m.harness)
+	// A CA given while serving answers the next tunnels.
+	m.srv.SetCA(m.ca)
+	if m.srv.InterceptCA() != m.ca {
+		t.Fatal("InterceptCA is not the CA just set")
+	}
+	resp, err = m.h1Client().Get("https://example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 || body != "hello over TLS" {
+		t.Fatalf("after SetCA: %d %q", resp.StatusCode, body)
+	}
+	if got := resp.TLS.PeerCertificates[0].Issuer.CommonName; got != m.ca.Cert.Subject.CommonName {
+		t.Errorf("leaf issued by %q", got)
+	}
+}

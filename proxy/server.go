@@ -119,8 +119,10 @@ type Server struct {
 
 	// CA mints the certificates of intercepted tunnels (POLICY §6). If nil,
 	// a tunnel the policy says to intercept is closed after its decision
-	// (serve always sets one when the policy can intercept).
-	CA *tlsca.CA
+	// (serve always sets one when the policy can intercept). Set it before
+	// serving; SetCA gives one to a proxy that is serving already.
+	CA  *tlsca.CA
+	caP atomic.Pointer[tlsca.CA] // SetCA's, ahead of CA
 	// UpstreamRoots verifies origins on intercepted connections. If nil,
 	// the system roots without any netpolicy CA (tlsca.UpstreamPool).
 	UpstreamRoots *x509.CertPool

@@ -163,7 +163,7 @@ func (r *socksRules) Allow(ctx context.Context, req *socks5.Request) (context.Co
 		return ctx, false
 	}
 	if d.Intercept {
-		if r.s.CA == nil {
+		if r.s.InterceptCA() == nil {
 			r.s.logf("interception: no CA for %s", d.Host)
 			return ctx, false
 		}

@@ -220,30 +220,41 @@ func runCAShow(c *cli.Context, e *env) error {
 // bundle.pem written afresh so that a root-store update is picked up; or,
 // for exec without --ca-dir, one made for this run (memory). An unsafe,
 // mismatched or expired CA refuses the start (exit 2) with how to fix it.
+// A policy that does not intercept needs none at start; s.enableCA does
+// the same later, for a reload that turns interception on.
 func (s *server) setupCA(c *cli.Context, compiled *policy.Compiled, memory bool) error {
+	s.enableCA = func() error { return s.loadCA(c, memory) }
 	if !compiled.Intercepts() {
 		return nil
 	}
+	if err := s.loadCA(c, memory); err != nil {
+		return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
+	}
+	return nil
+}
+
+// loadCA is setupCA's work, at start or on a reload.
+func (s *server) loadCA(c *cli.Context, memory bool) error {
 	if memory && c.String("ca-dir") == "" {
 		ca, err := tlsca.New(time.Now())
 		if err != nil {
-			return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
+			return err
 		}
 		s.useCA(ca)
 		return nil
 	}
 	st, err := caStore(c, s.e)
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
+		return err
 	}
 	ca, warning, created, err := st.LoadOrInit(time.Now())
 	if err != nil {
-		return exitCode(exitUsage, "netpolicy %s: %v", s.name, err)
+		return err
 	}
 	if created {
 		s.log("created the interception CA %s; make clients trust it (netpolicy ca env prints how)", st.CertPath())
 	} else if err := st.WriteBundle(ca); err != nil {
-		return exitCode(exitUsage, "netpolicy %s: writing %s: %v", s.name, st.BundlePath(), err)
+		return fmt.Errorf("writing %s: %w", st.BundlePath(), err)
 	}
 	if warning != "" {
 		s.log("warning: %s", warning)
@@ -257,5 +268,5 @@ func (s *server) useCA(ca *tlsca.CA) {
 	if m := s.tel.metrics; m != nil {
 		ca.OnMint = m.CertMinted
 	}
-	s.proxy.CA = ca
+	s.proxy.SetCA(ca)
 }

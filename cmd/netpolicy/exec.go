@@ -88,9 +88,9 @@ func runExec(c *cli.Context, e *env) error {
 	socks := s.eff.SocksAddr.Value != "" && !c.Bool("no-socks")
 
 	environ := os.Environ()
-	if s.proxy.CA != nil {
+	if ca := s.proxy.InterceptCA(); ca != nil {
 		// Interception is on: CMD must trust the CA (POLICY §7).
-		dir, vars, err := writeRunCA(s.proxy.CA, e)
+		dir, vars, err := writeRunCA(ca, e)
 		if err != nil {
 			return exitCode(exitUsage, "netpolicy exec: %v", err)
 		}

@@ -17,7 +17,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 // that a negated line can never pass as a positive one.
 var negatable = map[string]bool{
 	"np_exit": true, "dnsqueries": true, "mtimekept": true, "perm": true,
-	"httpget": true, "connect": true, "socks": true,
+	"httpget": true, "connect": true, "socks": true, "httpsget": true,
 }
 
 // scriptCommands returns scriptCmds with `!` refused by the commands that

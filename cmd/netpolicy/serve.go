@@ -101,6 +101,9 @@ type server struct {
 	serveErr chan error
 	cleanup  []func() // run by close, last first
 	tel      telemetryRun
+	// enableCA loads or creates the CA of interception, as at start, for
+	// a reload that turns interception on (setupCA).
+	enableCA func() error
 }
 
 // serverOpts are what serve and exec do differently when building the proxy.
@@ -476,13 +479,16 @@ func (s *server) reload(first *policy.Effective, why string, files []string, rea
 	eff, diags, err := s.src.loadWith(read)
 	if err == nil {
 		var c *policy.Compiled
-		if c, err = policy.Compile(eff); err == nil {
+		if c, err = policy.Compile(eff); err == nil && c.Intercepts() && s.proxy.InterceptCA() == nil && s.enableCA != nil {
+			// Interception is turned on: its CA is loaded (or made) now,
+			// with the checks of a start; a CA that cannot be used
+			// refuses the reload.
+			err = s.enableCA()
+		}
+		if err == nil {
 			s.showWarnings(diags)
 			s.proxy.SetPolicy(c)
 			s.reloaded(eff, true)
-			if c.Intercepts() && s.proxy.CA == nil {
-				s.log("the policy now intercepts HTTPS, but serve started without a CA: intercepted tunnels are closed until the next start")
-			}
 			s.logger.Info(fmt.Sprintf("reloaded the policy (%s)", why), "files", changed, "change", policyChange(s.cur, eff))
 			s.cur = eff
 			if eff.HTTPAddr.Value != first.HTTPAddr.Value || eff.SocksAddr.Value != first.SocksAddr.Value {

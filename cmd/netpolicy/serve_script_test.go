@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -181,6 +183,50 @@ func init() {
 			return
 		}
 		tunnelGet(ts, c, br, args[1])
+	}
+	// httpsget PROXY HOST:PORT CAFILE: CONNECT through the proxy, then TLS
+	// for HOST trusting only the certificates in CAFILE, and GET / on it;
+	// print "CONNECT status" and, once through, "https CODE" and the body.
+	// With !, the TLS handshake must fail (the tunnel is not intercepted
+	// with that CA).
+	scriptCmds["httpsget"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: httpsget PROXY HOST:PORT CAFILE")
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM([]byte(ts.ReadFile(args[2]))) {
+			ts.Fatalf("httpsget: no certificate in %s", args[2])
+		}
+		c := dialLocal(ts, args[0])
+		defer c.Close()
+		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", args[1], args[1])
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+		if err != nil {
+			ts.Fatalf("httpsget: CONNECT: %v", err)
+		}
+		fmt.Fprintf(ts.Stdout(), "CONNECT %s\n", resp.Status)
+		if resp.StatusCode != 200 || br.Buffered() > 0 {
+			ts.Fatalf("httpsget: CONNECT answered %s", resp.Status)
+		}
+		host, _, _ := net.SplitHostPort(args[1])
+		tc := tls.Client(c, &tls.Config{ServerName: host, RootCAs: roots})
+		err = tc.Handshake()
+		switch {
+		case err != nil && neg:
+			return // ! httpsget: not intercepted with that CA, as wanted
+		case err != nil:
+			ts.Fatalf("httpsget: TLS: %v", err)
+		case neg:
+			ts.Fatalf("httpsget: TLS handshake succeeded, want it to fail")
+		}
+		fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", args[1])
+		resp, err = http.ReadResponse(bufio.NewReader(tc), nil)
+		if err != nil {
+			ts.Fatalf("httpsget: GET: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(ts.Stdout(), "https %d\n%s", resp.StatusCode, body)
 	}
 	// socks PROXY HOST PORT: SOCKS5 CONNECT to a domain name; print
 	// "reply N", and on success GET / through the tunnel as connect does.
