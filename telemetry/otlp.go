@@ -77,12 +77,17 @@ func LogsURL(base string) (string, error) {
 
 // Exporter sends audit events as OpenTelemetry log records over OTLP/HTTP
 // (POLICY §9): the event name is the record's event name, and each field of
-// the event an attribute of the same name. Emit never blocks: records wait
-// in a bounded queue and a background worker sends them in batches; what
-// does not fit, or fails to send, is counted as dropped.
+// the event an attribute of the same name. Emit never blocks: events wait
+// in a bounded queue and a background worker makes them into records (the
+// logs SDK) and sends them in batches; what does not fit, or fails to send,
+// is counted as dropped.
+//
+// The request path only queues the event: turning it into a record (the
+// SDK's lifecycle lock, the attribute copies, the clone a processor must
+// keep) and encoding it all happen in the worker, which is woken once per
+// batch rather than once per event.
 type Exporter struct {
 	provider *sdklog.LoggerProvider
-	logger   otellog.Logger
 	proc     *queueProcessor
 }
 
@@ -112,16 +117,21 @@ func NewExporter(cfg ExportConfig) (*Exporter, error) {
 	res := resource.NewSchemaless(semconv.ServiceName("netpolicy"), semconv.ServiceVersion(cfg.Version))
 	// Field names are unique: the SDK need not look for duplicate keys.
 	provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(proc), sdklog.WithResource(res), sdklog.WithAllowKeyDuplication())
-	return &Exporter{provider: provider, logger: provider.Logger("github.com/netpolicy/netpolicy/proxy"), proc: proc}, nil
+	proc.start(provider.Logger("github.com/netpolicy/netpolicy/proxy"))
+	return &Exporter{provider: provider, proc: proc}, nil
 }
 
 // Emit queues one audit event: ev is a struct whose fields carry json tags
 // with the event's dotted names (proxy.AuditEvent); "event.name" becomes
 // the record's event name, "event.timestamp" its timestamp, every other
-// field an attribute. Fields tagged omitempty are left out when empty.
-func (x *Exporter) Emit(ev any) {
+// field an attribute. Fields tagged omitempty are left out when empty. The
+// record's observed time is the time of the call.
+func (x *Exporter) Emit(ev any) { x.proc.enqueue(ev, time.Now()) }
+
+// record makes the log record of an event queued at observed.
+func record(ev any, observed time.Time) otellog.Record {
 	var r otellog.Record
-	r.SetObservedTimestamp(time.Now())
+	r.SetObservedTimestamp(observed)
 	r.SetSeverity(otellog.SeverityInfo)
 	var buf [16]attribute.KeyValue // an audit event has fewer fields
 	attrs := buf[:0]
@@ -145,7 +155,7 @@ func (x *Exporter) Emit(ev any) {
 		}
 	})
 	r.AddAttributes(attrs...)
-	x.logger.Emit(context.Background(), r)
+	return r
 }
 
 // fieldsCache holds the json names of each event type's fields.
@@ -197,44 +207,71 @@ func walkEvent(ev any, f func(string, reflect.Value)) {
 }
 
 // Shutdown sends what is queued, within ctx, and stops the exporter.
-// Records still queued when ctx ends are counted as dropped.
+// Events still queued when ctx ends are counted as dropped.
 func (x *Exporter) Shutdown(ctx context.Context) error {
-	return x.provider.Shutdown(ctx)
+	// The SDK takes no record once its provider is shutting down: what is
+	// queued goes through it first.
+	err := x.proc.ForceFlush(ctx)
+	x.proc.halt()
+	if perr := x.provider.Shutdown(ctx); err == nil {
+		err = perr
+	}
+	return err
 }
 
 // ForceFlush sends what is queued now, within ctx.
 func (x *Exporter) ForceFlush(ctx context.Context) error {
-	return x.provider.ForceFlush(ctx)
+	return x.proc.ForceFlush(ctx)
 }
 
-// queueProcessor is an sdklog.Processor with a bounded queue that never
-// blocks the emitter and counts every record it does not deliver (the
-// SDK's batch processor drops silently when its queue is full).
+// queueProcessor is the export's queue and worker, and the sdklog.Processor
+// of its provider. Events wait in a bounded queue that never blocks the
+// emitter and counts every event it does not deliver (the SDK's batch
+// processor drops silently when its queue is full); the worker makes them
+// into records through the SDK's logger, which hands each back to OnEmit,
+// and sends the records in batches. Only the worker emits through that
+// logger, so OnEmit and the batch are the worker's alone.
 type queueProcessor struct {
 	exp     sdklog.Exporter
-	queue   chan sdklog.Record
+	logger  otellog.Logger
+	size    int // the most events queued
 	batch   int
 	every   time.Duration
 	timeout time.Duration
 	dropped func(int)
 
+	mu      sync.Mutex
+	pending []queued
+	spare   []queued // the worker's: the previous pending, emptied
+	halted  bool
+	kick    chan struct{} // a batch is queued
+
+	buf     []sdklog.Record // the worker's: records waiting for a send
+	emitted int             // the worker's: records OnEmit got
+
 	// ctx is cancelled when Shutdown's deadline has passed: it aborts an
 	// export in flight, so that stopping never waits for a dead collector
 	// longer than the caller allows.
-	ctx    context.Context
-	cancel context.CancelFunc
-	flush  chan chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	ctx      context.Context
+	cancel   context.CancelFunc
+	flush    chan chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	haltOnce sync.Once
+}
+
+// queued is an event waiting for the worker, with the time it was emitted.
+type queued struct {
+	ev any
+	at time.Time
 }
 
 func newQueueProcessor(exp sdklog.Exporter, cfg ExportConfig, timeout time.Duration) *queueProcessor {
 	p := &queueProcessor{
-		exp: exp, queue: make(chan sdklog.Record, orDefault(cfg.QueueSize, DefaultQueueSize)),
+		exp: exp, size: orDefault(cfg.QueueSize, DefaultQueueSize),
 		batch: orDefault(cfg.BatchSize, DefaultBatchSize), every: cfg.ExportEvery, timeout: timeout,
-		dropped: cfg.Dropped,
-		flush:   make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+		dropped: cfg.Dropped, kick: make(chan struct{}, 1),
+		flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if p.every <= 0 {
 		p.every = DefaultExportEvery
@@ -243,8 +280,13 @@ func newQueueProcessor(exp sdklog.Exporter, cfg ExportConfig, timeout time.Durat
 	if p.dropped == nil {
 		p.dropped = func(int) {}
 	}
-	go p.run()
 	return p
+}
+
+// start runs the worker, which emits through logger.
+func (p *queueProcessor) start(logger otellog.Logger) {
+	p.logger = logger
+	go p.run()
 }
 
 func orDefault(v, def int) int {
@@ -254,76 +296,107 @@ func orDefault(v, def int) int {
 	return v
 }
 
+// enqueue queues an event, or counts it dropped when the queue is full or
+// the exporter has stopped. It wakes the worker only when a whole batch is
+// waiting; a part batch waits for the next tick.
+func (p *queueProcessor) enqueue(ev any, at time.Time) {
+	p.mu.Lock()
+	if p.halted || len(p.pending) >= p.size {
+		p.mu.Unlock()
+		p.dropped(1)
+		return
+	}
+	p.pending = append(p.pending, queued{ev, at})
+	full := len(p.pending) >= p.batch
+	p.mu.Unlock()
+	if full {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Enabled implements sdklog.Processor.
 func (p *queueProcessor) Enabled(context.Context, sdklog.EnabledParameters) bool { return true }
 
-// OnEmit implements sdklog.Processor: queue a copy, or count it dropped.
+// OnEmit implements sdklog.Processor: it is called in the worker (take),
+// and keeps a copy of r for the next batch, sending the batch when full.
 func (p *queueProcessor) OnEmit(_ context.Context, r *sdklog.Record) error {
-	select {
-	case <-p.stop:
-		p.dropped(1)
-		return nil
-	default:
-	}
-	select {
-	case p.queue <- r.Clone():
-	default:
-		p.dropped(1)
+	p.emitted++
+	p.buf = append(p.buf, r.Clone())
+	if len(p.buf) >= p.batch {
+		p.send()
 	}
 	return nil
+}
+
+// send exports the batch; a batch that fails is counted as dropped.
+func (p *queueProcessor) send() {
+	if len(p.buf) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
+	err := p.exp.Export(ctx, p.buf)
+	cancel()
+	if err != nil {
+		p.dropped(len(p.buf))
+	}
+	clear(p.buf)
+	p.buf = p.buf[:0]
+}
+
+// take makes every queued event into a record (sending full batches on
+// the way), and, with all, sends the last part batch too.
+func (p *queueProcessor) take(all bool) {
+	for {
+		p.mu.Lock()
+		evs := p.pending
+		p.pending, p.spare = p.spare, nil
+		p.mu.Unlock()
+		for i := range evs {
+			before := p.emitted
+			p.logger.Emit(context.Background(), record(evs[i].ev, evs[i].at))
+			if p.emitted == before {
+				p.dropped(1) // the provider is shutting down
+			}
+		}
+		clear(evs)
+		p.spare = evs[:0]
+		p.mu.Lock()
+		again := len(p.pending) >= p.batch || all && len(p.pending) > 0
+		p.mu.Unlock()
+		if !again {
+			break
+		}
+	}
+	if all {
+		p.send()
+	}
 }
 
 func (p *queueProcessor) run() {
 	defer close(p.done)
 	t := time.NewTicker(p.every)
 	defer t.Stop()
-	buf := make([]sdklog.Record, 0, p.batch)
-	send := func() {
-		if len(buf) == 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(p.ctx, p.timeout)
-		err := p.exp.Export(ctx, buf)
-		cancel()
-		if err != nil {
-			p.dropped(len(buf))
-		}
-		buf = buf[:0]
-	}
-	add := func(r sdklog.Record) {
-		buf = append(buf, r)
-		if len(buf) == p.batch {
-			send()
-		}
-	}
-	drain := func() {
-		for {
-			select {
-			case r := <-p.queue:
-				add(r)
-			default:
-				send()
-				return
-			}
-		}
-	}
 	for {
 		select {
-		case r := <-p.queue:
-			add(r)
+		case <-p.kick:
+			p.take(false)
 		case <-t.C:
-			send()
+			p.take(true)
 		case ack := <-p.flush:
-			drain()
+			p.take(true)
 			close(ack)
 		case <-p.stop:
-			p.dropped(len(buf)) // taken from the queue after the flush
+			p.dropped(len(p.buf)) // made into records after the flush
 			return
 		}
 	}
 }
 
-// ForceFlush implements sdklog.Processor.
+// ForceFlush implements sdklog.Processor: everything queued is sent
+// before it returns, unless ctx ends first.
 func (p *queueProcessor) ForceFlush(ctx context.Context) error {
 	ack := make(chan struct{})
 	select {
@@ -341,20 +414,32 @@ func (p *queueProcessor) ForceFlush(ctx context.Context) error {
 	}
 }
 
+// halt stops the worker, aborting an export in flight, and counts what is
+// left queued as dropped; later events are dropped at once. It then shuts
+// the exporter down. Only the first call does anything.
+func (p *queueProcessor) halt() {
+	p.haltOnce.Do(func() {
+		p.cancel() // whatever is still being sent has had its time
+		close(p.stop)
+		<-p.done
+		p.mu.Lock()
+		p.halted = true
+		n := len(p.pending)
+		p.pending = nil
+		p.mu.Unlock()
+		if n > 0 {
+			p.dropped(n)
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = p.exp.Shutdown(sctx)
+	})
+}
+
 // Shutdown implements sdklog.Processor: flush within ctx, then stop; what
 // could not be sent by then is counted as dropped.
 func (p *queueProcessor) Shutdown(ctx context.Context) error {
 	err := p.ForceFlush(ctx)
-	p.cancel() // whatever is still being sent has had its time
-	p.once.Do(func() { close(p.stop) })
-	<-p.done
-	if n := len(p.queue); n > 0 {
-		p.dropped(n)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if serr := p.exp.Shutdown(sctx); err == nil {
-		err = serr
-	}
+	p.halt()
 	return err
 }

@@ -233,3 +233,43 @@ func BenchmarkEmit(b *testing.B) {
 		x.Emit(ev)
 	}
 }
+
+// The request path only queues: the worker is woken once a whole batch is
+// waiting and sends it, and a part batch waits for the tick (or a flush).
+// Queueing an event allocates nothing beyond the event itself.
+func TestEmitQueuesBatches(t *testing.T) {
+	rcv := otlptest.Start()
+	defer rcv.Close()
+	x, err := telemetry.NewExporter(telemetry.ExportConfig{Endpoint: rcv.URL, Getenv: noEnv, BatchSize: 10, ExportEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Shutdown(context.Background())
+	for range 25 {
+		x.Emit(event("denied", "blocked.example.com"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rcv.Records()) < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a wrong third request
+	if n, req := len(rcv.Records()), rcv.Requests(); n != 20 || req != 2 {
+		t.Fatalf("before the tick: %d records in %d requests, want 20 in 2 (two whole batches)", n, req)
+	}
+	if err := x.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, req := len(rcv.Records()), rcv.Requests(); n != 25 || req != 3 {
+		t.Errorf("after a flush: %d records in %d requests, want 25 in 3", n, req)
+	}
+
+	y, err := telemetry.NewExporter(telemetry.ExportConfig{Endpoint: rcv.URL, Getenv: noEnv, QueueSize: 1 << 20, BatchSize: 1 << 20, ExportEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Shutdown(context.Background())
+	var ev any = event("denied", "blocked.example.com")
+	if a := testing.AllocsPerRun(1000, func() { y.Emit(ev) }); a > 0.1 {
+		t.Errorf("Emit allocates %.2f times per event; the record is made in the background", a)
+	}
+}
