@@ -354,24 +354,13 @@ type tomlWriter struct {
 func (t *tomlWriter) line(key, value, comment string) {
 	t.sb.WriteString(key + " = " + value)
 	if t.explain && comment != "" {
-		t.sb.WriteString(" # " + commentText(comment))
+		t.sb.WriteString(" # " + tomldoc.CommentText(comment))
 	}
 	t.sb.WriteByte('\n')
 }
 
 func (t *tomlWriter) comment(text string) {
-	t.sb.WriteString("# " + commentText(text) + "\n")
-}
-
-// commentText keeps a comment on one line: TOML comments end at a newline
-// and may not hold other control characters.
-func commentText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
+	t.sb.WriteString("# " + tomldoc.CommentText(text) + "\n")
 }
 
 // settingComment is the --explain comment of a setting.

@@ -64,3 +64,14 @@ func JoinKey(parts []string) string {
 	}
 	return strings.Join(q, ".")
 }
+
+// CommentText makes s fit in a TOML comment: a comment ends at the line's
+// end and may hold no control character but tab, so those become spaces.
+func CommentText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

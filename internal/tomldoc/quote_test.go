@@ -67,3 +67,23 @@ func TestJoinKey(t *testing.T) {
 		}
 	}
 }
+
+// TestCommentText: whatever a note says, "# " + CommentText(note) is one
+// TOML comment that the decoder accepts, tabs and printable text kept.
+func TestCommentText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain note":              "plain note",
+		"tab\tkept, ünïcode":      "tab\tkept, ünïcode",
+		"two\nlines\r\nhere":      "two lines  here",
+		"nul\x00 esc\x1b del\x7f": "nul  esc  del ",
+	} {
+		got := CommentText(in)
+		if got != want {
+			t.Errorf("CommentText(%q) = %q, want %q", in, got, want)
+		}
+		var m map[string]any
+		if err := toml.Unmarshal([]byte("k = 1 # "+got+"\nj = 2\n"), &m); err != nil || len(m) != 2 {
+			t.Errorf("CommentText(%q) = %q is not one comment: %v %v", in, got, m, err)
+		}
+	}
+}
