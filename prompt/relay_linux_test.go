@@ -67,17 +67,11 @@ type screen struct{ syncio.Buffer }
 // waitFor waits until the screen shows want after offset from.
 func (s *screen) waitFor(t *testing.T, from int, want string) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		txt := s.String()
-		if i := strings.Index(txt[min(from, len(txt)):], want); i >= 0 {
-			return from + i + len(want)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("screen never showed %q; it shows %q", want, txt)
-		}
-		time.Sleep(5 * time.Millisecond)
+	next, ok := s.Await(from, want, 5*time.Second)
+	if !ok {
+		t.Fatalf("screen never showed %q; it shows %q", want, s.String())
 	}
+	return next
 }
 
 // terminal is a person's terminal (a pty: keys go in at keyboard, the

@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/netpolicy/netpolicy/internal/syncio"
 )
 
 // askSession is `netpolicy exec` running on a pseudo-terminal that plays
@@ -24,8 +24,7 @@ type askSession struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	tty    *os.File
-	mu     sync.Mutex
-	screen bytes.Buffer
+	screen syncio.Buffer
 	done   chan struct{}
 	cfg    string
 	port   string // the origin's
@@ -65,9 +64,7 @@ func startAsk(t *testing.T, askArgs []string, cmdArgs ...string) *askSession {
 		b := make([]byte, 4096)
 		for {
 			n, err := tty.Read(b)
-			s.mu.Lock()
 			s.screen.Write(b[:n])
-			s.mu.Unlock()
 			if err != nil {
 				return
 			}
@@ -82,8 +79,6 @@ func startAsk(t *testing.T, askArgs []string, cmdArgs ...string) *askSession {
 }
 
 func (s *askSession) text() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.screen.String()
 }
 
@@ -91,17 +86,11 @@ func (s *askSession) text() string {
 // returns the offset after it.
 func (s *askSession) waitFor(from int, want string) int {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		txt := s.text()
-		if i := strings.Index(txt[min(from, len(txt)):], want); i >= 0 {
-			return from + i + len(want)
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("screen never showed %q; it shows %q", want, txt)
-		}
-		time.Sleep(10 * time.Millisecond)
+	next, ok := s.screen.Await(from, want, 15*time.Second)
+	if !ok {
+		s.t.Fatalf("screen never showed %q; it shows %q", want, s.text())
 	}
+	return next
 }
 
 // exit waits for exec to end and returns its exit code.

@@ -6,7 +6,9 @@ package syncio
 import (
 	"bytes"
 	"io"
+	"strings"
 	"sync"
+	"time"
 )
 
 // Writer serialises the writes to W, so that log lines and audit events
@@ -35,6 +37,24 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Await waits until the text written after offset from holds want,
+// looking every few milliseconds, and returns the offset just past it; ok
+// is false when timeout passes first. Tests wait so for what a terminal
+// or a log shows.
+func (b *Buffer) Await(from int, want string, timeout time.Duration) (next int, ok bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		txt := b.String()
+		if i := strings.Index(txt[min(from, len(txt)):], want); i >= 0 {
+			return from + i + len(want), true
+		}
+		if time.Now().After(deadline) {
+			return from, false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Reset empties the buffer.

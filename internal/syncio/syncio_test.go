@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentWrites: writes from many goroutines arrive whole, in a
@@ -43,5 +44,35 @@ func TestConcurrentWrites(t *testing.T) {
 	b.Reset()
 	if b.String() != "" {
 		t.Errorf("after Reset: %q", b.String())
+	}
+}
+
+// TestAwait: Await finds text written later, only after the offset, and
+// gives up after its timeout.
+func TestAwait(t *testing.T) {
+	var b Buffer
+	b.Write([]byte("ready\n"))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		b.Write([]byte("question? "))
+		b.Write([]byte("ready again\n"))
+	}()
+	next, ok := b.Await(0, "ready", time.Second)
+	if !ok || next != len("ready") {
+		t.Fatalf("Await(0, ready) = %d, %v", next, ok)
+	}
+	next, ok = b.Await(next, "ready", 5*time.Second)
+	if want := len("ready\nquestion? ready"); !ok || next != want {
+		t.Fatalf("Await after the first ready = %d, %v; want %d", next, ok, want)
+	}
+	start := time.Now()
+	if _, ok := b.Await(next, "ready", 50*time.Millisecond); ok {
+		t.Error("found a third ready")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 2*time.Second {
+		t.Errorf("gave up after %v, want about 50ms", d)
+	}
+	if _, ok := b.Await(1000, "x", 0); ok {
+		t.Error("found text past the end")
 	}
 }
