@@ -12,26 +12,6 @@ import (
 	"github.com/netpolicy/netpolicy/internal/testnet"
 )
 
-// copyServer echoes through a small user-space buffer (no splice), so the
-// descriptors the test counts are the proxy's and the sockets' only.
-func copyServer(t testing.TB) string {
-	return testnet.Serve(t, func(c net.Conn) {
-		defer c.Close()
-		b := make([]byte, 4096)
-		for {
-			n, err := c.Read(b)
-			if n > 0 {
-				if _, werr := c.Write(b[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-}
-
 // openFDs counts this process's descriptors once they have stopped
 // changing: pipes the runtime pooled for splice are closed when the
 // collector frees them, so collect first and give the cleanups a moment.
@@ -69,7 +49,7 @@ func TestIdleTunnelsHoldOnlyTheirSockets(t *testing.T) {
 		s.Audit = io.Discard
 		s.IdleTimeout = time.Minute
 	})
-	h.dial.to = copyServer(t)
+	h.dial.to = testnet.Echo(t, 4096) // no splice: the descriptors counted are the proxy's
 	msg := strings.Repeat("x", 6000)
 	// Warm up: the first tunnels start the runtime's own descriptors
 	// (poller, timers) and the listeners' accept paths.

@@ -263,25 +263,6 @@ func (p *serveProc) auditLines(t *testing.T) int {
 	return bytes.Count(b, []byte("\n"))
 }
 
-// echoTCP echoes through a small buffer.
-func echoTCP(t *testing.T) string {
-	return testnet.Serve(t, func(c net.Conn) {
-		defer c.Close()
-		b := make([]byte, 2048)
-		for {
-			n, err := c.Read(b)
-			if n > 0 {
-				if _, err := c.Write(b[:n]); err != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-}
-
 func dialCONNECT(proxyAddr, target string) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", proxyAddr, 5*time.Second)
 	if err != nil {
@@ -436,7 +417,7 @@ func errOrOK(err error) string {
 func soakMixed(t *testing.T, sc soakScale) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer origin.Close()
-	echo := echoTCP(t)
+	echo := testnet.Echo(t, 2048)
 	p := startServeProc(t, "--watch-interval", "50ms")
 	basePipes, baseOthers := p.fdKinds()
 	baseG := p.goroutines(t)
@@ -716,7 +697,7 @@ func soakGrace(t *testing.T) {
 // Many tunnels carry data and then go idle: each holds two descriptors in
 // the proxy (its two sockets, no pipe) and at most 32 KiB.
 func soakIdleTunnels(t *testing.T, sc soakScale) {
-	echo := echoTCP(t)
+	echo := testnet.Echo(t, 2048)
 	p := startServeProc(t, "--max-conns", strconv.Itoa(sc.tunnels+100))
 	msg := bytes.Repeat([]byte("y"), 6000)
 	// Warm up both paths so that what the runtime starts once is in the

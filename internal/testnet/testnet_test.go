@@ -3,6 +3,7 @@ package testnet
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -47,5 +48,26 @@ func TestServe(t *testing.T) {
 	held.SetDeadline(time.Now().Add(5 * time.Second))
 	if got, _ := bufio.NewReader(held).ReadString('\n'); got != "got hold\n" {
 		t.Errorf("held connection: %q", got)
+	}
+}
+
+// TestEcho: what a client sends comes back, in pieces larger than the
+// buffer too, until the client half-closes.
+func TestEcho(t *testing.T) {
+	addr := Echo(t, 16)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	msg := strings.Repeat("0123456789", 100)
+	go func() {
+		io.WriteString(c, msg)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != msg {
+		t.Fatalf("echoed %d bytes, %v; want the %d sent", len(got), err, len(msg))
 	}
 }
