@@ -430,12 +430,7 @@ func (b *planner) placeLists(n *policy.Network, mapName string, canon *tomldoc.E
 		code, comments := renderInline(ps, tomldoc.QuoteKey)
 		fb.put(b.doc.LinesAbove(canon.Expr, comments))
 		if code != "" {
-			items := canon.Value.Table.InlineItems()
-			if len(items) == 0 {
-				fb.replace(canon.Value.Span.Start.Offset, canon.Value.Span.End.Offset, "{ "+code+" }")
-			} else {
-				fb.insert(items[len(items)-1].End.Offset, ", "+code)
-			}
+			b.intoInline(fb, canon.Value.Table, code)
 		}
 	case tomldoc.FormHeader:
 		// Append to the [x.mapName] body, after its last key.

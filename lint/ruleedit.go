@@ -336,7 +336,8 @@ func (b *planner) addRule(fb *fixBuilder, path []string, t *tomldoc.Table, dom *
 	return true, nil
 }
 
-// intoInline adds one item to inline table t.
+// intoInline adds one item (or several, comma-separated) at the end of
+// inline table t.
 func (b *planner) intoInline(fb *fixBuilder, t *tomldoc.Table, item string) {
 	items := t.InlineItems()
 	if len(items) == 0 {
