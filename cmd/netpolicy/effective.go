@@ -282,24 +282,67 @@ func buildExplain(eff *policy.Effective) *explainJSON {
 		s.Value = nil
 		x.Settings["socks"] = s
 	}
-	for _, d := range eff.DomainMap() {
-		w := d.Win
-		x.Domains = append(x.Domains, ruleExplain{Pattern: w.Pattern, Permission: permWord(w.Perm), Origin: w.Source.Origin.String(), File: w.Source.File, Line: w.Source.Line})
-		for _, o := range d.Shadow {
-			x.Domains = append(x.Domains, ruleExplain{Pattern: o.Pattern, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: shadowNote(o.Perm, w)})
+	for _, f := range domainFolds(eff) {
+		for _, m := range f.entries() {
+			x.Domains = append(x.Domains, ruleExplain{Pattern: m.key, Permission: permWord(m.perm), Origin: m.src.Origin.String(), File: m.src.File, Line: m.src.Line, Note: m.note})
 		}
 	}
-	for _, s := range eff.SocketMap() {
-		w := s.Win
-		x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: w.Path, Permission: permWord(w.Perm), Origin: w.Source.Origin.String(), File: w.Source.File, Line: w.Source.Line})
-		for _, o := range s.Shadow {
-			x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: o.Path, Permission: permWord(o.Perm), Origin: o.Source.Origin.String(), File: o.Source.File, Line: o.Source.Line, Note: socketShadowNote(o.Perm, w)})
+	for _, f := range socketFolds(eff) {
+		for _, m := range f.entries() {
+			x.UnixSockets = append(x.UnixSockets, ruleExplain{Path: m.key, Permission: permWord(m.perm), Origin: m.src.Origin.String(), File: m.src.File, Line: m.src.Line, Note: m.note})
 		}
 	}
 	for _, d := range eff.Dropped {
 		x.Dropped = append(x.Dropped, droppedExplain{What: d.What, Origin: d.Source.Origin.String(), File: d.Source.File, Line: d.Source.Line, Why: d.Why})
 	}
 	return x
+}
+
+// mapEntry is one entry of the effective domains or unix_sockets map as
+// effective shows it: its key, permission and source, and for an entry
+// another one shadows, the note saying why.
+type mapEntry struct {
+	key  string
+	perm policy.Permission
+	src  policy.Source
+	note string
+}
+
+// shownFold is one key of a folded map (policy.Fold) as effective shows
+// it: the entry that takes effect, then those it shadows.
+type shownFold struct {
+	win    mapEntry
+	shadow []mapEntry
+}
+
+// entries are the winner, then the shadowed entries.
+func (f shownFold) entries() []mapEntry { return append([]mapEntry{f.win}, f.shadow...) }
+
+// showFolds turns folds into what effective shows of them: entry gives an
+// entry's key, permission and source, note why the winner w shadows an
+// entry of permission p.
+func showFolds[T any](folds []policy.Fold[T], entry func(T) mapEntry, note func(p policy.Permission, w T) string) []shownFold {
+	out := make([]shownFold, 0, len(folds))
+	for _, f := range folds {
+		s := shownFold{win: entry(f.Win)}
+		for _, o := range f.Shadow {
+			m := entry(o)
+			m.note = note(m.perm, f.Win)
+			s.shadow = append(s.shadow, m)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// domainFolds is eff's domains map (policy.Effective.DomainMap) as shown.
+func domainFolds(eff *policy.Effective) []shownFold {
+	return showFolds(eff.DomainMap(), func(r policy.Rule) mapEntry { return mapEntry{key: r.Pattern, perm: r.Perm, src: r.Source} }, shadowNote)
+}
+
+// socketFolds is eff's unix_sockets map (SocketMap) as shown.
+func socketFolds(eff *policy.Effective) []shownFold {
+	return showFolds(eff.SocketMap(), func(s policy.SocketRule) mapEntry { return mapEntry{key: s.Path, perm: s.Perm, src: s.Source} }, socketShadowNote)
 }
 
 // shadowNote explains a rule whose pattern string another rule also uses.
@@ -357,6 +400,24 @@ func (t *tomlWriter) line(key, value, comment string) {
 		t.sb.WriteString(" # " + tomldoc.CommentText(comment))
 	}
 	t.sb.WriteByte('\n')
+}
+
+// foldedMap writes the table of a folded map: a line for each winner and,
+// under --explain, a comment for each entry it shadows (none: the comment
+// none).
+func (t *tomlWriter) foldedMap(table, none string, folds []shownFold) {
+	t.sb.WriteString("\n[" + table + "]\n")
+	if t.explain && len(folds) == 0 {
+		t.comment(none)
+	}
+	for _, f := range folds {
+		t.line(tomldoc.QuoteString(f.win.key), tomldoc.QuoteString(permWord(f.win.perm)), srcText(f.win.src))
+		if t.explain {
+			for _, o := range f.shadow {
+				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", tomldoc.QuoteString(o.key), tomldoc.QuoteString(permWord(o.perm)), srcText(o.src), o.note))
+			}
+		}
+	}
 }
 
 func (t *tomlWriter) comment(text string) {
@@ -424,33 +485,8 @@ func writeEffectiveTOMLReport(w io.Writer, eff *policy.Effective, explain bool, 
 		t.comment("socks: " + settingComment(eff.SocksAddr.View()))
 	}
 
-	t.sb.WriteString("\n[network.domains]\n")
-	dm := eff.DomainMap()
-	if explain && len(dm) == 0 {
-		t.comment("no domain rules")
-	}
-	for _, d := range dm {
-		t.line(tomldoc.QuoteString(d.Win.Pattern), tomldoc.QuoteString(permWord(d.Win.Perm)), srcText(d.Win.Source))
-		if explain {
-			for _, o := range d.Shadow {
-				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", tomldoc.QuoteString(o.Pattern), tomldoc.QuoteString(permWord(o.Perm)), srcText(o.Source), shadowNote(o.Perm, d.Win)))
-			}
-		}
-	}
-
-	t.sb.WriteString("\n[network.unix_sockets]\n")
-	sm := eff.SocketMap()
-	if explain && len(sm) == 0 {
-		t.comment("no unix socket rules")
-	}
-	for _, s := range sm {
-		t.line(tomldoc.QuoteString(s.Win.Path), tomldoc.QuoteString(permWord(s.Win.Perm)), srcText(s.Win.Source))
-		if explain {
-			for _, o := range s.Shadow {
-				t.comment(fmt.Sprintf("  also %s = %s (%s): %s", tomldoc.QuoteString(o.Path), tomldoc.QuoteString(permWord(o.Perm)), srcText(o.Source), socketShadowNote(o.Perm, s.Win)))
-			}
-		}
-	}
+	t.foldedMap("network.domains", "no domain rules", domainFolds(eff))
+	t.foldedMap("network.unix_sockets", "no unix socket rules", socketFolds(eff))
 
 	if explain {
 		t.sb.WriteString("\n")
