@@ -63,6 +63,15 @@ func pinOrigin(c *connCounter) func(*tlsOrigin) {
 	}
 }
 
+// pinHarness is a mitmHarness allowing example.com, on a pinOrigin changed
+// by opts, with the counter of the origin's connections.
+func pinHarness(t *testing.T, opts ...func(*tlsOrigin)) (*mitmHarness, *connCounter) {
+	t.Helper()
+	conns := &connCounter{}
+	o := newTLSOrigin(t, append([]func(*tlsOrigin){pinOrigin(conns)}, opts...)...)
+	return newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"})), conns
+}
+
 // innerTunnel opens an intercepted HTTP/1.1 tunnel to example.com:443.
 func innerTunnel(t *testing.T, m *mitmHarness) (*tls.Conn, *bufio.Reader) {
 	t.Helper()
@@ -102,6 +111,15 @@ func innerResponse(t *testing.T, br *bufio.Reader, method string) (*http.Respons
 	return resp, string(body)
 }
 
+// innerOK sends method / on the tunnel and wants 200.
+func innerOK(t *testing.T, tc *tls.Conn, br *bufio.Reader, method string) {
+	t.Helper()
+	innerRequest(t, tc, method, "/")
+	if resp, body := innerResponse(t, br, method); resp.StatusCode != 200 {
+		t.Fatalf("%s /: %d %q", method, resp.StatusCode, body)
+	}
+}
+
 // wantHTTPSAudits checks that n inner requests with method were audited
 // with reason.
 func wantHTTPSAudits(t *testing.T, m *mitmHarness, method, reason string, want int) {
@@ -132,8 +150,7 @@ func wantUpstreams(t *testing.T, m *mitmHarness, conns *connCounter, n int) {
 }
 
 func TestInterceptPinnedRefusedRequestKeepsUpstream(t *testing.T) {
-	var conns connCounter
-	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	m, conns := pinHarness(t)
 	tc, br := innerTunnel(t, m)
 
 	innerRequest(t, tc, "GET", "/first")
@@ -156,17 +173,15 @@ func TestInterceptPinnedRefusedRequestKeepsUpstream(t *testing.T) {
 		t.Errorf("origin got %d requests, want the 2 GETs", n)
 	}
 	// The refusal neither used nor dropped the pinned connection.
-	wantUpstreams(t, m, &conns, 1)
+	wantUpstreams(t, m, conns, 1)
 	wantHTTPSAudits(t, m, "GET", "allowed", 2)
 	wantHTTPSAudits(t, m, "DELETE", "method_not_allowed", 1)
 }
 
 func TestInterceptPinnedRedialsAfterUpstreamClose(t *testing.T) {
-	var conns connCounter
-	o := newTLSOrigin(t, pinOrigin(&conns), func(o *tlsOrigin) {
+	m, conns := pinHarness(t, func(o *tlsOrigin) {
 		o.Config.IdleTimeout = 50 * time.Millisecond // closes the pinned conn between requests
 	})
-	m := newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}))
 	tc, br := innerTunnel(t, m)
 	get := func(want int) {
 		t.Helper()
@@ -189,21 +204,20 @@ func TestInterceptPinnedRedialsAfterUpstreamClose(t *testing.T) {
 	innerRequest(t, tc, "GET", "/")
 	resp, body := innerResponse(t, br, "GET")
 	wantBlock(t, resp, body, "blocked-by-denylist", "denied", "deny")
-	wantUpstreams(t, m, &conns, 1)
+	wantUpstreams(t, m, conns, 1)
 	// Allowed again: the closed pinned connection is replaced by a new
 	// one to the checked address.
 	m.srv.SetPolicy(compile(t, limitedMITM(map[string]string{"example.com": "allow"})))
 	get(200)
 	waitClosed()
 	get(200)
-	wantUpstreams(t, m, &conns, 3)
+	wantUpstreams(t, m, conns, 3)
 	wantHTTPSAudits(t, m, "GET", "allowed", 3)
 	wantHTTPSAudits(t, m, "GET", "denied", 1)
 }
 
 func TestInterceptPinnedResponseToEOF(t *testing.T) {
-	var conns connCounter
-	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	m, conns := pinHarness(t)
 	tc, br := innerTunnel(t, m)
 	innerRequest(t, tc, "GET", "/eof")
 	resp, body := innerResponse(t, br, "GET")
@@ -217,7 +231,7 @@ func TestInterceptPinnedResponseToEOF(t *testing.T) {
 	if resp.StatusCode != 200 || body != "hello over TLS" {
 		t.Fatalf("GET after /eof: %d %q", resp.StatusCode, body)
 	}
-	wantUpstreams(t, m, &conns, 2)
+	wantUpstreams(t, m, conns, 2)
 }
 
 func TestInterceptPinnedRequestHeaders(t *testing.T) {
@@ -249,10 +263,9 @@ func TestInterceptPinnedRequestHeaders(t *testing.T) {
 // An upstream closed between requests is not a 502 for a request that may
 // be sent again: the stale pinned connection is replaced at once.
 func TestInterceptPinnedStaleUpstreamRetried(t *testing.T) {
-	var conns connCounter
 	var mu sync.Mutex
 	var origins []net.Conn
-	o := newTLSOrigin(t, pinOrigin(&conns), func(o *tlsOrigin) {
+	m, conns := pinHarness(t, func(o *tlsOrigin) {
 		prev := o.Config.ConnState
 		o.Config.ConnState = func(c net.Conn, st http.ConnState) {
 			prev(c, st)
@@ -263,45 +276,33 @@ func TestInterceptPinnedStaleUpstreamRetried(t *testing.T) {
 			}
 		}
 	})
-	m := newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}))
 	tc, br := innerTunnel(t, m)
-	innerRequest(t, tc, "GET", "/")
-	if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 {
-		t.Fatalf("GET: %d %q", resp.StatusCode, body)
-	}
+	innerOK(t, tc, br, "GET")
 	// The origin drops the idle connection without a word (no TLS
 	// close_notify).
 	mu.Lock()
 	origins[0].(*tls.Conn).NetConn().Close()
 	mu.Unlock()
 	time.Sleep(50 * time.Millisecond)
-	for _, method := range []string{"GET", "HEAD"} {
-		innerRequest(t, tc, method, "/")
-		if resp, body := innerResponse(t, br, method); resp.StatusCode != 200 {
-			t.Fatalf("%s after the upstream closed: %d %q", method, resp.StatusCode, body)
-		}
-	}
-	wantUpstreams(t, m, &conns, 2)
+	innerOK(t, tc, br, "GET")
+	innerOK(t, tc, br, "HEAD")
+	wantUpstreams(t, m, conns, 2)
 	wantHTTPSAudits(t, m, "GET", "allowed", 2)
 	wantHTTPSAudits(t, m, "HEAD", "allowed", 1)
 }
 
 func TestInterceptUpstreamReusedAcrossTunnelsForItsAddressOnly(t *testing.T) {
-	var conns connCounter
-	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	m, conns := pinHarness(t)
 	getOnNewTunnel := func() {
 		t.Helper()
 		tc, br := innerTunnel(t, m)
-		innerRequest(t, tc, "GET", "/")
-		if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 {
-			t.Fatalf("GET: %d %q", resp.StatusCode, body)
-		}
+		innerOK(t, tc, br, "GET")
 		tc.Close()
 	}
 	getOnNewTunnel()
 	getOnNewTunnel()
 	// The second tunnel took the first one's idle upstream connection.
-	wantUpstreams(t, m, &conns, 1)
+	wantUpstreams(t, m, conns, 1)
 	// The name now resolves elsewhere: a new tunnel is decided with the
 	// new address and may not use a connection dialled to the old one.
 	const otherIP = "93.184.216.35"
@@ -315,8 +316,7 @@ func TestInterceptUpstreamReusedAcrossTunnelsForItsAddressOnly(t *testing.T) {
 }
 
 func TestInterceptConcurrentTunnels(t *testing.T) {
-	var conns connCounter
-	m := newMITMHarnessTo(t, newTLSOrigin(t, pinOrigin(&conns)), limitedMITM(map[string]string{"example.com": "allow"}))
+	m, conns := pinHarness(t)
 	const tunnels, requests = 8, 20
 	var wg sync.WaitGroup
 	errs := make(chan string, tunnels*requests)

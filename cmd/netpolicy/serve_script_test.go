@@ -163,11 +163,8 @@ func init() {
 		if len(args) != 2 {
 			ts.Fatalf("usage: connect PROXY HOST:PORT")
 		}
-		c := dialLocal(ts, args[0])
+		c, br, resp, err := connectThrough(ts, args[0], args[1])
 		defer c.Close()
-		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", args[1], args[1])
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
 		switch {
 		case err != nil && neg:
 			return // ! connect: no answer to the CONNECT, as wanted
@@ -197,11 +194,8 @@ func init() {
 		if !roots.AppendCertsFromPEM([]byte(ts.ReadFile(args[2]))) {
 			ts.Fatalf("httpsget: no certificate in %s", args[2])
 		}
-		c := dialLocal(ts, args[0])
+		c, br, resp, err := connectThrough(ts, args[0], args[1])
 		defer c.Close()
-		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", args[1], args[1])
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
 		if err != nil {
 			ts.Fatalf("httpsget: CONNECT: %v", err)
 		}
@@ -330,6 +324,15 @@ func dialLocal(ts *testscript.TestScript, addr string) net.Conn {
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	return c
+}
+
+// connectThrough sends CONNECT target to the proxy and reads its answer.
+func connectThrough(ts *testscript.TestScript, proxy, target string) (net.Conn, *bufio.Reader, *http.Response, error) {
+	c := dialLocal(ts, proxy)
+	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	return c, br, resp, err
 }
 
 func tunnelGet(ts *testscript.TestScript, c net.Conn, br *bufio.Reader, host string) {
