@@ -243,34 +243,38 @@ func (f *File) ReadNetwork(t *tomldoc.Table, o Origin) *Network {
 		}
 	}
 
-	if e := t.Get("domains"); e != nil && e.Value.Kind == tomldoc.KindTable {
-		n.DomainsEntry = e
-		for _, r := range e.Value.Table.Entries {
-			if r.Value.Kind != tomldoc.KindString {
-				continue
-			}
-			if p, ok := ParseDomainPermission(r.Value.Str); ok {
-				n.Domains = append(n.Domains, Rule{Pattern: r.Key, Perm: p, Source: f.source(r, o)})
-			}
-		}
-	}
-	if e := t.Get("unix_sockets"); e != nil && e.Value.Kind == tomldoc.KindTable {
-		n.SocketsEntry = e
-		for _, r := range e.Value.Table.Entries {
-			if r.Value.Kind != tomldoc.KindString {
-				continue
-			}
-			if p, ok := ParseSocketPermission(r.Value.Str); ok {
-				n.Sockets = append(n.Sockets, SocketRule{Path: r.Key, Perm: p, Source: f.source(r, o)})
-			}
-		}
-	}
+	n.DomainsEntry = permMap(t, "domains", ParseDomainPermission, func(r *tomldoc.Entry, p Permission) {
+		n.Domains = append(n.Domains, Rule{Pattern: r.Key, Perm: p, Source: f.source(r, o)})
+	})
+	n.SocketsEntry = permMap(t, "unix_sockets", ParseSocketPermission, func(r *tomldoc.Entry, p Permission) {
+		n.Sockets = append(n.Sockets, SocketRule{Path: r.Key, Perm: p, Source: f.source(r, o)})
+	})
 	n.AllowedDomainsEntry, n.DeniedDomainsEntry, n.AllowSocketsEntry = t.Get("allowed_domains"), t.Get("denied_domains"), t.Get("allow_unix_sockets")
 	n.Domains = append(n.Domains, f.legacyDomainRules(n.AllowedDomainsEntry, n.DeniedDomainsEntry, o)...)
 	for _, v := range tomldoc.StringElems(n.AllowSocketsEntry) {
 		n.Sockets = append(n.Sockets, SocketRule{Path: v.Str, Perm: Allow, Source: Source{File: f.Path, Line: v.Span.Start.Line, Origin: o}})
 	}
 	return n
+}
+
+// permMap reads the map table key of t (domains or unix_sockets): it
+// calls add for each entry whose value is a permission parse accepts, in
+// table order, and returns the table's entry (nil when key is not a
+// table). Lint reports the other entries.
+func permMap(t *tomldoc.Table, key string, parse func(string) (Permission, bool), add func(r *tomldoc.Entry, p Permission)) *tomldoc.Entry {
+	e := t.Get(key)
+	if e == nil || e.Value.Kind != tomldoc.KindTable {
+		return nil
+	}
+	for _, r := range e.Value.Table.Entries {
+		if r.Value.Kind != tomldoc.KindString {
+			continue
+		}
+		if p, ok := parse(r.Value.Str); ok {
+			add(r, p)
+		}
+	}
+	return e
 }
 
 // legacyDomainRules turns allowed_domains / denied_domains entries into
