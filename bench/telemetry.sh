@@ -17,7 +17,9 @@
 # Needs Go (the go.mod version) and Linux; everything listens on 127.0.0.1
 # and every process this script starts is stopped by its PID on exit.
 #
-# Environment (all optional): ROUNDS (6), DURATION (3s), CONC (64),
+# Environment (all optional): ROUNDS (6), DURATION (3s), CONC (64), ROUTE
+# (http; connect: the GETs go through CONNECT tunnels, one decision and
+# one record per tunnel instead of per request),
 # AUDIT_LOG (/dev/null), KEEP_WORK (0), OUT (file for the JSON lines;
 # default: the work directory only), NETPOLICY (a netpolicy binary to
 # measure instead of one built from this checkout).
@@ -26,6 +28,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-6}
 DURATION=${DURATION:-3s}
 CONC=${CONC:-64}
+ROUTE=${ROUTE:-http}
 AUDIT_LOG=${AUDIT_LOG:-/dev/null}
 KEEP_WORK=${KEEP_WORK:-0}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -93,13 +96,13 @@ CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-log "rounds=$ROUNDS duration=$DURATION c=$CONC; load average $LOAD_START"
+log "rounds=$ROUNDS duration=$DURATION c=$CONC route=$ROUTE; load average $LOAD_START"
 ON_REQUESTS=0
 for ((round = 1; round <= ROUNDS; round++)); do
 	order="off on"
 	((round % 2 == 0)) && order="on off"
 	for inst in $order; do
-		line=$("$BIN/loadgen" -mode small -c "$CONC" -route http -duration "$DURATION" -round "$round" \
+		line=$("$BIN/loadgen" -mode small -c "$CONC" -route "$ROUTE" -duration "$DURATION" -round "$round" \
 			-label "netpolicy-$inst" -origin "$ORIGIN_HTTP" -proxy "${PROXY[$inst]}" -pid "${PID[$inst]}" \
 			-clk-tck "$CLK_TCK" 2>>"$WORK/loadgen.err") || die "loadgen failed: $(tail -1 "$WORK/loadgen.err")"
 		printf '%s\n' "$line" >>"$RESULTS"
