@@ -408,7 +408,7 @@ func TestUpPool(t *testing.T) {
 		t.Error("the oldest connection was not closed")
 	}
 	// Expired connections are dropped.
-	for _, uc := range p.idle[poolKey("example.com", 443)] {
+	for _, uc := range p.idle[destKey{"example.com", 443}] {
 		uc.idle = time.Now().Add(-upIdleTimeout)
 	}
 	p.expire()

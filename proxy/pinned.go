@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,7 +118,7 @@ func (sl *upSlot) close() {
 // upIdleTimeout.
 type upPool struct {
 	mu     sync.Mutex
-	idle   map[string][]*upConn // by poolKey, most recently used last
+	idle   map[destKey][]*upConn // most recently used last
 	n      int
 	closed bool
 	sweep  *time.Timer // closes the connections idle too long; nil when none
@@ -131,10 +130,14 @@ const (
 	upIdleTimeout  = 90 * time.Second
 )
 
-func poolKey(host string, port int) string { return host + "|" + strconv.Itoa(port) }
+// destKey names a destination of upPool.
+type destKey struct {
+	host string
+	port int
+}
 
 func (p *upPool) take(host string, addrs []netip.Addr, port int, check bool) *upConn {
-	k := poolKey(host, port)
+	k := destKey{host, port}
 	var drop []*upConn
 	defer func() {
 		for _, uc := range drop {
@@ -161,7 +164,7 @@ func (p *upPool) take(host string, addrs []netip.Addr, port int, check bool) *up
 	return nil
 }
 
-func (p *upPool) setIdle(k string, l []*upConn) {
+func (p *upPool) setIdle(k destKey, l []*upConn) {
 	if len(l) == 0 {
 		delete(p.idle, k)
 		return
@@ -170,7 +173,7 @@ func (p *upPool) setIdle(k string, l []*upConn) {
 }
 
 func (p *upPool) put(uc *upConn) {
-	k := poolKey(uc.host, int(uc.addr.Port()))
+	k := destKey{uc.host, int(uc.addr.Port())}
 	uc.idle = time.Now()
 	var drop *upConn
 	p.mu.Lock()
@@ -188,7 +191,7 @@ func (p *upPool) put(uc *upConn) {
 		p.idle[k] = append(l[1:], uc)
 	default:
 		if p.idle == nil {
-			p.idle = map[string][]*upConn{}
+			p.idle = map[destKey][]*upConn{}
 		}
 		p.idle[k] = append(l, uc)
 		p.n++
