@@ -163,8 +163,9 @@ func init() {
 		if len(args) != 2 {
 			ts.Fatalf("usage: connect PROXY HOST:PORT")
 		}
-		c, br, resp, err := connectThrough(ts, args[0], args[1])
+		c := dialLocal(ts, args[0])
 		defer c.Close()
+		br, resp, err := connectThrough(c, args[1])
 		switch {
 		case err != nil && neg:
 			return // ! connect: no answer to the CONNECT, as wanted
@@ -194,8 +195,9 @@ func init() {
 		if !roots.AppendCertsFromPEM([]byte(ts.ReadFile(args[2]))) {
 			ts.Fatalf("httpsget: no certificate in %s", args[2])
 		}
-		c, br, resp, err := connectThrough(ts, args[0], args[1])
+		c := dialLocal(ts, args[0])
 		defer c.Close()
+		br, resp, err := connectThrough(c, args[1])
 		if err != nil {
 			ts.Fatalf("httpsget: CONNECT: %v", err)
 		}
@@ -326,13 +328,13 @@ func dialLocal(ts *testscript.TestScript, addr string) net.Conn {
 	return c
 }
 
-// connectThrough sends CONNECT target to the proxy and reads its answer.
-func connectThrough(ts *testscript.TestScript, proxy, target string) (net.Conn, *bufio.Reader, *http.Response, error) {
-	c := dialLocal(ts, proxy)
+// connectThrough sends CONNECT target on c, a connection to the proxy,
+// and reads its answer.
+func connectThrough(c net.Conn, target string) (*bufio.Reader, *http.Response, error) {
 	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
-	return c, br, resp, err
+	return br, resp, err
 }
 
 func tunnelGet(ts *testscript.TestScript, c net.Conn, br *bufio.Reader, host string) {
