@@ -301,13 +301,13 @@ func (s *server) logConnCap(flag int) {
 
 // bind opens the listeners (socksAddr "" means SOCKS5 off).
 func (s *server) bind(httpAddr, socksAddr string) error {
-	hl, err := net.Listen("tcp", httpAddr)
+	hl, err := proxy.Listen(httpAddr)
 	if err != nil {
 		return exitCode(exitUsage, "netpolicy %s: HTTP listener: %v", s.name, err)
 	}
 	var sl net.Listener
 	if socksAddr != "" {
-		if sl, err = net.Listen("tcp", socksAddr); err != nil {
+		if sl, err = proxy.Listen(socksAddr); err != nil {
 			hl.Close()
 			return exitCode(exitUsage, "netpolicy %s: SOCKS5 listener: %v", s.name, err)
 		}
