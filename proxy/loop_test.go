@@ -191,10 +191,7 @@ func TestLoopWildcardListener(t *testing.T) {
 		authority := host + ":" + strconv.Itoa(port)
 		t.Run(host, func(t *testing.T) {
 			h.dial.reset()
-			resp, body := h.do(t, "GET", "http://"+authority+"/")
-			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
-			resp, body, _ = h.connect(t, authority)
-			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+			wantLoopHTTP(t, h, authority)
 			atyp, name := byte(atypDomain), strings.Trim(host, "[]")
 			if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
 				atyp = atypIPv4
@@ -547,10 +544,7 @@ func TestLoopIPv6Listener(t *testing.T) {
 		authority := host + ":" + strconv.Itoa(port)
 		t.Run(host, func(t *testing.T) {
 			h.dial.reset()
-			resp, body := h.do(t, "GET", "http://"+authority+"/")
-			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
-			resp, body, _ = h.connect(t, authority)
-			wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+			wantLoopHTTP(t, h, authority)
 			wantNoDial(t, h)
 		})
 	}
@@ -603,4 +597,14 @@ func serveOwn(t *testing.T, h *harness, l net.Listener, own netip.AddrPort) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// wantLoopHTTP asserts that a plain GET of authority and a CONNECT to it
+// are both refused as loops.
+func wantLoopHTTP(t *testing.T, h *harness, authority string) {
+	t.Helper()
+	resp, body := h.do(t, "GET", "http://"+authority+"/")
+	wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
+	resp, body, _ = h.connect(t, authority)
+	wantBlock(t, resp, body, "blocked-by-policy", "loop_detected", "deny")
 }
