@@ -16,7 +16,8 @@ import (
 // clients each make one GET straight to the origin and stay connected
 // (client + origin server conn per connection); then N do the same through
 // interception (client + the proxy's TLS and HTTP server conn; the
-// upstream side is one shared h2 conn). Everything runs in this process,
+// upstream side is the idle pool's connections, one when the GETs are
+// sequential). Everything runs in this process,
 // so the figures are totals per connection; the proxy's share is the
 // second minus the client's part. Set NETPOLICY_MEM_CONNS to run it (a
 // measurement, not a unit test).
