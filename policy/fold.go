@@ -16,8 +16,9 @@ type Fold[T any] struct {
 // permission the first, managed before user and then in file order, takes
 // effect. The folds come in the order of their winners. This is the one
 // "deny wins" fold: effective's domains map, --explain, migrate's
-// same-meaning check, lint's fix planner and the legacy lists' reading all
-// read it (FoldBy is the same fold over values that carry a rule).
+// same-meaning check, lint's fix planner and NP024, and the legacy lists'
+// reading all read it (FoldBy is the same fold over values that carry a
+// rule).
 func FoldRules(rules []Rule, key func(Rule) string) []Fold[Rule] {
 	rules = append([]Rule(nil), rules...)
 	sortBySource(rules, func(r Rule) Source { return r.Source })
