@@ -143,11 +143,58 @@ rotate() {
 	done
 }
 
+# PIN=1 (pin_setup): the proxy under test, with every process it forks
+# (squid's helpers), runs on one CPU and the load generator and the origin
+# on the others, so the two sides do not compete for the cores. The
+# default (PIN unset or 0) pins nothing. PROXY_PIN and LOAD_PIN are command
+# prefixes (empty when not pinning); PIN_DESC says what was done, for the
+# results header.
+PROXY_PIN=()
+LOAD_PIN=()
+PIN_DESC="none (every process may run on every CPU: a shared machine)"
+
+# pin_setup splits the CPUs this script may run on (taskset -cp $$): the
+# last one for the proxy, the rest for the load side. It installs
+# util-linux for taskset when missing and fails with fewer than 2 CPUs.
+pin_setup() {
+	[[ ${PIN:-0} == 1 ]] || return 0
+	command -v taskset >/dev/null || apt_install util-linux || true
+	command -v taskset >/dev/null || die "PIN=1 needs taskset (Debian package util-linux)"
+	local allowed part c cpus=() parts
+	allowed=$(taskset -cp $$ | sed 's/.*: *//')
+	IFS=, read -ra parts <<<"$allowed"
+	for part in "${parts[@]}"; do
+		if [[ $part == *-* ]]; then
+			for ((c = ${part%-*}; c <= ${part#*-}; c++)); do cpus+=("$c"); done
+		else
+			cpus+=("$part")
+		fi
+	done
+	((${#cpus[@]} >= 2)) || die "PIN=1 needs at least 2 CPUs; this script may use CPU(s) $allowed"
+	local proxy=${cpus[-1]} load
+	load=$(IFS=,; echo "${cpus[*]:0:${#cpus[@]}-1}")
+	PROXY_PIN=(taskset -c "$proxy")
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	LOAD_PIN=(taskset -c "$load")
+	PIN_DESC="PIN=1: proxy under test (and its child processes) on CPU $proxy; load generator and origin on CPU $load"
+	log "pinning: $PIN_DESC"
+}
+
+# pinned_cpus PID: the CPU list PID may run on, and those of its children
+# (squid's helpers), as "PID:LIST ...", to show that pinning took.
+pinned_cpus() {
+	local pid out="" p
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+		out+="$p:$(taskset -cp "$p" 2>/dev/null | sed 's/.*: *//') "
+	done
+	echo "${out% }"
+}
+
 # start_squid DIR PORT [TRIES] completes DIR/squid.conf, which holds the
 # bench's own lines (http_port...), with a plain forward proxy's: no disk
 # cache, memory cache off for these responses, no access log, no CONNECT
-# port restriction. Then it starts squid on it, adds it to PIDS and waits
-# for PORT.
+# port restriction. Then it starts squid on it (behind PROXY_PIN), adds it
+# to PIDS and waits for PORT.
 start_squid() {
 	local dir=$1 port=$2 tries=${3:-100} pid
 	cat >>"$dir/squid.conf" <<-EOF
@@ -168,7 +215,7 @@ start_squid() {
 		http_access allow localhost
 		http_access deny all
 	EOF
-	squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
+	"${PROXY_PIN[@]}" squid -N -f "$dir/squid.conf" >"$dir/out.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
 	wait_port "$port" "$pid" "$tries" || die "squid did not start: $(cat "$dir/out.log" "$dir/cache.log" 2>/dev/null)"

@@ -19,7 +19,9 @@
 #
 # Environment (all optional): ROUNDS (3), DURATION (3s), IDLE_CONNS (1000),
 # BIG_SIZE (67108864), SYSTEMS ("netpolicy squid mitmproxy"), SKIP_INSTALL
-# (0), KEEP_WORK (0), OUT (file for the JSON lines; default: work dir only).
+# (0), KEEP_WORK (0), OUT (file for the JSON lines; default: work dir only),
+# PIN (0; 1 puts each proxy under test on one CPU and the load generator and
+# origin on the others, see bench/lib.sh), IDLE_CONNS=0 skips the idle figure.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -53,6 +55,7 @@ install_peers() {
 }
 
 install_peers
+pin_setup
 if has squid "$SYSTEMS" && [[ ! -x /usr/lib/squid/security_file_certgen ]]; then
 	log "SKIP squid ssl_bump: squid-openssl is not installed"
 	SYSTEMS=${SYSTEMS/squid/}
@@ -69,7 +72,7 @@ log "building in $REPO"
 (cd "$REPO" && go build -o "$BIN/" ./bench/cmd/origin ./bench/cmd/loadgen ./cmd/netpolicy)
 LG=$BIN/loadgen
 
-"$BIN/origin" -tls-ca "$WORK/origin-ca.pem" -ready-file "$WORK/origin.ready" 2>"$WORK/origin.log" &
+"${LOAD_PIN[@]}" "$BIN/origin" -tls-ca "$WORK/origin-ca.pem" -ready-file "$WORK/origin.ready" 2>"$WORK/origin.log" &
 PIDS+=($!)
 wait_file "$WORK/origin.ready" "$!" 150 || die "origin did not start: $(cat "$WORK/origin.log")"
 ORIGIN=$(jq -r .https "$WORK/origin.ready")
@@ -84,6 +87,7 @@ make_ca() { # DIR NAME
 }
 
 declare -A ADDR PID CA
+PIN_SEEN="" # "NAME PID:CPUS ...; " of each proxy started, when pinning
 # start SYSTEM NAME: starts an instance; sets ADDR[NAME], PID[NAME], CA[NAME].
 start() {
 	local sys=$1 name=$2 dir=$WORK/$2 port pid
@@ -101,7 +105,7 @@ start() {
 			domains = { "127.0.0.1" = "allow" }
 		EOF
 		# SSL_CERT_FILE: serve verifies the origin against the system roots.
-		SSL_CERT_FILE=$WORK/origin-ca.pem "$BIN/netpolicy" serve --requirements= --config "$dir/config.toml" \
+		SSL_CERT_FILE=$WORK/origin-ca.pem "${PROXY_PIN[@]}" "$BIN/netpolicy" serve --requirements= --config "$dir/config.toml" \
 			--mode full-access --ca-dir "$dir/ca" --http 127.0.0.1:0 --no-socks \
 			--ready-file "$dir/ready" --audit-log /dev/null 2>"$dir/log" &
 		pid=$!
@@ -137,7 +141,7 @@ start() {
 		make_ca "$dir" mitmproxy
 		cat "$dir/ca-key.pem" "$dir/ca.pem" >"$dir/mitmproxy-ca.pem"
 		# Quiet, bodies over 1 MiB streamed instead of buffered.
-		mitmdump -q --listen-host 127.0.0.1 -p "$port" --set confdir="$dir" \
+		"${PROXY_PIN[@]}" mitmdump -q --listen-host 127.0.0.1 -p "$port" --set confdir="$dir" \
 			--set ssl_verify_upstream_trusted_ca="$WORK/origin-ca.pem" \
 			--set stream_large_bodies=1m >"$dir/out.log" 2>&1 &
 		pid=$!
@@ -148,6 +152,10 @@ start() {
 		;;
 	esac
 	PID[$name]=$pid
+	if [[ ${#PROXY_PIN[@]} != 0 ]]; then
+		PIN_SEEN+="$name $(pinned_cpus "$pid"); "
+		log "$name: pid:cpus $(pinned_cpus "$pid")"
+	fi
 }
 stop() {
 	stop_pid "${PID[$1]}"
@@ -167,7 +175,7 @@ measure() { # FIG NAME ROUND
 	big) args+=(-mode big -bytes "$BIG_SIZE") ;;
 	idle) args+=(-mode idle -tunnels "$IDLE_CONNS") ;;
 	esac
-	if line=$("$LG" "${args[@]}" 2>>"$WORK/loadgen.err"); then :; else
+	if line=$("${LOAD_PIN[@]}" "$LG" "${args[@]}" 2>>"$WORK/loadgen.err"); then :; else
 		log "  $fig $name: FAILED ($(tail -1 "$WORK/loadgen.err"))"
 	fi
 	[[ -n $line ]] || return 0
@@ -189,7 +197,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			measure "$fig" "$name" "$round"
 		done
 	done
-	if ((round == 1)); then
+	if ((round == 1 && IDLE_CONNS > 0)); then
 		for s in $(printf '%s\n' $SYSTEMS | rotate 0); do
 			start "$s" "idle-$s"
 			sleep 0.5
@@ -203,8 +211,10 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- summary
 # Ratios are taken within a round, then the median over rounds.
-jq -rs --arg cmd "ROUNDS=$ROUNDS DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS bench/mitm.sh" \
-	--arg load "$LOAD_START -> $LOAD_END" --arg sq "$(squid -v 2>/dev/null | head -1)" \
+CMD_PIN=""
+[[ ${PIN:-0} == 1 ]] && CMD_PIN="PIN=1 "
+jq -rs --arg cmd "${CMD_PIN}ROUNDS=$ROUNDS DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS bench/mitm.sh" \
+	--arg load "$LOAD_START -> $LOAD_END" --arg pin "$PIN_DESC${PIN_SEEN:+ (checked, pid:cpus: ${PIN_SEEN%; })}" --arg sq "$(squid -v 2>/dev/null | head -1)" \
 	--arg mp "$(mitmdump --version 2>/dev/null | head -1)" '
 def med: sort | if length == 0 then null else (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end) end;
 def val: if .fig == "big" then .mbps elif .fig == "idle" then .rss_per_tunnel_kib else .rps end;
@@ -216,16 +226,16 @@ map(select(.failed != true)) as $all
   def row($f; $name; $l; $unit; $cpu): (fig($f; $l) | map(val) | med) as $v
     | (fig($f; $l) | map(.[$cpu] // empty) | med) as $c
     | "| \($name) | \($l) | \($v | r0) \($unit) | \($c | if . == null then "–" else (. * 100 | round / 100 | tostring) end) |";
-"command: `\($cmd)`", "squid: \($sq)", "mitmproxy: \($mp)", "load average: \($load)", "",
+"command: `\($cmd)`", "pinning: \($pin)", "squid: \($sq)", "mitmproxy: \($mp)", "load average: \($load)", "",
 "| figure | system | median | proxy CPU (µs/req or s/GB) |", "|---|---|---|---|",
 (["netpolicy", "squid", "mitmproxy"][] as $l | row("new"; "new TLS conn + GET, c=16"; $l; "req/s"; "cpu_per_req_us")),
 (["netpolicy", "squid", "mitmproxy"][] as $l | row("ka"; "keep-alive GET, c=64"; $l; "req/s"; "cpu_per_req_us")),
 (["netpolicy", "tunnel", "squid", "mitmproxy"][] as $l | row("big"; "64 MiB GET"; $l; "MB/s"; "cpu_per_gb_s")),
-(["idle-netpolicy", "idle-squid", "idle-mitmproxy"][] as $l | row("idle"; "RSS per idle intercepted conn"; $l; "KiB"; "none")),
+(["idle-netpolicy", "idle-squid", "idle-mitmproxy"][] as $l | select(fig("idle"; $l) | length > 0) | row("idle"; "RSS per idle intercepted conn"; $l; "KiB"; "none")),
 "", "| target | median of per-round ratios | |", "|---|---|---|",
 (ratio("ka"; "netpolicy"; "squid") as $r | "| keep-alive ≥ 2× squid ssl_bump | \($r | r1)× | \(if $r == null then "–" elif $r >= 2 then "PASS" else "FAIL" end) |"),
 (ratio("ka"; "netpolicy"; "mitmproxy") as $r | "| keep-alive ≥ 10× mitmproxy | \($r | r1)× | \(if $r == null then "–" elif $r >= 10 then "PASS" else "FAIL" end) |"),
 (ratio("new"; "netpolicy"; "squid") as $r | "| new connection ≥ 1.5× squid ssl_bump | \($r | r1)× | \(if $r == null then "–" elif $r >= 1.5 then "PASS" else "FAIL" end) |"),
 (ratio("big"; "netpolicy"; "tunnel") as $r | "| 64 MiB ≥ 0.5× plain CONNECT tunnel | \($r | r1)× | \(if $r == null then "–" elif $r >= 0.5 then "PASS" else "FAIL" end) |"),
-(fig("idle"; "idle-netpolicy") | map(val) | med) as $k | "| ≤ 64 KiB RSS per idle intercepted conn | \($k | r1) KiB | \(if $k == null then "–" elif $k <= 64 then "PASS" else "FAIL" end) |"
+(fig("idle"; "idle-netpolicy") | map(val) | med) as $k | select($k != null) | "| ≤ 64 KiB RSS per idle intercepted conn | \($k | r1) KiB | \(if $k == null then "–" elif $k <= 64 then "PASS" else "FAIL" end) |"
 ' "$RESULTS"
