@@ -347,14 +347,21 @@ func (p *queueProcessor) send() {
 }
 
 // take makes every queued event into a record (sending full batches on
-// the way), and, with all, sends the last part batch too.
+// the way), and, with all, sends the last part batch too. It goes on while
+// a whole batch is queued again, until the exporter stops: everything
+// queued when it was called is taken by its first pass.
 func (p *queueProcessor) take(all bool) {
 	for {
 		p.mu.Lock()
 		evs := p.pending
 		p.pending, p.spare = p.spare, nil
 		p.mu.Unlock()
+		stopped := false
 		for i := range evs {
+			if stopped = p.stopping(); stopped {
+				p.dropped(len(evs) - i) // halt counts only what is still queued
+				break
+			}
 			before := p.emitted
 			p.logger.Emit(context.Background(), record(evs[i].ev, evs[i].at))
 			if p.emitted == before {
@@ -363,15 +370,28 @@ func (p *queueProcessor) take(all bool) {
 		}
 		clear(evs)
 		p.spare = evs[:0]
+		if stopped {
+			return
+		}
 		p.mu.Lock()
-		again := len(p.pending) >= p.batch || all && len(p.pending) > 0
+		again := len(p.pending) >= p.batch
 		p.mu.Unlock()
-		if !again {
+		if !again || p.stopping() {
 			break
 		}
 	}
 	if all {
 		p.send()
+	}
+}
+
+// stopping reports whether halt has begun.
+func (p *queueProcessor) stopping() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
 	}
 }
 
