@@ -53,7 +53,7 @@ func startAsk(t *testing.T, askArgs []string, cmdArgs ...string) *askSession {
 		args = append(args, strings.ReplaceAll(a, "PORT", port))
 	}
 	cmd := exec.Command("netpolicy", args...)
-	cmd.Env = append(os.Environ(), "NETPOLICY_TEST_RESOLVER=new.example.net=127.0.0.1;other.example.net=127.0.0.1", "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "SCRIPT_FAKE_RESOLVER=new.example.net=127.0.0.1;other.example.net=127.0.0.1", "NO_COLOR=1")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)

@@ -11,11 +11,11 @@ import (
 // testResolverEnv names the variable the scripts set to answer DNS from a
 // table (see parseTestResolver); the test binary's netpolicy command reads
 // it into env.resolver. The shipped binary knows nothing of it.
-const testResolverEnv = "NETPOLICY_TEST_RESOLVER"
+const testResolverEnv = "SCRIPT_FAKE_RESOLVER"
 
-// testResolver answers from a fixed table (the NETPOLICY_TEST_RESOLVER variable of the scripts).
+// testResolver answers from a fixed table (the SCRIPT_FAKE_RESOLVER variable of the scripts).
 // Syntax: "name=ip,ip;name2=error;name3=timeout"; a name not listed fails
-// to resolve; timeout waits for the lookup's context to end..
+// to resolve; timeout waits for the lookup's context to end.
 type testResolver map[string]string
 
 func parseTestResolver(spec string) (testResolver, error) {
