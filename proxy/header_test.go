@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,27 @@ func TestMethodOverrideHeadersInLimitedMode(t *testing.T) {
 	resp, _ = h.do(t, "GET", "http://example.com/", "X-HTTP-Method-Override: DELETE")
 	if resp.StatusCode != 200 || h.origin.last(t).Header.Get("X-Http-Method-Override") != "DELETE" {
 		t.Errorf("full mode: %d", resp.StatusCode)
+	}
+}
+
+// TestHopHeadersCanonical: removeHopHeaders deletes hopHeaders from the map
+// as they are written, so each must be in canonical form (a name that is
+// not would stay in every forwarded request and response).
+func TestHopHeadersCanonical(t *testing.T) {
+	for _, k := range hopHeaders {
+		if c := textproto.CanonicalMIMEHeaderKey(k); c != k {
+			t.Errorf("hopHeaders has %q, canonical form %q", k, c)
+		}
+	}
+	h := http.Header{}
+	for _, k := range hopHeaders {
+		h.Set(strings.ToLower(k), "x")
+	}
+	h.Set("Connection", "X-Named, close")
+	h.Set("X-Named", "1")
+	h.Set("X-Kept", "1")
+	removeHopHeaders(h)
+	if len(h) != 1 || h.Get("X-Kept") != "1" {
+		t.Errorf("after removeHopHeaders: %v, want only X-Kept", h)
 	}
 }

@@ -431,11 +431,13 @@ func stripProxyHeaders(h http.Header) {
 			delete(h, k)
 		}
 	}
-	h.Del("X-Unix-Socket")
+	delete(h, "X-Unix-Socket")
 }
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1, plus the
-// Proxy-Connection and Keep-Alive headers clients still send.
+// Proxy-Connection and Keep-Alive headers clients still send, in canonical
+// form (removeHopHeaders deletes them from the map without canonicalising
+// each name again, on every forwarded request and response).
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -452,7 +454,7 @@ func removeHopHeaders(h http.Header) {
 		}
 	}
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k)
 	}
 }
 
@@ -489,7 +491,7 @@ func (s *Server) newForwarder() http.Handler {
 // through fwd.
 func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Handler, d *pinDest) {
 	if len(r.TransferEncoding) == 0 {
-		w.Header().Del("Connection") // set by guardBody; this body is read
+		delete(w.Header(), "Connection") // set by guardBody; this body is read
 	}
 	idle := s.idleTimeout()
 	rc := http.NewResponseController(w)

@@ -350,7 +350,7 @@ func (s *Server) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		s.block(w, d.Decision, req)
 		return
 	}
-	r.Header.Del("X-Unix-Socket")
+	delete(r.Header, "X-Unix-Socket") // canonical: no Del, which canonicalises
 	s.forwardIntercepted(w, r)
 }
 
