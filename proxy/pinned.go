@@ -438,6 +438,7 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 	// checks that an idle pinned connection is still open.
 	uc := d.conns.take(d.host, d.addrs, d.port, body || !replayable(r))
 	var resp *http.Response
+	var stop func() bool
 	for retried := false; ; retried = true {
 		reused := uc != nil
 		var err error
@@ -447,10 +448,15 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 				return
 			}
 		}
+		// A client that goes away cuts the exchange and, after it, the
+		// upstream read of the body: one AfterFunc for both.
+		c := uc
+		stop = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 		resp, err = s.exchange(ctx, uc, out, w)
 		if err == nil {
 			break
 		}
+		stop()
 		uc.Close()
 		uc = nil
 		// A pooled connection the origin closed while idle: a bodiless
@@ -465,8 +471,6 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 		s.pinFailed(w, d, err)
 		return
 	}
-	// A client that goes away cuts the upstream read of the body.
-	stop := context.AfterFunc(ctx, func() { _ = uc.SetReadDeadline(time.Unix(1, 0)) })
 	keep := false
 	defer func() {
 		if !stop() || !keep {
@@ -521,12 +525,16 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 }
 
 // exchange writes out on uc and reads the final response's head, passing
-// informational responses on to w. The read of the head is bounded by the
-// idle timeout; the request's context cancels both.
+// informational responses on to w. The write and the read of the head are
+// each bounded by the idle timeout. The caller has the request's context
+// cancel both (an AfterFunc that sets a past deadline on uc, kept for the
+// read of the body); exchange checks the context after each deadline it
+// sets, which could overwrite that one.
 func (s *Server) exchange(ctx context.Context, uc *upConn, out *http.Request, w http.ResponseWriter) (*http.Response, error) {
 	_ = uc.SetDeadline(time.Now().Add(s.idleTimeout()))
-	stop := context.AfterFunc(ctx, func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if out.Body != nil {
 		// A body may take longer than one idle period to send: each read
 		// of it pushes the upstream write deadline forward.
@@ -612,7 +620,15 @@ func streaming(resp *http.Response) bool {
 	if resp.ContentLength == -1 {
 		return true
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	v := resp.Header.Get("Content-Type")
+	// The media type ParseMediaType returns is the value up to any ';',
+	// trimmed and lower-cased: a value whose first part does not fold to
+	// text/event-stream cannot be one, and is not parsed (two allocations
+	// per response otherwise).
+	if base, _, _ := strings.Cut(v, ";"); !strings.EqualFold(strings.TrimSpace(base), "text/event-stream") {
+		return false
+	}
+	ct, _, _ := mime.ParseMediaType(v)
 	return ct == "text/event-stream"
 }
 

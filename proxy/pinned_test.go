@@ -324,3 +324,32 @@ func TestPinnedRequestHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestStreaming: a response is streamed (flushed write by write) when its
+// length is unknown or it is an event stream, however the media type is
+// spelled; the quick refusal before ParseMediaType must agree with it.
+func TestStreaming(t *testing.T) {
+	for _, tc := range []struct {
+		ct     string
+		length int64
+		want   bool
+	}{
+		{"", 10, false},
+		{"text/plain", 10, false},
+		{"text/plain", -1, true},
+		{"text/event-stream", 10, true},
+		{"Text/Event-Stream; charset=utf-8", 10, true},
+		{"  text/event-stream  ;charset=utf-8", 10, true},
+		{"text/event-streamx", 10, false},
+		{"text/event-stream; a=1; a=2", 10, false}, // ParseMediaType refuses a duplicate parameter
+		{"application/json; x=text/event-stream", 10, false},
+	} {
+		resp := &http.Response{ContentLength: tc.length, Header: http.Header{}}
+		if tc.ct != "" {
+			resp.Header.Set("Content-Type", tc.ct)
+		}
+		if got := streaming(resp); got != tc.want {
+			t.Errorf("streaming(Content-Type %q, length %d) = %v, want %v", tc.ct, tc.length, got, tc.want)
+		}
+	}
+}
