@@ -64,6 +64,11 @@ type interceptedConn struct {
 	// upTLS is the client config of the tunnel's upstream connections
 	// (HTTP/1.1), made on first use.
 	upTLS *tls.Config
+	// pin is the part of every HTTP/1.1 request's pinDest that is the
+	// tunnel's (destination, TLS, answer to failures, pool), made on first
+	// use for the mitm state pinM and kept; like upTLS it needs no lock.
+	pin  *pinDest
+	pinM *mitm
 }
 
 func (c *interceptedConn) Read(p []byte) (int, error) {
@@ -368,10 +373,22 @@ func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 	ic := interceptedFrom(r.Context())
 	var d *pinDest
 	if pinnable(r, ic.plan) {
-		u := *r.URL
-		u.Scheme, u.Host, u.User = "https", ic.authority(), nil
-		d = &pinDest{host: ic.host, addrs: ic.plan.addrs, port: ic.plan.port, url: &u, tls: ic.upstreamTLS(m.roots),
-			fail: func(w http.ResponseWriter, err error) { s.mitmUpstreamError(w, r, err) }, conns: &m.idle}
+		if ic.pin == nil || ic.pinM != m {
+			ic.pin, ic.pinM = &pinDest{host: ic.host, addrs: ic.plan.addrs, port: ic.plan.port, hostHeader: ic.authority(),
+				tls: ic.upstreamTLS(m.roots), conns: &m.idle}, m
+			ic.pin.fail = func(w http.ResponseWriter, err error) { s.mitmUpstreamErrorFor(w, ic.host, err) }
+		}
+		pd := *ic.pin
+		// Only the path and query of the URL are sent (the Host header is
+		// the tunnel's authority): an origin-form target, the usual one,
+		// is sent as it came; anything else as an https URL of the tunnel.
+		pd.url = r.URL
+		if r.URL.Opaque != "" || r.URL.Scheme != "" || r.URL.Host != "" || r.URL.User != nil {
+			u := *r.URL
+			u.Scheme, u.Host, u.User = "https", pd.hostHeader, nil
+			pd.url = &u
+		}
+		d = &pd
 	}
 	s.forwardIdle(w, r, m.forward, d)
 }
@@ -383,6 +400,11 @@ func (s *Server) mitmUpstreamError(w http.ResponseWriter, r *http.Request, err e
 	if ic := interceptedFrom(r.Context()); ic != nil {
 		host = ic.host
 	}
+	s.mitmUpstreamErrorFor(w, host, err)
+}
+
+// mitmUpstreamErrorFor is mitmUpstreamError for a known tunnel host.
+func (s *Server) mitmUpstreamErrorFor(w http.ResponseWriter, host string, err error) {
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
 		s.logf("upstream TLS for %s: %v", host, verr.Err)

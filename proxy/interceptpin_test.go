@@ -452,3 +452,28 @@ func TestInterceptSetCAWhileServing(t *testing.T) {
 		t.Errorf("leaf issued by %q", got)
 	}
 }
+
+// TestInterceptRequestTarget: whatever form the request target inside the
+// tunnel takes, the origin gets its path and query in origin form and the
+// tunnel's authority as Host, request after request on one tunnel (the
+// tunnel's part of the pinned destination is made once and kept).
+func TestInterceptRequestTarget(t *testing.T) {
+	m, _ := pinHarness(t)
+	tc, br := innerTunnel(t, m)
+	for _, tc2 := range []struct{ target, wantURI string }{
+		{"/a?b=1", "/a?b=1"},
+		{"https://example.com/c?d=2", "/c?d=2"},
+		{"/e%2Ff?g", "/e%2Ff?g"},
+		{"https://example.com:443/h", "/h"},
+		{"/", "/"},
+	} {
+		innerRequest(t, tc, "GET", tc2.target)
+		if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %q", tc2.target, resp.StatusCode, body)
+		}
+		got := m.origin.last(t)
+		if got.URI != tc2.wantURI || got.Host != "example.com" {
+			t.Errorf("GET %s reached the origin as %q, Host %q; want %q, Host example.com", tc2.target, got.URI, got.Host, tc2.wantURI)
+		}
+	}
+}
