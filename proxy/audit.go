@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"encoding/json"
 	"net"
 	"os"
 	"sync"
@@ -130,14 +129,15 @@ func (s *Server) audit(dd decided, req policy.Request, method, client string) {
 	if s.Audit == nil {
 		return
 	}
-	line, err := json.Marshal(ev)
-	if err != nil {
-		return
-	}
-	line = append(line, '\n')
+	bp := auditLines.Get().(*[]byte)
+	line := appendAuditLine((*bp)[:0], &ev)
 	s.auditMu.Lock()
-	_, err = s.Audit.Write(line)
+	_, err := s.Audit.Write(line)
 	s.auditMu.Unlock()
+	if cap(line) <= 4<<10 { // an outsized line's buffer is not kept
+		*bp = line
+		auditLines.Put(bp)
+	}
 	if err != nil {
 		s.logf("audit log: %v", err)
 	}
