@@ -222,7 +222,9 @@ def r1: if . == null then "–" else (. * 100 | round / 100 | tostring) end;
 def r0: if . == null then "–" else (. | round | tostring) end;
 map(select(.failed != true)) as $all
 | def fig($f; $l): [$all[] | select(.fig == $f and .label == $l)];
-  def ratio($f; $a; $b): [fig($f; $a)[] as $x | fig($f; $b)[] | select(.round == $x.round) | ($x | val) / val] | med;
+  def ratios($f; $a; $b): [fig($f; $a)[] as $x | fig($f; $b)[] | select(.round == $x.round) | ($x | val) / val];
+  def ratio($f; $a; $b): ratios($f; $a; $b) | med;
+  def each($f; $a; $b): ratios($f; $a; $b) | map(. * 100 | round / 100 | tostring + "×") | join(", ");
   def row($f; $name; $l; $unit; $cpu): (fig($f; $l) | map(val) | med) as $v
     | (fig($f; $l) | map(.[$cpu] // empty) | med) as $c
     | "| \($name) | \($l) | \($v | r0) \($unit) | \($c | if . == null then "–" else (. * 100 | round / 100 | tostring) end) |";
@@ -237,5 +239,6 @@ map(select(.failed != true)) as $all
 (ratio("ka"; "netpolicy"; "mitmproxy") as $r | "| keep-alive ≥ 10× mitmproxy | \($r | r1)× | \(if $r == null then "–" elif $r >= 10 then "PASS" else "FAIL" end) |"),
 (ratio("new"; "netpolicy"; "squid") as $r | "| new connection ≥ 1.5× squid ssl_bump | \($r | r1)× | \(if $r == null then "–" elif $r >= 1.5 then "PASS" else "FAIL" end) |"),
 (ratio("big"; "netpolicy"; "tunnel") as $r | "| 64 MiB ≥ 0.5× plain CONNECT tunnel | \($r | r1)× | \(if $r == null then "–" elif $r >= 0.5 then "PASS" else "FAIL" end) |"),
-(fig("idle"; "idle-netpolicy") | map(val) | med) as $k | select($k != null) | "| ≤ 64 KiB RSS per idle intercepted conn | \($k | r1) KiB | \(if $k == null then "–" elif $k <= 64 then "PASS" else "FAIL" end) |"
+((fig("idle"; "idle-netpolicy") | map(val) | med) as $k | select($k != null) | "| ≤ 64 KiB RSS per idle intercepted conn | \($k | r1) KiB | \(if $k <= 64 then "PASS" else "FAIL" end) |"),
+"", "per round (round 1, 2, ...): keep-alive netpolicy/squid \(each("ka"; "netpolicy"; "squid")); netpolicy/mitmproxy \(each("ka"; "netpolicy"; "mitmproxy")); new connection netpolicy/squid \(each("new"; "netpolicy"; "squid")); 64 MiB netpolicy/tunnel \(each("big"; "netpolicy"; "tunnel"))"
 ' "$RESULTS"
