@@ -113,28 +113,10 @@ func (b *planner) mitmInline(e, en *tomldoc.Entry, enabled bool) (*Fix, string) 
 // writes mitm = <enabled> after the last key of the network table's own
 // section.
 func (b *planner) mitmFromHeader(fb *fixBuilder, n *policy.Network, t *tomldoc.Table, en *tomldoc.Entry, enabled bool) string {
-	nh := n.Table.Header
-	if nh == nil || t.Header == nil {
+	if n.Table.Header == nil || t.Header == nil {
 		return "the network table has no [header] of its own"
 	}
-	exprs := b.doc.Exprs
-	anchor := nh
-	in := false
-	for _, x := range exprs {
-		if x == nh {
-			in = true
-			continue
-		}
-		if !in {
-			continue
-		}
-		if x.Kind == tomldoc.ExprTable || x.Kind == tomldoc.ExprArrayTable {
-			break
-		}
-		if x.Kind == tomldoc.ExprKeyValue {
-			anchor = x
-		}
-	}
+	anchor := b.doc.LastKey(n.Table)
 	fb.replace(t.Header.Line.Start.Offset, t.Header.Line.End.Offset, "")
 	if en != nil {
 		fb.replace(en.Expr.Line.Start.Offset, en.Expr.Line.End.Offset, "")
