@@ -84,26 +84,19 @@ func PlanRule(f *policy.File, path []string, norm string, perm policy.Permission
 		}
 	}
 	var same, other []*tomldoc.Entry
-	if dom != nil {
-		for _, r := range dom.Value.Table.Entries {
-			if r.Value.Kind != tomldoc.KindString {
-				continue
-			}
-			p, ok := policy.ParseDomainPermission(r.Value.Str)
-			if !ok {
-				continue
-			}
-			fixed, _ := policy.FixedPattern(r.Key)
-			if ruleGroup(r.Key, fixed) != norm {
-				continue
-			}
-			if p == perm {
-				same = append(same, r)
-			} else {
-				other = append(other, r)
-			}
+	policy.MapEntries(dom, policy.ParseDomainPermission, func(r *tomldoc.Entry, p policy.Permission) {
+		if p == policy.PermInvalid {
+			return
 		}
-	}
+		if fixed, _ := policy.FixedPattern(r.Key); ruleGroup(r.Key, fixed) != norm {
+			return
+		}
+		if p == perm {
+			same = append(same, r)
+		} else {
+			other = append(other, r)
+		}
+	})
 	ch := &RuleChange{}
 	found := func(r *tomldoc.Entry) {
 		ch.Line, ch.Found = r.KeySpan.Start.Line, r.Key

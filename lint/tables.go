@@ -56,7 +56,7 @@ func domainItems(n *policy.Network) []domainItem {
 		}
 	}
 	out := make([]domainItem, 0, size)
-	mapItems(n.DomainsEntry, policy.ParseDomainPermission, func(r *tomldoc.Entry, p policy.Permission) {
+	policy.MapEntries(n.DomainsEntry, policy.ParseDomainPermission, func(r *tomldoc.Entry, p policy.Permission) {
 		out = append(out, domainItem{Raw: r.Key, Perm: p, Span: r.KeySpan})
 	})
 	for _, l := range []struct {
@@ -83,34 +83,13 @@ type socketItem struct {
 // allow_unix_sockets (every path "allow").
 func socketItems(n *policy.Network) []socketItem {
 	var out []socketItem
-	mapItems(n.SocketsEntry, policy.ParseSocketPermission, func(r *tomldoc.Entry, p policy.Permission) {
+	policy.MapEntries(n.SocketsEntry, policy.ParseSocketPermission, func(r *tomldoc.Entry, p policy.Permission) {
 		out = append(out, socketItem{Path: r.Key, Perm: p, Span: r.KeySpan})
 	})
 	for _, v := range tomldoc.StringElems(n.AllowSocketsEntry) {
 		out = append(out, socketItem{Path: v.Str, Perm: policy.Allow, Span: v.Span, Legacy: true})
 	}
 	return out
-}
-
-// mapItems calls add, in document order, for each entry of the map table
-// e (domains or unix_sockets; nothing when e is not a table) with its
-// permission as parse reads it, PermInvalid when the value is not one.
-// Entries whose value is a table (a dotted key such as domains.a.example)
-// are not rules and are left to NP002.
-func mapItems(e *tomldoc.Entry, parse func(string) (policy.Permission, bool), add func(r *tomldoc.Entry, p policy.Permission)) {
-	if e == nil || e.Value.Kind != tomldoc.KindTable {
-		return
-	}
-	for _, r := range e.Value.Table.Entries {
-		if r.Value.Kind == tomldoc.KindTable {
-			continue
-		}
-		p := policy.PermInvalid
-		if r.Value.Kind == tomldoc.KindString {
-			p, _ = parse(r.Value.Str)
-		}
-		add(r, p)
-	}
 }
 
 // keySpan is the span of key in table t, or the zero span.

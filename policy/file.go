@@ -266,15 +266,35 @@ func permMap(t *tomldoc.Table, key string, parse func(string) (Permission, bool)
 	if e == nil || e.Value.Kind != tomldoc.KindTable {
 		return nil
 	}
-	for _, r := range e.Value.Table.Entries {
-		if r.Value.Kind != tomldoc.KindString {
-			continue
-		}
-		if p, ok := parse(r.Value.Str); ok {
+	MapEntries(e, parse, func(r *tomldoc.Entry, p Permission) {
+		if p != PermInvalid {
 			add(r, p)
 		}
-	}
+	})
 	return e
+}
+
+// MapEntries calls add, in table order, for each entry of the map table e
+// (domains or unix_sockets; nothing when e is nil or not a table) with its
+// permission as parse reads it, PermInvalid when the value is not a string
+// parse accepts. An entry whose value is a table (a dotted key such as
+// domains.a.example) is not a rule and is skipped (lint's NP002). This is
+// the one reading of a rule map: Load keeps the valid entries, lint
+// reports the others.
+func MapEntries(e *tomldoc.Entry, parse func(string) (Permission, bool), add func(r *tomldoc.Entry, p Permission)) {
+	if e == nil || e.Value.Kind != tomldoc.KindTable {
+		return
+	}
+	for _, r := range e.Value.Table.Entries {
+		if r.Value.Kind == tomldoc.KindTable {
+			continue
+		}
+		p := PermInvalid
+		if r.Value.Kind == tomldoc.KindString {
+			p, _ = parse(r.Value.Str)
+		}
+		add(r, p)
+	}
 }
 
 // legacyDomainRules turns allowed_domains / denied_domains entries into
