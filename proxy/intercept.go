@@ -61,14 +61,10 @@ type interceptedConn struct {
 	// poolKey names the upstream pool of the tunnel (upstreamKey).
 	poolKey  string
 	poolOnce sync.Once
-	// upTLS is the client config of the tunnel's upstream connections
-	// (HTTP/1.1), made on first use.
-	upTLS *tls.Config
 	// pin is the part of every HTTP/1.1 request's pinDest that is the
 	// tunnel's (destination, TLS, answer to failures, pool), made on first
-	// use for the mitm state pinM and kept; like upTLS it needs no lock.
-	pin  *pinDest
-	pinM *mitm
+	// use and kept (tunnelPin).
+	pin *pinDest
 }
 
 func (c *interceptedConn) Read(p []byte) (int, error) {
@@ -89,22 +85,6 @@ func (c *interceptedConn) finish() {
 			c.onClose()
 		}
 	})
-}
-
-// upstreamTLS is the client config of the tunnel's upstream HTTP/1.1
-// connections: the CONNECT host as server name, verified against roots
-// (the system's without any netpolicy CA), HTTP/1.1. An HTTP/1.1 server
-// conn serves one request at a time, so it needs no lock.
-func (c *interceptedConn) upstreamTLS(roots *x509.CertPool) *tls.Config {
-	if c.upTLS == nil {
-		c.upTLS = &tls.Config{
-			ServerName: c.host,
-			RootCAs:    roots,
-			MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"http/1.1"},
-		}
-	}
-	return c.upTLS
 }
 
 // authority is the CONNECT target as a URL host: "name" for port 443,
@@ -373,12 +353,7 @@ func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 	ic := interceptedFrom(r.Context())
 	var d *pinDest
 	if pinnable(r, ic.plan) {
-		if ic.pin == nil || ic.pinM != m {
-			ic.pin, ic.pinM = &pinDest{host: ic.host, addrs: ic.plan.addrs, port: ic.plan.port, hostHeader: ic.authority(),
-				tls: ic.upstreamTLS(m.roots), conns: &m.idle}, m
-			ic.pin.fail = func(w http.ResponseWriter, err error) { s.mitmUpstreamErrorFor(w, ic.host, err) }
-		}
-		pd := *ic.pin
+		pd := *s.tunnelPin(ic, m)
 		// Only the path and query of the URL are sent (the Host header is
 		// the tunnel's authority): an origin-form target, the usual one,
 		// is sent as it came; anything else as an https URL of the tunnel.
@@ -391,6 +366,27 @@ func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 		d = &pd
 	}
 	s.forwardIdle(w, r, m.forward, d)
+}
+
+// tunnelPin is the tunnel's part of the pinDest of its HTTP/1.1 requests,
+// made on its first one: its destination and authority, TLS to the
+// CONNECT host verified against m's roots (the system's without any
+// netpolicy CA) over HTTP/1.1, the answer to failures, and m's idle pool.
+// An HTTP/1.1 server conn serves one request at a time, so it needs no
+// lock; m, made once per Server, is the same for every request.
+func (s *Server) tunnelPin(ic *interceptedConn, m *mitm) *pinDest {
+	if ic.pin == nil {
+		ic.pin = &pinDest{host: ic.host, addrs: ic.plan.addrs, port: ic.plan.port, hostHeader: ic.authority(),
+			tls: &tls.Config{
+				ServerName: ic.host,
+				RootCAs:    m.roots,
+				MinVersion: tls.VersionTLS12,
+				NextProtos: []string{"http/1.1"},
+			},
+			fail:  func(w http.ResponseWriter, err error) { s.mitmUpstreamErrorFor(w, ic.host, err) },
+			conns: &m.idle}
+	}
+	return ic.pin
 }
 
 // mitmUpstreamError answers a failed upstream exchange: 502 with one line
