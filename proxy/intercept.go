@@ -353,17 +353,18 @@ func (s *Server) forwardIntercepted(w http.ResponseWriter, r *http.Request) {
 	ic := interceptedFrom(r.Context())
 	var d *pinDest
 	if pinnable(r, ic.plan) {
-		pd := *s.tunnelPin(ic, m)
+		d = s.tunnelPin(ic, m)
 		// Only the path and query of the URL are sent (the Host header is
 		// the tunnel's authority): an origin-form target, the usual one,
-		// is sent as it came; anything else as an https URL of the tunnel.
-		pd.url = r.URL
+		// is sent as it came (d.url is nil); anything else as an https URL
+		// of the tunnel.
 		if r.URL.Opaque != "" || r.URL.Scheme != "" || r.URL.Host != "" || r.URL.User != nil {
+			pd := *d
 			u := *r.URL
 			u.Scheme, u.Host, u.User = "https", pd.hostHeader, nil
 			pd.url = &u
+			d = &pd
 		}
-		d = &pd
 	}
 	s.forwardIdle(w, r, m.forward, d)
 }

@@ -326,7 +326,9 @@ type pinDest struct {
 	host  string // normalised
 	addrs []netip.Addr
 	port  int
-	url   *url.URL // its path and query are the request target upstream
+	// url's path and query are the request target upstream; nil sends
+	// the request's own.
+	url *url.URL
 	// hostHeader is the Host header sent; "" sends url.Host.
 	hostHeader string
 	// tls, when set, is the client config of the upstream TLS connection
@@ -423,7 +425,11 @@ const max1xx = 5
 // handler drives itself (see above), taken from and given back to d.conns.
 // w is the idle-deadline writer of forwardIdle.
 func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDest) {
-	out := &http.Request{Method: r.Method, URL: d.url, Host: d.hostHeader, Header: outHeader(r.Header)}
+	target := d.url
+	if target == nil {
+		target = r.URL
+	}
+	out := &http.Request{Method: r.Method, URL: target, Host: d.hostHeader, Header: outHeader(r.Header)}
 	body := hasBody(r)
 	if body {
 		// Request.Write frames it: Content-Length for a known length,
