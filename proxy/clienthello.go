@@ -224,11 +224,8 @@ func readClientHello(c net.Conn, pending []byte, wait time.Duration) ([]byte, cl
 	buf := append(make([]byte, 0, max(2048, len(pending))), pending...)
 	_ = c.SetReadDeadline(time.Now().Add(wait))
 	defer c.SetReadDeadline(time.Time{})
+	// buf needs more (parsed above, or at the end of the last round).
 	for {
-		h, kind, err := parseClientHello(buf)
-		if err != errNeedMore {
-			return buf, h, kind
-		}
 		if len(buf) >= maxHelloBytes {
 			return buf, clientHello{}, helloMalformed
 		}
@@ -238,14 +235,15 @@ func readClientHello(c net.Conn, pending []byte, wait time.Duration) ([]byte, cl
 		n, rerr := c.Read(buf[len(buf):min(cap(buf), maxHelloBytes)])
 		buf = buf[:len(buf)+n]
 		if rerr != nil && n == 0 {
-			// EOF or the deadline in the middle of a handshake record.
+			// EOF or the deadline in the middle of a handshake record:
+			// what there is still needs more.
 			if len(buf) == 0 {
 				return buf, clientHello{}, helloNotTLS
 			}
-			if _, kind, err := parseClientHello(buf); err != errNeedMore {
-				return buf, clientHello{}, kind
-			}
 			return buf, clientHello{}, helloMalformed
+		}
+		if h, kind, err := parseClientHello(buf); err != errNeedMore {
+			return buf, h, kind
 		}
 	}
 }
