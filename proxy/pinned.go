@@ -146,15 +146,15 @@ func (p *upPool) take(host string, addrs []netip.Addr, port int, check bool) *up
 	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l := p.idle[k]
+	l := p.idle[k] // all for host and port
 	for i := len(l) - 1; i >= 0; i-- {
 		uc := l[i]
-		if uc.host != host || !uc.addrIn(addrs) {
+		if !uc.addrIn(addrs) {
 			continue // another checked address: maybe another tunnel's
 		}
 		l = append(l[:i], l[i+1:]...)
 		p.n--
-		if time.Since(uc.idle) < upIdleTimeout && uc.usable(host, addrs, port, check) {
+		if time.Since(uc.idle) < upIdleTimeout && uc.fresh(check) {
 			p.setIdle(k, l)
 			return uc
 		}
@@ -262,7 +262,13 @@ type connStore interface {
 // new decision, nothing unread, and (when check is set) not closed by the
 // origin meanwhile.
 func (uc *upConn) usable(host string, addrs []netip.Addr, port int, check bool) bool {
-	return uc.host == host && int(uc.addr.Port()) == port && uc.br.Buffered() == 0 && uc.addrIn(addrs) && !(check && readable(uc.raw))
+	return uc.host == host && int(uc.addr.Port()) == port && uc.addrIn(addrs) && uc.fresh(check)
+}
+
+// fresh reports whether an idle uc has nothing unread and (when check is
+// set) was not closed by the origin meanwhile.
+func (uc *upConn) fresh(check bool) bool {
+	return uc.br.Buffered() == 0 && !(check && readable(uc.raw))
 }
 
 // addrIn reports whether uc was dialled to one of addrs.
