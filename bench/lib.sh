@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# bench/lib.sh: shell functions bench/run.sh and bench/mitm.sh share, sourced
-# by both. The script sets LOG_TAG (its log prefix), WORK (its temporary
-# directory) and KEEP_WORK before sourcing; sourcing sets the traps that stop
-# every process listed in PIDS, in reverse order, and remove WORK on exit
-# (kept when KEEP_WORK=1 or on failure).
+# bench/lib.sh: shell functions bench/run.sh, bench/mitm.sh and
+# bench/telemetry.sh share, sourced by each. The script sets LOG_TAG (its
+# log prefix), WORK (its temporary directory) and KEEP_WORK before
+# sourcing; sourcing sets the traps that stop every process listed in PIDS,
+# in reverse order, and remove WORK on exit (kept when KEEP_WORK=1 or on
+# failure).
 
 log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -115,6 +116,24 @@ wait_file() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# json_field FILE KEY reads a flat string field of a one-line JSON object
+# (a ready file).
+json_field() { sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$1"; }
+
+# start_ready NAME CMD... starts one of the bench's Go servers, which
+# writes its addresses to the ready file $WORK/NAME.ready once it serves
+# (-ready-file), its stderr to $WORK/NAME.log; it adds the server to PIDS
+# (last) and waits for the file.
+start_ready() {
+	local name=$1 pid
+	shift
+	rm -f "$WORK/$name.ready"
+	"$@" -ready-file "$WORK/$name.ready" 2>"$WORK/$name.log" &
+	pid=$!
+	PIDS+=("$pid")
+	wait_file "$WORK/$name.ready" "$pid" || die "$name did not start: $(cat "$WORK/$name.log")"
 }
 
 # wait_port PORT PID [TRIES] waits likewise until 127.0.0.1:PORT accepts a

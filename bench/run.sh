@@ -82,30 +82,16 @@ build() {
 # ---------------------------------------------------------------- processes
 declare -A HTTP_ADDR SOCKS_ADDR PROC_PID
 
-# json_field FILE KEY reads a flat string field of a one-line JSON object.
-json_field() { sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$1"; }
-
 free_port() { "$BIN/loadgen" -mode freeport; }
 
 # start_dns starts the bench DNS server: the one name, 127.0.0.1, answered
 # after 20 ms with a TTL of 60 s.
-start_dns() {
-	local ready=$WORK/dnsd.ready
-	"$BIN/dnsd" -addr "$DNS_ADDR" -name "$DNS_NAME" -delay 20ms -ttl 60 -ready-file "$ready" 2>"$WORK/dnsd.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_file "$ready" "$pid" || die "dnsd did not start on $DNS_ADDR: $(cat "$WORK/dnsd.log")"
-}
+start_dns() { start_ready dnsd "$BIN/dnsd" -addr "$DNS_ADDR" -name "$DNS_NAME" -delay 20ms -ttl 60; }
 
 start_origin() {
-	local ready=$WORK/origin.ready
-	"$BIN/origin" -ready-file "$ready" 2>"$WORK/origin.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_file "$ready" "$pid" || die "origin did not start: $(cat "$WORK/origin.log")"
-	ORIGIN_HTTP=$(json_field "$ready" http)
-	ORIGIN_TCP=$(json_field "$ready" tcp)
-	ORIGIN_PID=$pid
+	start_ready origin "$BIN/origin"
+	ORIGIN_HTTP=$(json_field "$WORK/origin.ready" http)
+	ORIGIN_TCP=$(json_field "$WORK/origin.ready" tcp)
 }
 
 # start_proxy SYSTEM NAME starts an instance and records its addresses and
@@ -115,10 +101,8 @@ start_proxy() {
 	rm -f "$ready"
 	case $sys in
 	relay)
-		"$BIN/relay" -ready-file "$ready" 2>"$WORK/$name.log" &
-		pid=$!
-		PIDS+=("$pid")
-		wait_file "$ready" "$pid" || die "relay did not start: $(cat "$WORK/$name.log")"
+		start_ready "$name" "$BIN/relay"
+		pid=${PIDS[-1]}
 		HTTP_ADDR[$name]=$(json_field "$ready" http)
 		SOCKS_ADDR[$name]=$(json_field "$ready" socks)
 		;;

@@ -51,23 +51,11 @@ else
 	(cd "$REPO" && go build -o "$BIN/" ./cmd/netpolicy)
 fi
 
-json_field() { sed -n "s/.*\"$2\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$1"; }
 num_field() { sed -n "s/.*\"$2\":\\([-0-9.e+]*\\).*/\\1/p" <<<"$1"; }
 
-# start NAME CMD... starts a Go server that writes a ready file and waits
-# for it; the file is $WORK/NAME.ready.
-start() {
-	local name=$1
-	shift
-	"$@" -ready-file "$WORK/$name.ready" 2>"$WORK/$name.log" &
-	local pid=$!
-	PIDS+=("$pid")
-	wait_file "$WORK/$name.ready" "$pid" || die "$name did not start: $(cat "$WORK/$name.log")"
-}
-
-start origin "$BIN/origin"
+start_ready origin "$BIN/origin"
 ORIGIN_HTTP=$(json_field "$WORK/origin.ready" http)
-start otlpsink "$BIN/otlpsink"
+start_ready otlpsink "$BIN/otlpsink"
 OTLP=$(json_field "$WORK/otlpsink.ready" otlp)
 
 cat >"$WORK/netpolicy.toml" <<-EOF
