@@ -58,30 +58,15 @@ type Server struct {
 // Start listens on host:0 (host an IP literal, usually 127.0.0.1), UDP and
 // TCP on one port, and serves until Close. Names not set are NXDOMAIN.
 func Start(host string) (*Server, error) {
-	s := &Server{zone: map[string]Answer{}}
 	var err error
 	for range 20 { // the TCP port may be taken; try another
-		var pc net.PacketConn
-		pc, err = net.ListenPacket("udp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, err
+		var s *Server
+		var tcpTaken bool
+		if s, tcpTaken, err = listen(net.JoinHostPort(host, "0")); err == nil || !tcpTaken {
+			return s, err
 		}
-		var l net.Listener
-		l, err = net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
-			continue
-		}
-		s.Addr = pc.LocalAddr().String()
-		s.udp = &dns.Server{PacketConn: pc, Handler: s}
-		s.tcp = &dns.Server{Listener: l, Handler: s}
-		break
 	}
-	if s.udp == nil {
-		return nil, errors.Join(errors.New("dnstest: no port free for UDP and TCP"), err)
-	}
-	s.serve()
-	return s, nil
+	return nil, errors.Join(errors.New("dnstest: no port free for UDP and TCP"), err)
 }
 
 // Listen is Start on one chosen address, UDP and TCP (a resolver that
@@ -91,20 +76,27 @@ func Listen(addr string) (*Server, error) {
 	if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
 		return Start(host)
 	}
+	s, _, err := listen(addr)
+	return s, err
+}
+
+// listen serves on addr over UDP and on the port UDP got over TCP;
+// tcpTaken reports that the TCP half failed.
+func listen(addr string) (s *Server, tcpTaken bool, err error) {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	l, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		pc.Close()
-		return nil, err
+		return nil, true, err
 	}
-	s := &Server{zone: map[string]Answer{}, Addr: pc.LocalAddr().String()}
+	s = &Server{zone: map[string]Answer{}, Addr: pc.LocalAddr().String()}
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
 	s.tcp = &dns.Server{Listener: l, Handler: s}
 	s.serve()
-	return s, nil
+	return s, false, nil
 }
 
 // serve starts both servers and returns once they run.
