@@ -479,7 +479,7 @@ func (s *server) reload(first *policy.Effective, why string, files []string, rea
 	eff, diags, err := s.src.loadWith(read)
 	if err == nil {
 		var c *policy.Compiled
-		if c, err = policy.Compile(eff); err == nil && c.Intercepts() && s.proxy.InterceptCA() == nil && s.enableCA != nil {
+		if c, err = policy.Compile(eff); err == nil && c.Intercepts() && s.proxy.InterceptCA() == nil {
 			// Interception is turned on: its CA is loaded (or made) now,
 			// with the checks of a start; a CA that cannot be used
 			// refuses the reload.
