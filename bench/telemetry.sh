@@ -14,8 +14,9 @@
 # once, as Prometheus would; at the end the receiver's record count is
 # checked against the requests the "on" instance served.
 #
-# Needs Go (the go.mod version) and Linux; everything listens on 127.0.0.1
-# and every process this script starts is stopped by its PID on exit.
+# Needs Go (the go.mod version) and Linux, and curl (installed with apt-get
+# when missing); everything listens on 127.0.0.1 and every process this
+# script starts is stopped by its PID on exit.
 #
 # Environment (all optional): ROUNDS (6), DURATION (3s), CONC (64), ROUTE
 # (http; connect: the GETs go through CONNECT tunnels, one decision and
@@ -40,6 +41,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/netpolicy-telemetry-bench.XXXXXX")
 
 [[ $(uname -s) == Linux ]] || die "Linux only (reads /proc)"
 command -v go >/dev/null || die "go not found (need the version in go.mod)"
+command -v curl >/dev/null || apt_install curl || true
 command -v curl >/dev/null || die "curl not found (it scrapes /metrics)"
 BIN=$WORK/bin
 mkdir -p "$BIN"
