@@ -118,14 +118,14 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomld
 	// What each string ends as (deny when also denied), then each host of
 	// the lists: both the one deny-wins fold (policy.FoldBy), by fixed
 	// string and by group.
-	for _, f := range policy.FoldBy(items, func(it *item) policy.Rule { return policy.Rule{Perm: it.perm} }, func(it *item) string { return it.el.key }) {
+	for _, f := range policy.FoldBy(items, func(it *item) policy.Permission { return it.perm }, func(it *item) string { return it.el.key }) {
 		f.Win.final = f.Win.perm
 		for _, it := range f.Shadow {
 			it.final = f.Win.perm
 		}
 	}
 	listEff := map[string]policy.Permission{}
-	for _, f := range policy.FoldBy(items, func(it *item) policy.Rule { return policy.Rule{Perm: it.final} }, func(it *item) string { return it.group }) {
+	for _, f := range policy.FoldBy(items, func(it *item) policy.Permission { return it.final }, func(it *item) string { return it.group }) {
 		listEff[f.Win.group] = f.Win.final
 	}
 

@@ -217,11 +217,6 @@ type mapKey struct {
 	blocker string // why fix is nil, when its edits overlapped
 }
 
-// rule is k as the domain rule it reads as (pattern as written).
-func (k *mapKey) rule() policy.Rule {
-	return policy.Rule{Pattern: k.e.Key, Perm: k.perm, Source: policy.Source{Line: k.e.KeySpan.Start.Line}}
-}
-
 // domainMap is the analysed canonical domains table of a network table.
 type domainMap struct {
 	entry *tomldoc.Entry
@@ -268,7 +263,7 @@ func (b *planner) domainMap(n *policy.Network) *domainMap {
 		}
 		seen[gp{k.group, k.perm}] = k
 	}
-	for _, f := range policy.FoldBy(valid, (*mapKey).rule, func(k *mapKey) string { return k.group }) {
+	for _, f := range policy.FoldBy(valid, func(k *mapKey) policy.Permission { return k.perm }, func(k *mapKey) string { return k.group }) {
 		dm.eff[f.Win.group] = f.Win.perm
 		dm.first[f.Win.group] = f.First
 	}

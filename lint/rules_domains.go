@@ -173,7 +173,7 @@ func runNP024(p *Pass) {
 			}
 		}
 		folds := policy.FoldBy(items,
-			func(it parsedItem) policy.Rule { return policy.Rule{Pattern: it.Raw, Perm: it.Perm} },
+			func(it parsedItem) policy.Permission { return it.Perm },
 			func(it parsedItem) string { return it.pat.Norm })
 		for _, f := range folds {
 			d := f.Win

@@ -317,7 +317,7 @@ func (f *File) legacyDomainRules(allowed, denied *tomldoc.Entry, o Origin) []Rul
 	for i := range idx {
 		idx[i] = i
 	}
-	folds := FoldBy(idx, func(i int) Rule { return rules[i] }, func(i int) string { return rules[i].Pattern })
+	folds := FoldBy(idx, func(i int) Permission { return rules[i].Perm }, func(i int) string { return rules[i].Pattern })
 	slices.SortFunc(folds, func(a, b Fold[int]) int { return a.First - b.First })
 	out := make([]Rule, 0, len(folds))
 	for _, fd := range folds {

@@ -22,16 +22,16 @@ type Fold[T any] struct {
 func FoldRules(rules []Rule, key func(Rule) string) []Fold[Rule] {
 	rules = append([]Rule(nil), rules...)
 	sortBySource(rules, func(r Rule) Source { return r.Source })
-	return FoldBy(rules, func(r Rule) Rule { return r }, key)
+	return FoldBy(rules, func(r Rule) Permission { return r.Perm }, key)
 }
 
-// FoldBy is FoldRules over xs as given, each carrying a domain rule (only
-// its permission counts): xs are taken in the order that decides "first"
+// FoldBy is FoldRules over xs as given, each carrying a domain rule's
+// permission (perm): xs are taken in the order that decides "first"
 // rather than sorted by source, so that callers holding their own entries
 // (lint's planner, the legacy lists) fold them without copying them into
 // rules and back.
-func FoldBy[T any](xs []T, rule func(T) Rule, key func(T) string) []Fold[T] {
-	return foldByKey(xs, key, func(x, w T) bool { return rule(x).Perm == Deny && rule(w).Perm != Deny })
+func FoldBy[T any](xs []T, perm func(T) Permission, key func(T) string) []Fold[T] {
+	return foldByKey(xs, key, func(x, w T) bool { return perm(x) == Deny && perm(w) != Deny })
 }
 
 // FoldSockets folds unix_sockets entries by key: "none" wins over "allow"
