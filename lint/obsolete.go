@@ -160,38 +160,12 @@ func (b *planner) moveNetworkProxy(fb *fixBuilder, t *tomldoc.Table) string {
 // follows, only its header line goes (a comment on it stays, on its own
 // line).
 func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.Expr) {
-	exprs := b.doc.Exprs
-	index := func(x *tomldoc.Expr) int {
-		for i, e := range exprs {
-			if e == x {
-				return i
-			}
-		}
-		return -1
-	}
-	isHeader := func(e *tomldoc.Expr) bool { return e.Kind == tomldoc.ExprTable || e.Kind == tomldoc.ExprArrayTable }
-	// section returns the last key/value after header index h, up to the
-	// next header, and the index of that header.
-	section := func(h int) (*tomldoc.Expr, int) {
-		var last *tomldoc.Expr
-		for i := h + 1; i < len(exprs); i++ {
-			if isHeader(exprs[i]) {
-				return last, i
-			}
-			if exprs[i].Kind == tomldoc.ExprKeyValue {
-				last = exprs[i]
-			}
-		}
-		return last, len(exprs)
-	}
-	hi, pi := index(t.Header), index(ph)
-	npLast, next := section(hi)
 	indent := b.doc.Indent(ph)
 	headerComment := ""
 	if ph.Comment != nil {
 		headerComment = indent + ph.Comment.Text(b.src)
 	}
-	if next == pi {
+	if b.nextHeader(t.Header) == ph {
 		if headerComment != "" {
 			fb.replace(ph.Line.Start.Offset, b.doc.BodyEnd(ph.Line), headerComment)
 		} else {
@@ -199,11 +173,7 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.E
 		}
 		return
 	}
-	pLast, _ := section(pi)
-	end := ph.Line.End.Offset
-	if pLast != nil {
-		end = pLast.Line.End.Offset
-	}
+	end := b.doc.LastKey(ph.Table).Line.End.Offset
 	body := string(b.src[ph.Line.End.Offset:end])
 	eol := b.doc.EOL(ph.Line)
 	if headerComment != "" {
@@ -224,10 +194,7 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.E
 	if body == "" {
 		return
 	}
-	anchor := t.Header
-	if npLast != nil {
-		anchor = npLast
-	}
+	anchor := b.doc.LastKey(t)
 	// body is whole lines; the last may lack its line ending at the end of
 	// the file.
 	if body[len(body)-1] != '\n' {
@@ -238,6 +205,20 @@ func (b *planner) movePolicyBody(fb *fixBuilder, t *tomldoc.Table, ph *tomldoc.E
 	} else {
 		fb.insert(anchor.Line.End.Offset, eol+body[:len(body)-len(eol)])
 	}
+}
+
+// nextHeader is the first [header] or [[header]] after header h, or nil.
+func (b *planner) nextHeader(h *tomldoc.Expr) *tomldoc.Expr {
+	after := false
+	for _, x := range b.doc.Exprs {
+		switch {
+		case x == h:
+			after = true
+		case after && (x.Kind == tomldoc.ExprTable || x.Kind == tomldoc.ExprArrayTable):
+			return x
+		}
+	}
+	return nil
 }
 
 // movePermissionsNetwork renames permissions.network to network in every
