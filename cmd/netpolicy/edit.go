@@ -184,13 +184,7 @@ func (t *editTarget) commit(e *env, name string, v editVerb, norms []string, out
 		}
 	default:
 		if changed {
-			var err error
-			if t.exists {
-				err = atomicfile.WriteFile(t.path, out)
-			} else {
-				err = atomicfile.CreateFile(t.path, out, 0o600)
-			}
-			if err != nil {
+			if err := t.write(out); err != nil {
 				return exitCode(exitUsage, "netpolicy %s: %s: %v (the file is unchanged)", name, t.path, err)
 			}
 		}
@@ -401,10 +395,17 @@ func allowAlways(path, req, profile string, mode policy.SessionMode, host string
 	if err != nil {
 		return err
 	}
-	switch {
-	case bytes.Equal(out, t.file.Src) && t.exists:
+	if bytes.Equal(out, t.file.Src) && t.exists {
 		return nil
-	case t.exists:
+	}
+	return t.write(out)
+}
+
+// write puts out in place of t's file atomically: an existing file keeps
+// its mode and links, a new one is made with mode 0600 (it holds a
+// person's configuration).
+func (t *editTarget) write(out []byte) error {
+	if t.exists {
 		return atomicfile.WriteFile(t.path, out)
 	}
 	return atomicfile.CreateFile(t.path, out, 0o600)
