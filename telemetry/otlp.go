@@ -210,9 +210,9 @@ func walkEvent(ev any, f func(string, reflect.Value)) {
 // Events still queued when ctx ends are counted as dropped.
 func (x *Exporter) Shutdown(ctx context.Context) error {
 	// The SDK takes no record once its provider is shutting down: what is
-	// queued goes through it first.
-	err := x.proc.ForceFlush(ctx)
-	x.proc.halt()
+	// queued goes through it first (the provider's own call of
+	// proc.Shutdown then finds it stopped).
+	err := x.proc.Shutdown(ctx)
 	if perr := x.provider.Shutdown(ctx); err == nil {
 		err = perr
 	}
