@@ -296,24 +296,22 @@ func runNP030(p *Pass) {
 
 func runNP031(p *Pass) {
 	for _, n := range networkTables(p.File) {
-		check := func(e *tomldoc.Entry, ok func(string) bool, want string) {
-			if e == nil || e.Value.Kind != tomldoc.KindTable {
-				return
-			}
-			for _, r := range e.Value.Table.Entries {
-				if r.Value.Kind != tomldoc.KindString || ok(r.Value.Str) {
-					continue
+		check := func(e *tomldoc.Entry, parse func(string) (policy.Permission, bool), want string) {
+			policy.MapEntries(e, parse, func(r *tomldoc.Entry, perm policy.Permission) {
+				if perm != policy.PermInvalid || r.Value.Kind != tomldoc.KindString {
+					return // a permission, or a value of the wrong type (NP002)
 				}
 				msg := fmt.Sprintf("%s.%s = %s: the permission must be %s", e.Key, tomldoc.QuoteKey(r.Key), tomldoc.QuoteString(r.Value.Str), want)
-				if low := strings.ToLower(strings.TrimSpace(r.Value.Str)); low != r.Value.Str && ok(low) {
+				low := strings.ToLower(strings.TrimSpace(r.Value.Str))
+				if _, ok := parse(low); ok && low != r.Value.Str {
 					msg += fmt.Sprintf(" (write %q)", low)
 				} else if e.Key == "domains" && low == "none" {
 					msg += ` ("none" is for unix_sockets; use "deny")`
 				}
 				p.Reportf(p.File, r.Value.Span, nil, "%s", msg)
-			}
+			})
 		}
-		check(n.DomainsEntry, func(s string) bool { _, ok := policy.ParseDomainPermission(s); return ok }, `"allow" or "deny"`)
-		check(n.SocketsEntry, func(s string) bool { _, ok := policy.ParseSocketPermission(s); return ok }, `"allow" or "none"`)
+		check(n.DomainsEntry, policy.ParseDomainPermission, `"allow" or "deny"`)
+		check(n.SocketsEntry, policy.ParseSocketPermission, `"allow" or "none"`)
 	}
 }
