@@ -18,7 +18,9 @@
 # when missing); everything listens on 127.0.0.1 and every process this
 # script starts is stopped by its PID on exit.
 #
-# Environment (all optional): ROUNDS (6), DURATION (3s), CONC (64), ROUTE
+# Environment (all optional): ROUNDS (6), DURATION (3s), CONC (64), WITH
+# (what the "on" instance turns on: "metrics otlp", the default, or one of
+# the two, to tell their costs apart), ROUTE
 # (http; connect: the GETs go through CONNECT tunnels, one decision and
 # one record per tunnel instead of per request),
 # AUDIT_LOG (/dev/null), KEEP_WORK (0), OUT (file for the JSON lines;
@@ -30,6 +32,7 @@ ROUNDS=${ROUNDS:-6}
 DURATION=${DURATION:-3s}
 CONC=${CONC:-64}
 ROUTE=${ROUTE:-http}
+WITH=${WITH:-metrics otlp}
 AUDIT_LOG=${AUDIT_LOG:-/dev/null}
 KEEP_WORK=${KEEP_WORK:-0}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -70,7 +73,10 @@ EOF
 declare -A PROXY PID
 for inst in off on; do
 	extra=()
-	[[ $inst == on ]] && extra=(--metrics 127.0.0.1:0 --otlp-endpoint "$OTLP")
+	if [[ $inst == on ]]; then
+		[[ $WITH == *metrics* ]] && extra+=(--metrics 127.0.0.1:0)
+		[[ $WITH == *otlp* ]] && extra+=(--otlp-endpoint "$OTLP")
+	fi
 	"$BIN/netpolicy" serve --requirements= --config "$WORK/netpolicy.toml" --mode full-access \
 		--http 127.0.0.1:0 --socks 127.0.0.1:0 --ready-file "$WORK/$inst.ready" --audit-log "$AUDIT_LOG" \
 		"${extra[@]}" 2>"$WORK/$inst.log" &
@@ -79,14 +85,18 @@ for inst in off on; do
 	wait_file "$WORK/$inst.ready" "${PID[$inst]}" || die "netpolicy serve ($inst) did not start: $(cat "$WORK/$inst.log")"
 	PROXY[$inst]=$(json_field "$WORK/$inst.ready" http)
 done
-METRICS=$(json_field "$WORK/on.ready" metrics)
-[[ -n $METRICS ]] || die "the on instance wrote no metrics address"
+case $WITH in *metrics* | *otlp*) ;; *) die "WITH=$WITH: want metrics, otlp or both" ;; esac
+METRICS=
+if [[ $WITH == *metrics* ]]; then
+	METRICS=$(json_field "$WORK/on.ready" metrics)
+	[[ -n $METRICS ]] || die "the on instance wrote no metrics address"
+fi
 
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-log "rounds=$ROUNDS duration=$DURATION c=$CONC route=$ROUTE; load average $LOAD_START"
+log "rounds=$ROUNDS duration=$DURATION c=$CONC route=$ROUTE on=[$WITH]; load average $LOAD_START"
 ON_REQUESTS=0
 for ((round = 1; round <= ROUNDS; round++)); do
 	order="off on"
@@ -97,7 +107,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			-clk-tck "$CLK_TCK" 2>>"$WORK/loadgen.err") || die "loadgen failed: $(tail -1 "$WORK/loadgen.err")"
 		printf '%s\n' "$line" >>"$RESULTS"
 		if [[ $inst == on ]]; then
-			curl -fsS "http://$METRICS/metrics" >"$WORK/metrics.txt" || die "scrape of $METRICS failed"
+			if [[ -n $METRICS ]]; then
+				curl -fsS "http://$METRICS/metrics" >"$WORK/metrics.txt" || die "scrape of $METRICS failed"
+			fi
 			ON_REQUESTS=$((ON_REQUESTS + $(num_field "$line" requests)))
 		fi
 		log "  round $round $inst: $(num_field "$line" rps | cut -c1-8) req/s, $(num_field "$line" cpu_per_req_us | cut -c1-6) µs CPU/req, $(num_field "$line" errors) errors"
@@ -111,12 +123,13 @@ stop_pid "${PID[on]}"
 forget "${PID[on]}"
 COUNT=$(curl -fsS "http://${OTLP#http://}/count")
 RECORDS=$(num_field "$COUNT" records)
-DROPPED=$(sed -n 's/^netpolicy_audit_dropped_total \([0-9.e+]*\)$/\1/p' "$WORK/metrics.txt")
+DROPPED=
+[[ -n $METRICS ]] && DROPPED=$(sed -n 's/^netpolicy_audit_dropped_total \([0-9.e+]*\)$/\1/p' "$WORK/metrics.txt")
 
 [[ -n ${OUT:-} ]] && cp "$RESULTS" "$OUT"
 # Medians and the on/off ratios, per round and overall.
 awk -v records="$RECORDS" -v served="$ON_REQUESTS" -v dropped="${DROPPED:-?}" \
-	-v load_start="$LOAD_START" -v load_end="$LOAD_END" '
+	-v load_start="$LOAD_START" -v load_end="$LOAD_END" -v with="$WITH" '
 function field(k,   m) { if (match($0, "\"" k "\":[-0-9.e+]*")) return substr($0, RSTART + length(k) + 3, RLENGTH - length(k) - 3) + 0; return 0 }
 function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -134,5 +147,5 @@ END {
 		e[r] = rps["on", r] / rps["off", r]; f[r] = cpu["on", r] / cpu["off", r]
 	}
 	printf "| median | %.0f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", median(a, rounds), median(b, rounds), median(e, rounds), median(c, rounds), median(d, rounds), median(f, rounds)
-	printf "\nOTLP records received: %d for %d requests served by the on instance (netpolicy_audit_dropped_total %s); load average %s at the start, %s at the end.\n", records, served, dropped, load_start, load_end
+	printf "\nOn: %s. OTLP records received: %d for %d requests served by the on instance (netpolicy_audit_dropped_total %s); load average %s at the start, %s at the end.\n", with, records, served, dropped, load_start, load_end
 }' "$RESULTS"
