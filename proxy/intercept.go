@@ -139,6 +139,8 @@ type mitm struct {
 	// idle keeps the upstream connections of HTTP/1.1 requests between
 	// them (forwardIntercepted).
 	idle upPool
+	// h1 are the HTTP/1.1 tunnels served by serveH1; hs serves h2 ones.
+	h1 h1Conns
 }
 
 // maxUpstreamPools bounds the per-destination transports kept; past it an
@@ -292,6 +294,10 @@ func (s *Server) intercept(ic *interceptedConn, pol *policy.Compiled, method str
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+		go s.serveH1(m, ic, tc)
+		return
+	}
 	if !m.ln.push(tc) {
 		tc.Close()
 		ic.finish()
@@ -468,6 +474,7 @@ func (m *mitm) transport(s *Server, ic *interceptedConn) *http.Transport {
 // close ends the shared server and the upstream pools.
 func (m *mitm) close(ctx context.Context, graceful bool) {
 	m.ln.Close()
+	m.h1.close(graceful)
 	if graceful {
 		_ = m.hs.Shutdown(ctx)
 	} else {
