@@ -29,9 +29,11 @@ import (
 // mitm_required, a server name other than the CONNECT host is
 // host_mismatch; both close the tunnel before any TLS. A ClientHello is
 // then answered as a TLS server with a leaf the local CA mints for the
-// CONNECT host, and the decrypted connection is handed to one http.Server
-// shared by every intercepted tunnel (net/http for HTTP/1.1, x/net/http2
-// for h2 — no hand-written framing). Its handler decides every request
+// CONNECT host, and the decrypted connection is served: HTTP/1.1 (ALPN
+// http/1.1 or none) by the proxy's own request loop over net/http's
+// request parser (serveH1, interceptloop.go), h2 by one http.Server shared
+// by the h2 tunnels (x/net/http2 — no hand-written framing). The handler
+// of both decides every request
 // again through Decide, against the current policy, with protocol https:
 // the method guard, the Upgrade refusal and the authority check all live
 // there. Allowed requests go upstream over TLS to the address checked at
@@ -43,8 +45,8 @@ import (
 
 // interceptedConn is one intercepted tunnel: what was decided at CONNECT
 // time, and the client conn with the bytes read ahead of the handshake.
-// It is the net.Conn under the *tls.Conn, which is how the shared server's
-// hooks find it (tls.Conn.NetConn).
+// It is the net.Conn under the *tls.Conn, which is how the shared h2
+// server's hooks find it (tls.Conn.NetConn); serveH1 has it at hand.
 type interceptedConn struct {
 	net.Conn
 	pending []byte // the ClientHello, read ahead: served first
@@ -256,7 +258,7 @@ func (s *Server) tlsConfigFor(chi *tls.ClientHelloInfo) (*tls.Config, error) {
 // intercept serves an allowed, answered tunnel that the policy says to
 // intercept: c is the client conn, pending what it sent ahead. It returns
 // once the tunnel is refused, or once the TLS connection is handed over to
-// the shared server, which calls onClose when it is done with it.
+// serveH1 or the shared h2 server, which call onClose when done with it.
 func (s *Server) intercept(ic *interceptedConn, pol *policy.Compiled, method string) {
 	t := newTunnel(s.idleTimeout())
 	first, err := firstBytes(ic.Conn, ic.pending, t)

@@ -65,11 +65,23 @@ type h1Conn struct {
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	ctx context.Context // carries ic; cancelled when the tunnel ends
+	// cancel cancels ctx: the end of the tunnel, or Close, which so cuts
+	// a request waiting for the origin.
+	cancel context.CancelFunc
 	// tlsState is given to every request (Request.TLS), as net/http does.
 	tlsState *tls.ConnectionState
 	state    atomic.Int32
 	w        h1Writer // reused for every response
 	body     h1Body   // reused for every request body
+
+	// The watch of a request that waits (watchAfter): a read of the
+	// client connection that notices the client going away.
+	watch     *time.Timer
+	wmu       sync.Mutex
+	inRequest bool          // the request's body is read and its handler runs
+	watching  bool          // watchClient is reading
+	watchDone chan struct{} // closed when watchClient returns
+	gone      bool          // watchClient saw the client go: the tunnel ends
 
 	// date caches the Date header of the current second.
 	dateSec int64
@@ -88,9 +100,20 @@ type h1IO struct {
 	hit       bool      // a read was refused at the limit
 	werr      error     // the first write error
 	rec       *[]byte   // when set, what is read is appended to it
+	// pend is a byte watchClient read ahead (npend of them), served first.
+	pend  [1]byte
+	npend int
 }
 
 func (x *h1IO) Read(p []byte) (int, error) {
+	if x.npend > 0 && len(p) > 0 && x.remain > 0 {
+		p[0], x.npend = x.pend[0], 0
+		x.remain--
+		if x.rec != nil {
+			*x.rec = append(*x.rec, p[0])
+		}
+		return 1, nil
+	}
 	if x.remain <= 0 {
 		x.hit = true
 		return 0, io.EOF
@@ -161,6 +184,7 @@ func (cs *h1Conns) close(graceful bool) {
 	for c := range cs.conns {
 		if !graceful || c.state.CompareAndSwap(h1Idle, h1Closed) {
 			c.state.Store(h1Closed)
+			c.cancel()
 			c.tc.Close()
 		}
 	}
@@ -171,15 +195,14 @@ func (cs *h1Conns) close(graceful bool) {
 // finishes ic, once.
 func (s *Server) serveH1(m *mitm, ic *interceptedConn, tc *tls.Conn) {
 	c := &h1Conn{s: s, m: m, ic: ic, tc: tc}
+	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), interceptKey{}, ic))
 	defer ic.finish()
 	defer tc.Close()
+	defer c.cancel()
 	if !m.h1.add(c) {
 		return
 	}
 	defer m.h1.remove(c)
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), interceptKey{}, ic))
-	defer cancel()
-	c.ctx = ctx
 	st := tc.ConnectionState()
 	c.tlsState = &st
 	c.io.tc = tc
@@ -393,15 +416,86 @@ func (c *h1Conn) serveRequest(r *http.Request) bool {
 	}
 	if r.Body == http.NoBody || r.Body == nil {
 		c.body.done = true
+		c.startWatch()
 	} else {
 		c.body = h1Body{c: c, rc: r.Body}
 		r.Body = &c.body
 	}
-	if !c.runHandler(w, r) {
+	ok := c.runHandler(w, r)
+	if c.stopWatch() || !ok {
 		return false
 	}
 	w.finish()
 	return w.reusable()
+}
+
+// watchAfter is how long a request may run before its tunnel is watched
+// for the client going away. net/http reads every connection in the
+// background for this, at a read system call, a wake-up and a deadline
+// per request; a request answered within watchAfter needs none.
+const watchAfter = 250 * time.Millisecond
+
+// startWatch arms the watch of the request in flight, once its body is
+// read: if it still runs after watchAfter, watchClient reads the client
+// connection, and cancels the request if the client has gone.
+func (c *h1Conn) startWatch() {
+	c.wmu.Lock()
+	c.inRequest = true
+	c.wmu.Unlock()
+	if c.watch == nil {
+		c.watch = time.AfterFunc(watchAfter, c.watchClient)
+		return
+	}
+	c.watch.Reset(watchAfter)
+}
+
+// watchClient reads one byte of the client connection while the request
+// runs: EOF or an error means the client went away (its requests are
+// cancelled and the tunnel ends); a byte is the start of the next
+// request, kept for it.
+func (c *h1Conn) watchClient() {
+	c.wmu.Lock()
+	if !c.inRequest || c.watching {
+		c.wmu.Unlock()
+		return // the request ended meanwhile, or is watched already
+	}
+	c.watching = true
+	c.watchDone = make(chan struct{})
+	done := c.watchDone
+	c.wmu.Unlock()
+	defer close(done)
+	_ = c.tc.SetReadDeadline(time.Time{})
+	n, err := c.tc.Read(c.io.pend[:])
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.watching = false
+	c.io.npend = n
+	if err != nil && c.inRequest {
+		c.gone = true
+		c.cancel()
+	}
+}
+
+// stopWatch ends the watch of the request that was served, waiting for a
+// watchClient read to return, and reports whether the client went away.
+func (c *h1Conn) stopWatch() (gone bool) {
+	c.wmu.Lock()
+	if !c.inRequest {
+		c.wmu.Unlock()
+		return false
+	}
+	c.inRequest = false
+	watching, done := c.watching, c.watchDone
+	c.wmu.Unlock()
+	c.watch.Stop()
+	if watching {
+		_ = c.tc.SetReadDeadline(time.Unix(1, 0)) // ends the read
+		<-done
+		c.io.rdSet = time.Unix(1, 0) // the next read sets its own
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.gone
 }
 
 // runHandler runs the handler on r, and reports whether it returned: a
@@ -451,6 +545,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
 		b.done = true
+		b.c.startWatch()
 	}
 	return n, err
 }
