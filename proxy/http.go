@@ -488,12 +488,17 @@ func (s *Server) newForwarder() http.Handler {
 // client that stops sending its body or stops reading the response is cut
 // after IdleTimeout, not held forever. It goes to d on a pinned upstream
 // connection when there is one (plainPin, forwardIntercepted), else
-// through fwd.
+// through fwd. The request loop of intercepted tunnels does the same with
+// its own writer (h1Writer.forwardIdle).
 func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Handler, d *pinDest) {
 	if len(r.TransferEncoding) == 0 {
 		delete(w.Header(), "Connection") // set by guardBody; this body is read
 	}
 	idle := s.idleTimeout()
+	if hw, ok := w.(*h1Writer); ok {
+		hw.forwardIdle(s, r, fwd, d, idle)
+		return
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Now().Add(idle))
 	defer rc.SetWriteDeadline(time.Time{}) // the server sets none for the next response

@@ -83,6 +83,10 @@ type h1Conn struct {
 	watchDone chan struct{} // closed when watchClient returns
 	gone      bool          // watchClient saw the client go: the tunnel ends
 
+	// scratch formats the status code and chunk sizes; clenBuf the
+	// Content-Length of a held body (both in one head).
+	scratch, clenBuf [20]byte
+
 	// date caches the Date header of the current second.
 	dateSec int64
 	date    []byte
@@ -100,6 +104,9 @@ type h1IO struct {
 	hit       bool      // a read was refused at the limit
 	werr      error     // the first write error
 	rec       *[]byte   // when set, what is read is appended to it
+	// idle, when set, pushes the read or write deadline to now+idle
+	// before each read or write (forwardIdle).
+	idle time.Duration
 	// pend is a byte watchClient read ahead (npend of them), served first.
 	pend  [1]byte
 	npend int
@@ -121,6 +128,9 @@ func (x *h1IO) Read(p []byte) (int, error) {
 	if int64(len(p)) > x.remain {
 		p = p[:x.remain]
 	}
+	if x.idle > 0 {
+		x.rd = time.Now().Add(x.idle)
+	}
 	if !x.rd.Equal(x.rdSet) {
 		_ = x.tc.SetReadDeadline(x.rd)
 		x.rdSet = x.rd
@@ -136,6 +146,9 @@ func (x *h1IO) Read(p []byte) (int, error) {
 func (x *h1IO) Write(p []byte) (int, error) {
 	if x.werr != nil {
 		return 0, x.werr
+	}
+	if x.idle > 0 {
+		x.wd = time.Now().Add(x.idle)
 	}
 	if !x.wd.Equal(x.wdSet) {
 		_ = x.tc.SetWriteDeadline(x.wd)
@@ -669,8 +682,7 @@ func (w *h1Writer) Write(p []byte) (int, error) {
 func (w *h1Writer) writeBody(p []byte) (int, error) {
 	bw := w.c.bw
 	if w.chunking {
-		var hex [16]byte
-		bw.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], int64(len(p)), 16))
 		bw.WriteString("\r\n")
 		n, _ := bw.Write(p)
 		_, err := bw.WriteString("\r\n")
@@ -782,13 +794,12 @@ func (w *h1Writer) writeHead() {
 		te = v[0]
 	}
 	var clen []byte
-	var clenBuf [20]byte
 	if w.handlerDone && !trailers && te == "" && bodyOK && w.cl == -1 && (!w.isHEAD || w.written > 0) {
 		w.cl = int64(len(w.buf))
 		if w.isHEAD {
 			w.cl = w.written
 		}
-		clen = strconv.AppendInt(clenBuf[:0], w.cl, 10)
+		clen = strconv.AppendInt(c.clenBuf[:0], w.cl, 10)
 	}
 	wants10KeepAlive := r.ProtoMajor == 1 && r.ProtoMinor == 0 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "keep-alive")
 	wantsClose := r.Close || httpguts.HeaderValuesContainsToken(r.Header["Connection"], "close")
@@ -908,8 +919,7 @@ func (c *h1Conn) writeStatusLine(is11 bool, code int) {
 		bw.WriteString("HTTP/1.0 ")
 	}
 	if text := http.StatusText(code); text != "" {
-		var b [3]byte
-		bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+		bw.Write(strconv.AppendInt(c.scratch[:0], int64(code), 10))
 		bw.WriteByte(' ')
 		bw.WriteString(text)
 		bw.WriteString("\r\n")
@@ -937,4 +947,18 @@ func bodyAllowedForStatus(status int) bool {
 		return false
 	}
 	return true
+}
+
+// forwardIdle is Server.forwardIdle on the loop's writer: the connection
+// itself pushes its read and write deadlines forward on every read of the
+// request body and every write of the response, with no wrappers.
+func (w *h1Writer) forwardIdle(s *Server, r *http.Request, fwd http.Handler, d *pinDest, idle time.Duration) {
+	x := &w.c.io
+	x.idle = idle
+	defer func() { x.idle, x.wd = 0, time.Time{} }()
+	if d != nil {
+		s.forwardPinned(w, r, d)
+		return
+	}
+	fwd.ServeHTTP(w, r)
 }

@@ -53,6 +53,13 @@ func loopOrigin(release chan struct{}) func(*tlsOrigin) {
 				w.(http.Flusher).Flush()
 				<-release
 				io.WriteString(w, "second")
+			case "/big":
+				chunk := make([]byte, 32<<10)
+				for i := 0; i < 1024; i++ { // 32 MiB
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
 			case "/block":
 				<-release
 				io.WriteString(w, "released")
@@ -575,4 +582,36 @@ func TestInterceptLoopNextRequestDuringWatch(t *testing.T) {
 		t.Errorf("origin got %s, want %s", got, want)
 	}
 	innerOK(t, tc, br, "GET")
+}
+
+// TestInterceptLoopIdleDeadlines: a client that stops reading a response,
+// or stops sending the body it announced, is cut after the idle timeout
+// (forwardIdle's deadlines, on the loop's own writer), and its slot
+// comes back.
+func TestInterceptLoopIdleDeadlines(t *testing.T) {
+	m, _ := loopHarness(t, func(s *Server) {
+		s.IdleTimeout = 500 * time.Millisecond
+		s.Logf = func(string, ...any) {}
+	})
+	t.Run("response not read", func(t *testing.T) {
+		tc, _ := innerTunnel(t, m)
+		innerRequest(t, tc, "GET", "/big")
+		start := time.Now()
+		waitFor(t, func() bool { return m.srv.activeCount() == 0 && len(m.srv.slots) == 0 }, "the stalled reader to be cut")
+		if d := time.Since(start); d < 400*time.Millisecond {
+			t.Errorf("cut after %v, before the idle timeout", d)
+		}
+	})
+	t.Run("body not sent", func(t *testing.T) {
+		tc, br := innerTunnel(t, m)
+		io.WriteString(tc, "GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 10\r\n\r\nhalf.")
+		start := time.Now()
+		// The origin may answer 502 or nothing: the body never came.
+		tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, br)
+		waitFor(t, func() bool { return m.srv.activeCount() == 0 && len(m.srv.slots) == 0 }, "the stalled upload to be cut")
+		if d := time.Since(start); d < 400*time.Millisecond || d > 4*time.Second {
+			t.Errorf("cut after %v, want about the idle timeout", d)
+		}
+	})
 }
