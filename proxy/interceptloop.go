@@ -308,7 +308,9 @@ func (c *h1Conn) readRequest() (*http.Request, error) {
 	if r.ProtoAtLeast(1, 1) && hosts == 0 && r.Method != http.MethodConnect {
 		return nil, h1StatusError{http.StatusBadRequest, "missing required Host header"}
 	}
-	if hosts == 1 && !httpguts.ValidHostHeader(string(host)) {
+	// The Host line as written, and r.Host as read from it (textproto
+	// joins continued lines) when the target does not name the host.
+	if hosts == 1 && (!httpguts.ValidHostHeader(string(host)) || r.URL.Host == "" && !httpguts.ValidHostHeader(r.Host)) {
 		return nil, h1StatusError{http.StatusBadRequest, "malformed Host header"}
 	}
 	for k, vv := range r.Header {
@@ -812,8 +814,8 @@ func (w *h1Writer) writeHead() {
 	} else if !r.ProtoAtLeast(1, 1) || wantsClose {
 		w.closeAfter = true
 	}
-	if len(h["Connection"]) > 0 && h["Connection"][0] == "close" {
-		w.closeAfter = true
+	if len(h["Connection"]) > 0 && h["Connection"][0] == "close" || c.m.h1.closing.Load() {
+		w.closeAfter = true // asked by the handler, or the proxy shuts down
 	}
 	if r.ContentLength != 0 && !c.body.done {
 		w.closeAfter = true // the body was not read (or 100 Continue not sent)

@@ -120,6 +120,7 @@ func TestInterceptLoopRefusesBadRequests(t *testing.T) {
 		{"no Host in absolute form", "GET https://example.com/ HTTP/1.1\r\n\r\n", 400, "missing required Host header"},
 		{"two Host lines", "GET / HTTP/1.1\r\nHost: example.com\r\nhost: example.com\r\n\r\n", 400, "400 Bad Request"},
 		{"invalid Host", "GET / HTTP/1.1\r\nHost: exa\tmple.com\r\n\r\n", 400, "malformed Host header"},
+		{"Host continued on a second line", "GET / HTTP/1.1\r\nHost: example.com\r\n other\r\n\r\n", 400, "400 Bad Request"},
 		{"invalid Host in absolute form", "GET https://example.com/ HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "malformed Host header"},
 		{"invalid header name", "GET / HTTP/1.1\r\nHost: example.com\r\nX(Bad): 1\r\n\r\n", 400, "400 Bad Request"},
 		{"invalid header value", "GET / HTTP/1.1\r\nHost: example.com\r\nX-A: a\x7fb\r\n\r\n", 400, "400 Bad Request"},
@@ -457,8 +458,8 @@ func TestInterceptLoopShutdown(t *testing.T) {
 	}
 	close(release)
 	resp, body := innerResponse(t, busyBR, "GET")
-	if resp.StatusCode != 200 || body != "released" {
-		t.Errorf("request in flight: %d %q", resp.StatusCode, body)
+	if resp.StatusCode != 200 || body != "released" || !resp.Close {
+		t.Errorf("request in flight: %d %q close=%v, want 200 with Connection: close", resp.StatusCode, body, resp.Close)
 	}
 	wantTunnelClosed(t, busy, busyBR)
 	if err := <-done; err != nil {
