@@ -898,19 +898,8 @@ func (c *h1Conn) writeHeaderLines(h http.Header, skip int) {
 	}
 }
 
-// writeHeaderLine writes "k: v", with v's line breaks made spaces and its
-// ends trimmed, as Header.Write does.
-func (c *h1Conn) writeHeaderLine(k, v string) {
-	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
-	}
-	v = textproto.TrimString(v)
-	bw := c.bw
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
-}
+// writeHeaderLine writes "k: v" (writeHeaderField).
+func (c *h1Conn) writeHeaderLine(k, v string) { writeHeaderField(c.bw, k, v) }
 
 // writeStatusLine is net/http's.
 func (c *h1Conn) writeStatusLine(is11 bool, code int) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strings"
@@ -552,7 +553,12 @@ func (s *Server) exchange(ctx context.Context, uc *upConn, out *http.Request, w 
 		// of it pushes the upstream write deadline forward.
 		out.Body = &idleUpload{ReadCloser: out.Body, c: uc.Conn, idle: s.idleTimeout()}
 	}
-	err := out.Write(uc.bw)
+	var err error
+	if out.Body == nil && (out.Method == http.MethodGet || out.Method == http.MethodHead) {
+		err = writeBodilessHead(uc.bw, out)
+	} else {
+		err = out.Write(uc.bw)
+	}
 	if err == nil {
 		err = uc.bw.Flush()
 	}
@@ -661,3 +667,89 @@ func (f flushWriter) Write(p []byte) (int, error) {
 // onlyReader hides any WriterTo of a body so that io.CopyBuffer uses the
 // pooled buffer.
 type onlyReader struct{ io.Reader }
+
+// writeBodilessHead writes a GET or HEAD request without a body as
+// Request.Write does (the same request line, Host, User-Agent and header
+// lines; no Content-Length, which Request.Write sends for neither method
+// without a body), without its formatting, sorting and allocations: the
+// one request of every keep-alive exchange. The header lines come in map
+// order.
+func writeBodilessHead(bw *bufio.Writer, r *http.Request) error {
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	host, err := httpguts.PunycodeHostPort(host)
+	if err != nil {
+		return err
+	}
+	if !httpguts.ValidHostHeader(host) {
+		host = "" // as Request.Write does when not talking to a proxy
+	}
+	host = removeZone(host)
+	ruri := r.URL.RequestURI()
+	for i := 0; i < len(ruri); i++ {
+		if b := ruri[i]; b < ' ' || b == 0x7f {
+			return errors.New("net/http: can't write control character in Request.URL")
+		}
+	}
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(ruri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	ua := "Go-http-client/1.1" // Request.Write's default
+	if _, ok := r.Header["User-Agent"]; ok {
+		ua = r.Header.Get("User-Agent")
+	}
+	if ua != "" {
+		writeHeaderField(bw, "User-Agent", ua)
+	}
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue // as Header.Write does
+		}
+		for _, v := range vv {
+			writeHeaderField(bw, k, v)
+		}
+	}
+	_, err = bw.WriteString("\r\n")
+	return err
+}
+
+// writeHeaderField writes "k: v", v's line breaks made spaces and its ends
+// trimmed, as Header.Write does.
+func writeHeaderField(bw *bufio.Writer, k, v string) {
+	if strings.ContainsAny(v, "\r\n") {
+		v = headerNewlineToSpace.Replace(v)
+	}
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(textproto.TrimString(v))
+	bw.WriteString("\r\n")
+}
+
+// headerNewlineToSpace is net/http's: each CR and LF becomes a space.
+var headerNewlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
+
+// removeZone removes the zone of an IPv6 literal host ("[fe80::1%en0]:80"),
+// as Request.Write does.
+func removeZone(host string) string {
+	if !strings.HasPrefix(host, "[") {
+		return host
+	}
+	i := strings.LastIndex(host, "]")
+	if i < 0 {
+		return host
+	}
+	j := strings.LastIndex(host[:i], "%")
+	if j < 0 {
+		return host
+	}
+	return host[:j] + host[i:]
+}
