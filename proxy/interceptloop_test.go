@@ -53,6 +53,11 @@ func loopOrigin(release chan struct{}) func(*tlsOrigin) {
 				w.(http.Flusher).Flush()
 				<-release
 				io.WriteString(w, "second")
+			case "/hints":
+				w.Header().Set("Link", "</style.css>; rel=preload")
+				w.WriteHeader(http.StatusEarlyHints)
+				w.Header().Del("Link")
+				io.WriteString(w, "after hints")
 			case "/big":
 				chunk := make([]byte, 32<<10)
 				for i := 0; i < 1024; i++ { // 32 MiB
@@ -615,4 +620,22 @@ func TestInterceptLoopIdleDeadlines(t *testing.T) {
 			t.Errorf("cut after %v, want about the idle timeout", d)
 		}
 	})
+}
+
+// TestInterceptLoopInformational: a 1xx answer of the origin (103 Early
+// Hints) reaches the client at once, with its header, before the final
+// answer, which does not repeat that header.
+func TestInterceptLoopInformational(t *testing.T) {
+	m, _ := loopHarness(t)
+	tc, br := innerTunnel(t, m)
+	innerRequest(t, tc, "GET", "/hints")
+	hints, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil || hints.StatusCode != http.StatusEarlyHints || hints.Header.Get("Link") != "</style.css>; rel=preload" {
+		t.Fatalf("first answer: %v %v, want 103 with the Link header", hints, err)
+	}
+	resp, body := innerResponse(t, br, "GET")
+	if resp.StatusCode != 200 || body != "after hints" || resp.Header.Get("Link") != "" {
+		t.Errorf("final answer: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	innerOK(t, tc, br, "GET")
 }
