@@ -639,3 +639,17 @@ func TestInterceptLoopInformational(t *testing.T) {
 	}
 	innerOK(t, tc, br, "GET")
 }
+
+// TestInterceptLoopOptionsStar: "OPTIONS *" is decided, audited and
+// forwarded like any request (net/http's server answered it itself, with
+// no decision).
+func TestInterceptLoopOptionsStar(t *testing.T) {
+	m, _ := loopHarness(t)
+	tc, br := innerTunnel(t, m)
+	io.WriteString(tc, "OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	if resp, body := innerResponse(t, br, "OPTIONS"); resp.StatusCode != 200 {
+		t.Fatalf("OPTIONS *: %d %q", resp.StatusCode, body)
+	}
+	wantHTTPSAudits(t, m, "OPTIONS", "allowed", 1)
+	innerOK(t, tc, br, "GET")
+}
