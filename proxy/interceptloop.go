@@ -474,12 +474,14 @@ func (c *h1Conn) watchClient() {
 		c.wmu.Unlock()
 		return // the request ended meanwhile, or is watched already
 	}
+	// The deadline is lifted under the lock: stopWatch's past deadline,
+	// which ends the read, can then only come after it.
+	_ = c.tc.SetReadDeadline(time.Time{})
 	c.watching = true
 	c.watchDone = make(chan struct{})
 	done := c.watchDone
 	c.wmu.Unlock()
 	defer close(done)
-	_ = c.tc.SetReadDeadline(time.Time{})
 	n, err := c.tc.Read(c.io.pend[:])
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
