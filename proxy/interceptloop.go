@@ -36,15 +36,17 @@ import (
 // drops what this path does not need: the background read started for
 // every request (and the deadline that ends it), the per-request context,
 // response and buffers. The client's deadlines are applied lazily, just
-// before the connection is read or written (h1IO), so the per-write
-// deadline pushes of forwardIdle cost a field store.
+// before the connection is read or written (h1IO), and forwardIdle's
+// pushes of them are made by h1IO itself (h1Writer.forwardIdle).
 //
 // Differences from net/http, deliberate: a response without a
 // Content-Type gets none (net/http sniffs one from the body; a proxy
-// passes on what the origin said), and a client that goes away while the
-// origin has not answered yet is noticed on the next write to it, not at
-// once (the background read did that, at a read system call and a wake-up
-// per request; the exchange is still bounded by the idle timeout).
+// passes on what the origin said); a client that goes away while the
+// origin has not answered yet is noticed within watchAfter (250 ms), by a
+// read started only for a request still running then (net/http's
+// background read noticed it at once, at a read system call, a deadline
+// and a wake-up for every request); and "OPTIONS *" goes to the handler
+// like any request (net/http answered it itself, with no decision).
 
 // h1 connection states (h1Conn.state), for shutdown: idle between requests
 // (and before the first), active while one is read or served, closed
