@@ -194,9 +194,30 @@ pin_setup() {
 	load=$(IFS=,; echo "${cpus[*]:0:${#cpus[@]}-1}")
 	PROXY_PIN=(taskset -c "$proxy")
 	# shellcheck disable=SC2034 # used by the scripts that source this file
+	PROXY_CPUS=$proxy LOAD_CPUS=$load
+	# shellcheck disable=SC2034 # used by the scripts that source this file
 	LOAD_PIN=(taskset -c "$load")
 	PIN_DESC="PIN=1: proxy under test (and its child processes) on CPU $proxy; load generator and origin on CPU $load"
 	log "pinning: $PIN_DESC"
+}
+
+# cpu_times prints "cpuN busy total" (clock ticks since boot) for each CPU,
+# from /proc/stat; cpu_busy BEFORE AFTER LIST prints how busy the CPUs of
+# LIST (e.g. "0" or "0,2") were between the two, in percent. With PIN=1 they
+# tell whether the proxy's CPU or the load side's was the one that ran
+# out: a proxy CPU under 100 % while the load CPU is full means the figure
+# is bound by the load generator and origin, not by the proxy.
+cpu_times() {
+	awk '$1 ~ /^cpu[0-9]+$/ { idle = $5 + $6; t = 0; for (i = 2; i <= 9; i++) t += $i; print $1, t - idle, t }' /proc/stat
+}
+cpu_busy() {
+	awk -v list="$3" -v before="$1" -v after="$2" 'BEGIN {
+		n = split(list, want, ",")
+		for (i = 1; i <= n; i++) keep["cpu" want[i]] = 1
+		m = split(before, b, "\n"); for (i = 1; i <= m; i++) { split(b[i], f, " "); if (f[1] in keep) { busy -= f[2]; total -= f[3] } }
+		m = split(after, a, "\n"); for (i = 1; i <= m; i++) { split(a[i], f, " "); if (f[1] in keep) { busy += f[2]; total += f[3] } }
+		printf "%.0f", (total > 0 ? 100 * busy / total : 0)
+	}'
 }
 
 # pinned_cpus PID: the CPU list PID may run on, and those of its children

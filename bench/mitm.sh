@@ -175,12 +175,22 @@ measure() { # FIG NAME ROUND
 	big) args+=(-mode big -bytes "$BIG_SIZE") ;;
 	idle) args+=(-mode idle -tunnels "$IDLE_CONNS") ;;
 	esac
+	local t0 t1 busy='{}' busy_log=""
+	t0=$(cpu_times)
 	if line=$("${LOAD_PIN[@]}" "$LG" "${args[@]}" 2>>"$WORK/loadgen.err"); then :; else
 		log "  $fig $name: FAILED ($(tail -1 "$WORK/loadgen.err"))"
 	fi
+	t1=$(cpu_times)
 	[[ -n $line ]] || return 0
-	jq -c --arg fig "$fig" '. + {fig: $fig}' <<<"$line" >>"$RESULTS"
-	log "  $fig $name: $(jq -r '[.rps // .mbps // .rss_per_tunnel_kib, (.cpu_per_req_us // .cpu_per_gb_s // "")] | map(tostring) | join(" cpu ")' <<<"$line")"
+	if [[ -n ${PROXY_CPUS:-} ]]; then
+		local pb lb
+		pb=$(cpu_busy "$t0" "$t1" "$PROXY_CPUS")
+		lb=$(cpu_busy "$t0" "$t1" "$LOAD_CPUS")
+		busy="{\"proxy_cpu_busy_pct\":$pb,\"load_cpu_busy_pct\":$lb}"
+		busy_log=" (busy: proxy CPU $pb %, load CPU $lb %)"
+	fi
+	jq -c --arg fig "$fig" --argjson busy "$busy" '. + {fig: $fig} + $busy' <<<"$line" >>"$RESULTS"
+	log "  $fig $name: $(jq -r '[.rps // .mbps // .rss_per_tunnel_kib, (.cpu_per_req_us // .cpu_per_gb_s // "")] | map(tostring) | join(" cpu ")' <<<"$line")$busy_log"
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
