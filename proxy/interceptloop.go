@@ -258,6 +258,11 @@ func (c *h1Conn) serve() {
 			if !first {
 				c.io.rd = time.Now().Add(s.readHeaderTimeout())
 			}
+		} else if !first {
+			// A pipelined head that came in part with the previous
+			// request: the rest of it within the read-header timeout
+			// too (the previous request left no deadline).
+			c.io.rd = time.Now().Add(s.readHeaderTimeout())
 		}
 		first = false
 		if !c.state.CompareAndSwap(h1Idle, h1Active) {
