@@ -109,6 +109,12 @@ type h1IO struct {
 	// idle, when set, pushes the read or write deadline to now+idle
 	// before each read or write (forwardIdle).
 	idle time.Duration
+	// wbound bounds a write when no write deadline is wanted (wd zero):
+	// the answers the loop writes itself and the end of every response
+	// are written after forwardIdle. The deadline set is now+wbound,
+	// pushed again only once less than half of it is left, so that a
+	// keep-alive exchange rarely pays for a deadline.
+	wbound time.Duration
 	// pend is a byte watchClient read ahead (npend of them), served first.
 	pend  [1]byte
 	npend int
@@ -152,7 +158,12 @@ func (x *h1IO) Write(p []byte) (int, error) {
 	if x.idle > 0 {
 		x.wd = time.Now().Add(x.idle)
 	}
-	if !x.wd.Equal(x.wdSet) {
+	if x.wd.IsZero() && x.wbound > 0 {
+		if now := time.Now(); x.wdSet.IsZero() || x.wdSet.Sub(now) < x.wbound/2 {
+			x.wdSet = now.Add(x.wbound)
+			_ = x.tc.SetWriteDeadline(x.wdSet)
+		}
+	} else if !x.wd.Equal(x.wdSet) {
 		_ = x.tc.SetWriteDeadline(x.wd)
 		x.wdSet = x.wd
 	}
@@ -212,7 +223,15 @@ func (s *Server) serveH1(m *mitm, ic *interceptedConn, tc *tls.Conn) {
 	c := &h1Conn{s: s, m: m, ic: ic, tc: tc}
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), interceptKey{}, ic))
 	defer ic.finish()
-	defer tc.Close()
+	defer func() {
+		if c.io.werr != nil {
+			// A write failed (or timed out): no close_notify can be
+			// sent, and tls.Conn.Close would wait 5 s trying.
+			tc.NetConn().Close()
+			return
+		}
+		tc.Close()
+	}()
 	defer c.cancel()
 	if !m.h1.add(c) {
 		return
@@ -221,6 +240,7 @@ func (s *Server) serveH1(m *mitm, ic *interceptedConn, tc *tls.Conn) {
 	st := tc.ConnectionState()
 	c.tlsState = &st
 	c.io.tc = tc
+	c.io.wbound = s.idleTimeout()
 	c.br = bufio.NewReader(&c.io)
 	c.bw = bufio.NewWriter(&c.io)
 	c.w.c = c

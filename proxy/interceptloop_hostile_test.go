@@ -34,3 +34,45 @@ func TestInterceptLoopPipelinedSlowHead(t *testing.T) {
 		}
 	}
 }
+
+// TestInterceptLoopUnreadAnswersCut: a client that pipelines requests
+// and never reads the answers is cut after about the idle timeout, even
+// when every answer is one the proxy writes itself (a refusal) or a small
+// response written whole after its handler: no write of the loop waits
+// forever, and the tunnel's slot comes back.
+func TestInterceptLoopUnreadAnswersCut(t *testing.T) {
+	m, _ := loopHarness(t, func(s *Server) {
+		s.IdleTimeout = 500 * time.Millisecond
+		s.Logf = func(string, ...any) {}
+	})
+	for _, method := range []string{"DELETE", "GET"} {
+		t.Run(method, func(t *testing.T) {
+			tc, _ := innerTunnel(t, m)
+			req := strings.Repeat(method+" / HTTP/1.1\r\nHost: example.com\r\n\r\n", 256)
+			done := make(chan struct{})
+			go func() { // bounded: 2M requests at most, or 20 s
+				defer close(done)
+				tc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+				for i := 0; i < 8192; i++ {
+					if _, err := io.WriteString(tc, req); err != nil {
+						return
+					}
+				}
+			}()
+			// GETs take a while to fill the socket buffers (each goes to
+			// the origin); without a bound the tunnel is never cut.
+			start := time.Now()
+			for m.srv.activeCount() != 0 || len(m.srv.slots) != 0 {
+				if time.Since(start) > 15*time.Second {
+					t.Fatal("a client that reads nothing holds its tunnel")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if d := time.Since(start); d < 400*time.Millisecond {
+				t.Errorf("cut after %v, before the idle timeout", d)
+			}
+			tc.Close()
+			<-done
+		})
+	}
+}
