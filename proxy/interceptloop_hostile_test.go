@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +76,33 @@ func TestInterceptLoopUnreadAnswersCut(t *testing.T) {
 			tc.Close()
 			<-done
 		})
+	}
+}
+
+// TestInterceptLoopRefusalBeforeBigBody: a refused request whose large
+// body is not read still gets its 403: the tunnel is half-closed and
+// lingers before the close, so that the unread body does not reset the
+// connection under the answer (net/http's closeWriteAndWait).
+func TestInterceptLoopRefusalBeforeBigBody(t *testing.T) {
+	m, _ := loopHarness(t)
+	for i := 0; i < 5; i++ {
+		tc, br := innerTunnel(t, m)
+		const size = 8 << 20
+		go func() { // bounded by the tunnel's deadline and the size
+			io.WriteString(tc, "POST /upload HTTP/1.1\r\nHost: example.com\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n")
+			tc.Write(make([]byte, size))
+		}()
+		resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+		if err != nil {
+			t.Fatalf("try %d: no answer to the refused upload: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 403 || !strings.Contains(string(body), "method_not_allowed") {
+			t.Fatalf("try %d: %d %q %v, want the whole 403", i, resp.StatusCode, body, err)
+		}
+		tc.Close()
+	}
+	if n := m.origin.hits.Load(); n != 0 {
+		t.Errorf("origin got %d requests", n)
 	}
 }
