@@ -774,7 +774,7 @@ func (w *h1Writer) finish() {
 			}
 		}
 		for k, vv := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidHeaderFieldName(name) && httpguts.ValidTrailerHeader(name) {
 				for _, v := range vv {
 					w.c.writeHeaderLine(name, v)
 				}
@@ -815,8 +815,10 @@ func (w *h1Writer) writeHead() {
 	for _, v := range h["Trailer"] {
 		trailers = true
 		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				w.trailers = append(w.trailers, http.CanonicalHeaderKey(f))
+			// Trailers RFC 9110 forbids (framing, routing, Content-Type…)
+			// are not sent, as net/http declares none of them.
+			if f = http.CanonicalHeaderKey(textproto.TrimString(f)); f != "" && httpguts.ValidTrailerHeader(f) {
+				w.trailers = append(w.trailers, f)
 			}
 		}
 	}

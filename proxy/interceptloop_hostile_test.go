@@ -106,3 +106,89 @@ func TestInterceptLoopRefusalBeforeBigBody(t *testing.T) {
 		t.Errorf("origin got %d requests", n)
 	}
 }
+
+// rawOriginHarness is a loopHarness whose origin answers each path in
+// raws with those bytes, written on the hijacked connection, which then
+// closes; other paths as loopOrigin does.
+func rawOriginHarness(t *testing.T, raws map[string]string) *mitmHarness {
+	t.Helper()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	o := newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
+		o.TLS.NextProtos = []string{"http/1.1"}
+		next := o.Config.Handler
+		o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, ok := raws[r.URL.Path]
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			o.hits.Add(1)
+			o.record(r)
+			c, bw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			bw.WriteString(raw)
+			bw.Flush()
+		})
+	})
+	return newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}), func(s *Server) { s.Logf = func(string, ...any) {} })
+}
+
+// TestInterceptLoopUpstreamFraming: what an origin frames badly or cuts
+// reaches the client framed by the loop: a body delimited by the close
+// is passed on chunked and whole; a chunked body cut half way never
+// looks complete; trailers that RFC 9110 forbids (one that would set the
+// Content-Type) are not passed on, the others are.
+func TestInterceptLoopUpstreamFraming(t *testing.T) {
+	m := rawOriginHarness(t, map[string]string{
+		"/close-delimited": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it, then the close",
+		"/cut-chunked":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"/cut-length":      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello",
+		"/trailers": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTrailer: Content-Type, X-Ok\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"2\r\nok\r\n0\r\nContent-Type: evil/x\r\nX-Ok: yes\r\n\r\n",
+	})
+	t.Run("close-delimited", func(t *testing.T) {
+		tc, br := innerTunnel(t, m)
+		innerRequest(t, tc, "GET", "/close-delimited")
+		resp, body := innerResponse(t, br, "GET")
+		if resp.StatusCode != 200 || body != "all of it, then the close" {
+			t.Fatalf("got %d %q", resp.StatusCode, body)
+		}
+		if len(resp.TransferEncoding) != 1 && !resp.Close {
+			t.Errorf("framing: TE %v close=%v, want chunked or the close", resp.TransferEncoding, resp.Close)
+		}
+	})
+	for _, path := range []string{"/cut-chunked", "/cut-length"} {
+		t.Run(path, func(t *testing.T) {
+			tc, br := innerTunnel(t, m)
+			innerRequest(t, tc, "GET", path)
+			if resp, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err == nil {
+				if b, err := io.ReadAll(resp.Body); err == nil {
+					t.Errorf("a cut response read whole: %d %q", resp.StatusCode, b)
+				}
+			}
+			wantTunnelClosed(t, tc, br)
+		})
+	}
+	t.Run("trailers", func(t *testing.T) {
+		tc, br := innerTunnel(t, m)
+		innerRequest(t, tc, "GET", "/trailers")
+		resp, body := innerResponse(t, br, "GET")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("got %d %q", resp.StatusCode, body)
+		}
+		if got := resp.Trailer.Get("X-Ok"); got != "yes" {
+			t.Errorf("trailer X-Ok: %q, want yes (%v)", got, resp.Trailer)
+		}
+		if got, ok := resp.Trailer["Content-Type"]; ok && len(got) > 0 {
+			t.Errorf("a Content-Type trailer was passed on: %q", got)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/plain" {
+			t.Errorf("Content-Type %q, want the origin's header", ct)
+		}
+	})
+}
