@@ -89,6 +89,10 @@ type h1Conn struct {
 	// Content-Length of a held body (both in one head).
 	scratch, clenBuf [20]byte
 
+	// faultyTE is an HTTP/1.0 request with Transfer-Encoding (readRequest):
+	// its answer closes the tunnel.
+	faultyTE bool
+
 	// date caches the Date header of the current second.
 	dateSec int64
 	date    []byte
@@ -323,10 +327,16 @@ func (c *h1Conn) readRequest() (*http.Request, error) {
 		}
 		return nil, err
 	}
+	head := buffered[:max(end, 0)]
 	if end < 0 {
 		rec := *c.io.rec
-		_, hosts, host = scanHead(rec[:len(rec)-c.br.Buffered()])
+		head = rec[:len(rec)-c.br.Buffered()]
+		_, hosts, host = scanHead(head)
 	}
+	// HTTP/1.0 with Transfer-Encoding: net/http's parser drops the header
+	// and reads no body, so what the client sent as its body would be
+	// read as requests. RFC 9112 §6.1: faulty framing, close after.
+	c.faultyTE = r.ProtoMajor == 1 && r.ProtoMinor == 0 && headHasField(head, "transfer-encoding:")
 	c.io.remain = math.MaxInt64
 	c.io.rd = time.Time{} // no deadline on the body but the handler's
 	if r.ProtoMajor != 1 {
@@ -381,6 +391,23 @@ func scanHead(b []byte) (end, hosts int, host []byte) {
 			}
 		}
 	}
+}
+
+// headHasField reports whether a request head has a line for the field
+// name (lower case, with its colon).
+func headHasField(head []byte, name string) bool {
+	for len(head) > 0 {
+		line := head
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			head = nil
+		}
+		if len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // h1StatusError is a request refused with a status of its own.
@@ -850,6 +877,11 @@ func (w *h1Writer) writeHead() {
 	}
 	if r.ContentLength != 0 && !c.body.done {
 		w.closeAfter = true // the body was not read (or 100 Continue not sent)
+	}
+	if len(r.TransferEncoding) > 0 || c.faultyTE {
+		// A chunked request may have had a Content-Length too (guardBody),
+		// whatever a 1xx did to the header since; see also faultyTE.
+		w.closeAfter = true
 	}
 	if hasCL && te != "" && te != "identity" {
 		delete(h, "Content-Length")

@@ -192,3 +192,42 @@ func TestInterceptLoopUpstreamFraming(t *testing.T) {
 		}
 	})
 }
+
+// TestInterceptLoopFaultyFramingCloses: a request whose framing RFC 9112
+// §6.1 calls faulty closes its tunnel after the answer, whatever comes
+// between: a chunked request (which may have carried a Content-Length
+// too) even when the origin sent a 1xx first, and an HTTP/1.0 request
+// with Transfer-Encoding (which net/http's parser ignores, reading no
+// body) even when it asked for keep-alive. What follows is never read
+// as a request.
+func TestInterceptLoopFaultyFramingCloses(t *testing.T) {
+	m := rawOriginHarness(t, map[string]string{
+		"/early": "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	})
+	for _, tt := range []struct{ name, raw, body string }{
+		{"chunked after a 1xx", "GET /early HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "ok"},
+		{"HTTP/1.0 with Transfer-Encoding", "GET / HTTP/1.0\r\nHost: example.com\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", "hello over TLS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc, br := innerTunnel(t, m)
+			io.WriteString(tc, tt.raw+"GET /smuggled HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+			for err == nil && resp.StatusCode < 200 {
+				resp, err = http.ReadResponse(br, &http.Request{Method: "GET"})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(body) != tt.body || !resp.Close {
+				t.Errorf("got %d %q close=%v, want %q and Connection: close", resp.StatusCode, body, resp.Close, tt.body)
+			}
+			wantTunnelClosed(t, tc, br)
+			for _, p := range originURIs(m) {
+				if p == "/smuggled" {
+					t.Error("the bytes after the request reached the origin as a request")
+				}
+			}
+		})
+	}
+}
