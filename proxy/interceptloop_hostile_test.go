@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,5 +230,58 @@ func TestInterceptLoopFaultyFramingCloses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInterceptLoopNoLeaks: tunnels that end every way — the client
+// leaving between requests or while the origin has not answered (the
+// watch running), a bad request, a refusal, Connection: close — leave no
+// goroutine behind (the loop, its watch, its timer's function).
+func TestInterceptLoopNoLeaks(t *testing.T) {
+	m, release := loopHarness(t)
+	defer close(release)
+	// One tunnel first, so that the proxy's and the origin's lasting
+	// goroutines (listeners, pools) are counted in the baseline.
+	tc, br := innerTunnel(t, m)
+	innerOK(t, tc, br, "GET")
+	tc.Close()
+	waitFor(t, func() bool { return m.srv.activeCount() == 0 }, "the first tunnel to end")
+	m.origin.CloseClientConnections()
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		tc, br := innerTunnel(t, m)
+		switch i % 5 {
+		case 0:
+			innerOK(t, tc, br, "GET")
+		case 1:
+			innerRequest(t, tc, "GET", "/block")
+			time.Sleep(2 * watchAfter) // the watch reads the client
+		case 2:
+			io.WriteString(tc, "GARBAGE\r\n\r\n")
+			innerResponse(t, br, "GET")
+		case 3:
+			innerRequest(t, tc, "DELETE", "/")
+			innerResponse(t, br, "DELETE")
+		case 4:
+			innerRequest(t, tc, "GET", "/", "Connection: close")
+			innerResponse(t, br, "GET")
+		}
+		tc.Close()
+	}
+	waitFor(t, func() bool { return m.srv.activeCount() == 0 && len(m.srv.slots) == 0 }, "every tunnel to end")
+	m.origin.CloseClientConnections()
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// The /block handlers at the origin wait for release: 4 of them,
+		// with their connections' goroutines, are not the proxy's.
+		if n = runtime.NumGoroutine(); n <= base+8 || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("goroutines: %d before, %d after", base, n)
+	if n > base+8 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines after 20 tunnels, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
 }
