@@ -25,6 +25,16 @@ func FuzzInterceptedRequest(f *testing.F) {
 		"\x00GET https://example.com/ HTTP/1.1\r\nHost: other.example\r\n\r\n",
 		"\x00GET / HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 		"\x01PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+		// The HTTP/1.1 loop's own paths (interceptloop.go): framing an
+		// old parser reads differently, a pipelined head cut short, a
+		// chunk size line and trailers, 100-continue, folded and bare-LF
+		// lines, a request after Connection: close.
+		"\x00GET / HTTP/1.0\r\nHost: example.com\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nPUT /\r\n0\r\n\r\n",
+		"\x00GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nPOST / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"\x00GET / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n",
+		"\x00GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabcGET / HTTP/1.1\r\nHost: example.com\r\n\r\nGET / HTTP/1.1\r\nHo",
+		"\x00GET / HTTP/1.1\nHost: example.com\nX-A: a\n b\nX-HTTP-Method-Override:\n DELETE\n\n",
+		"\x00GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\nDELETE / HTTP/1.1\r\nHost: example.com\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
