@@ -74,7 +74,10 @@ type h1Conn struct {
 	tlsState *tls.ConnectionState
 	state    atomic.Int32
 	w        h1Writer // reused for every response
-	body     h1Body   // reused for every request body
+	// body is the body of the request served (nil when it has none);
+	// one of its own for each, as it may still be read from another
+	// goroutine (http.Transport's) after its request (h1Body).
+	body *h1Body
 
 	// The watch of a request that waits (watchAfter): a read of the
 	// client connection that notices the client going away.
@@ -249,7 +252,6 @@ func (s *Server) serveH1(m *mitm, ic *interceptedConn, tc *tls.Conn) {
 	c.bw = bufio.NewWriter(&c.io)
 	c.w.c = c
 	c.w.header = http.Header{}
-	c.body.c = c
 	c.serve()
 }
 
@@ -472,11 +474,11 @@ func isCommonReadError(err error) bool {
 func (c *h1Conn) serveRequest(r *http.Request) bool {
 	w := &c.w
 	w.reset(r)
+	c.body = nil
+	canContinue := false
 	expect := r.Header["Expect"]
 	if len(expect) > 0 && httpguts.HeaderValuesContainsToken(expect[:1], "100-continue") {
-		if r.ProtoAtLeast(1, 1) && r.ContentLength != 0 {
-			w.canContinue = true
-		}
+		canContinue = r.ProtoAtLeast(1, 1) && r.ContentLength != 0
 	} else if len(expect) > 0 && expect[0] != "" {
 		w.header.Set("Connection", "close")
 		w.WriteHeader(http.StatusExpectationFailed)
@@ -484,18 +486,19 @@ func (c *h1Conn) serveRequest(r *http.Request) bool {
 		return false
 	}
 	if r.Body == http.NoBody || r.Body == nil {
-		c.body.done = true
 		c.startWatch()
 	} else {
-		c.body = h1Body{c: c, rc: r.Body}
-		r.Body = &c.body
+		c.body = &h1Body{c: c, rc: r.Body, canContinue: canContinue}
+		r.Body = c.body
 	}
 	ok := c.runHandler(w, r)
+	bodyDone := c.body.end()
+	c.io.idle, c.io.wd = 0, time.Time{} // forwardIdle's, after the body
 	if c.stopWatch() || !ok {
 		return false
 	}
 	w.finish()
-	return w.reusable()
+	return bodyDone && w.reusable()
 }
 
 // watchAfter is how long a request may run before its tunnel is watched
@@ -509,8 +512,8 @@ const watchAfter = 250 * time.Millisecond
 // connection, and cancels the request if the client has gone.
 func (c *h1Conn) startWatch() {
 	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.inRequest = true
-	c.wmu.Unlock()
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchAfter, c.watchClient)
 		return
@@ -592,26 +595,35 @@ func (c *h1Conn) runHandler(w *h1Writer, r *http.Request) (ok bool) {
 // request), sends 100 Continue on the first read when the client asked
 // for it and no answer was written yet, and never reads the rest of the
 // body on Close (the connection closes instead).
+//
+// The handler may have it read by a goroutine of its own that outlives
+// it (http.Transport writes a request body from its write loop, and may
+// still do so after the response came, through an upstream proxy): reads
+// are serialised with the end of the request (end), after which the body
+// reads nothing, and the 100 Continue with the answer's head (cmu).
 type h1Body struct {
-	c      *h1Conn
-	rc     io.ReadCloser
+	c  *h1Conn
+	rc io.ReadCloser
+
+	mu     sync.Mutex
 	done   bool // read to its end
-	closed bool
+	closed bool // closed by the handler, or its request ended
+
+	cmu         sync.Mutex
+	canContinue bool // 100 Continue may still be sent
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
 	if b.done {
 		return 0, io.EOF
 	}
-	if w := &b.c.w; w.canContinue {
-		w.canContinue = false
-		b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-		if err := b.c.bw.Flush(); err != nil {
-			return 0, err
-		}
+	if err := b.sendContinue(); err != nil {
+		return 0, err
 	}
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
@@ -622,8 +634,74 @@ func (b *h1Body) Read(p []byte) (int, error) {
 }
 
 func (b *h1Body) Close() error {
+	b.mu.Lock()
 	b.closed = true
+	b.mu.Unlock()
 	return nil
+}
+
+// end ends the body with its handler, and reports whether it was read to
+// its end; a nil body has none to read. A read still running in another
+// goroutine is cut (the client may be waiting for the answer before it
+// sends the rest), and the tunnel closes after the answer.
+func (b *h1Body) end() bool {
+	if b == nil {
+		return true
+	}
+	if !b.mu.TryLock() {
+		_ = b.c.tc.SetReadDeadline(time.Unix(1, 0))
+		b.mu.Lock()
+		b.c.io.rdSet = time.Unix(1, 0) // the next read sets its own
+		b.closed = true
+		b.mu.Unlock()
+		return false
+	}
+	defer b.mu.Unlock()
+	b.closed = true
+	return b.done
+}
+
+// isDone reports whether the body was read to its end (nil: none); not
+// while another goroutine reads it, which is not waited for.
+func (b *h1Body) isDone() bool {
+	if b == nil {
+		return true
+	}
+	if !b.mu.TryLock() {
+		return false
+	}
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// sendContinue writes 100 Continue if the client asked for it and no
+// answer was given yet.
+func (b *h1Body) sendContinue() error {
+	b.cmu.Lock()
+	defer b.cmu.Unlock()
+	if !b.canContinue {
+		return nil
+	}
+	b.canContinue = false
+	b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return b.c.bw.Flush()
+}
+
+// noContinue is called as an answer is written: no 100 Continue after
+// it. It returns with cmu held when there is a body (unlock with
+// doneContinue), so that the answer's writes do not meet one.
+func (c *h1Conn) noContinue() {
+	if b := c.body; b != nil {
+		b.cmu.Lock()
+		b.canContinue = false
+	}
+}
+
+// doneContinue ends noContinue.
+func (c *h1Conn) doneContinue() {
+	if b := c.body; b != nil {
+		b.cmu.Unlock()
+	}
 }
 
 // h1Writer is the http.ResponseWriter of the loop, reused for every
@@ -640,7 +718,6 @@ type h1Writer struct {
 	status      int
 	wroteHeader bool // the final status was given
 	headWritten bool // the head is in the connection's buffer
-	canContinue bool // 100 Continue may still be sent
 	chunking    bool
 	closeAfter  bool
 	isHEAD      bool
@@ -676,11 +753,13 @@ func (w *h1Writer) WriteHeader(code int) {
 	}
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
 		if code == http.StatusContinue {
-			if !w.canContinue {
-				return
+			if b := w.c.body; b != nil {
+				_ = b.sendContinue()
 			}
-			w.canContinue = false
+			return
 		}
+		w.c.noContinue()
+		defer w.c.doneContinue()
 		bw := w.c.bw
 		w.c.writeStatusLine(w.req.ProtoAtLeast(1, 1), code)
 		w.c.writeHeaderLines(w.header, suppressedNoBody)
@@ -690,7 +769,8 @@ func (w *h1Writer) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	w.canContinue = false
+	w.c.noContinue()
+	w.c.doneContinue()
 	if v := w.header.Get("Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			w.cl = n
@@ -813,15 +893,14 @@ func (w *h1Writer) finish() {
 }
 
 // reusable reports whether the connection may carry another request after
-// this response.
+// this response, as far as the response goes (serveRequest adds that the
+// request's body must have been read to its end).
 func (w *h1Writer) reusable() bool {
 	switch {
 	case w.closeAfter, w.c.io.werr != nil:
 		return false
 	case !w.isHEAD && w.cl != -1 && bodyAllowedForStatus(w.status) && w.cl != w.written:
 		return false // too little written: the client would be out of step
-	case !w.c.body.done:
-		return false // the rest of the body would be read as a request
 	}
 	return true
 }
@@ -875,7 +954,7 @@ func (w *h1Writer) writeHead() {
 	if len(h["Connection"]) > 0 && h["Connection"][0] == "close" || c.m.h1.closing.Load() {
 		w.closeAfter = true // asked by the handler, or the proxy shuts down
 	}
-	if r.ContentLength != 0 && !c.body.done {
+	if r.ContentLength != 0 && !c.body.isDone() {
 		w.closeAfter = true // the body was not read (or 100 Continue not sent)
 	}
 	if len(r.TransferEncoding) > 0 || c.faultyTE {
@@ -1009,7 +1088,9 @@ func bodyAllowedForStatus(status int) bool {
 func (w *h1Writer) forwardIdle(s *Server, r *http.Request, fwd http.Handler, d *pinDest, idle time.Duration) {
 	x := &w.c.io
 	x.idle = idle
-	defer func() { x.idle, x.wd = 0, time.Time{} }()
+	// x.idle is reset by serveRequest once the body has ended (a read of
+	// it may still run in another goroutine, h1Body).
+	defer func() { x.wd = time.Time{} }()
 	if d != nil {
 		s.forwardPinned(w, r, d)
 		return

@@ -1,11 +1,16 @@
 package proxy
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -283,5 +288,104 @@ func TestInterceptLoopNoLeaks(t *testing.T) {
 	if n > base+8 {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after 20 tunnels, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestInterceptLoopBodiesViaUpstreamProxy: through an upstream proxy the
+// inner requests go through http.Transport, which reads a request body
+// from a goroutine of its own that may outlive the handler (an origin
+// that answers before the body is sent). Each body is read only for its
+// own request: the tunnel carries the next request after a body read
+// whole, a body read by nobody afterwards (run with -race).
+func TestInterceptLoopBodiesViaUpstreamProxy(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	o := newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
+		o.TLS.NextProtos = []string{"http/1.1"}
+		next := o.Config.Handler
+		o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/early" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			// Answers at once, and keeps reading what comes.
+			o.hits.Add(1)
+			c, bw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+			bw.Flush()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.Copy(io.Discard, bw)
+		})
+	})
+	var connects atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		connects.Add(1)
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		e, err := net.Dial("tcp", o.Listener.Addr().String())
+		if err != nil {
+			return
+		}
+		defer e.Close()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n")
+		go io.Copy(e, brw)
+		io.Copy(c, e)
+	}))
+	defer up.Close()
+	upURL, _ := url.Parse(up.URL)
+	e := limitedMITM(map[string]string{"example.com": "allow"})
+	e.AllowUpstreamProxy.Value = true
+	m := newMITMHarnessTo(t, o, e, func(s *Server) {
+		s.Upstream = func(*url.URL) (*url.URL, error) { return upURL, nil }
+		next := s.Dial
+		s.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == upURL.Host {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			}
+			return next(ctx, network, addr)
+		}
+	})
+
+	tc, br := innerTunnel(t, m)
+	for i, body := range []string{"hello", "again", "third"} {
+		io.WriteString(tc, "GET /"+strconv.Itoa(i)+" HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\n"+body)
+		if resp, got := innerResponse(t, br, "GET"); resp.StatusCode != 200 || got != "hello over TLS" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, got)
+		}
+		if got := m.origin.last(t).Body; got != body {
+			t.Errorf("request %d: origin got body %q, want %q", i, got, body)
+		}
+	}
+	if connects.Load() == 0 {
+		t.Fatal("the requests did not go through the upstream proxy")
+	}
+	// An answer before the body: the origin's handler reads none of it,
+	// and answers while the Transport still waits for the rest of it
+	// from the client, after the handler returned.
+	tc, br = innerTunnel(t, m)
+	io.WriteString(tc, "GET /early HTTP/1.1\r\nHost: example.com\r\nContent-Length: 10\r\n\r\nhello")
+	if resp, got := innerResponse(t, br, "GET"); resp.StatusCode != 200 || got != "early" {
+		t.Fatalf("early answer: %d %q", resp.StatusCode, got)
+	}
+	io.WriteString(tc, "world")
+	// The tunnel carries on once the body was read whole, else closes;
+	// either way the next request is a request of its own.
+	io.WriteString(tc, "GET /after HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	if resp, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err == nil {
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "hello over TLS" {
+			t.Errorf("after the early answer: %d %q", resp.StatusCode, b)
+		}
 	}
 }
