@@ -389,3 +389,29 @@ func TestInterceptLoopBodiesViaUpstreamProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestInterceptLoopNothingAfterClose: what a client pipelines after a
+// request that said Connection: close (or after an HTTP/1.0 one without
+// keep-alive) is never read as a request: it reaches no origin and gets
+// no decision.
+func TestInterceptLoopNothingAfterClose(t *testing.T) {
+	m, _ := loopHarness(t)
+	for _, first := range []string{
+		"GET /a HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, close\r\n\r\n",
+		"GET /a HTTP/1.0\r\nHost: example.com\r\n\r\n",
+	} {
+		before := len(originURIs(m))
+		tc, br := innerTunnel(t, m)
+		io.WriteString(tc, first+"GET /after HTTP/1.1\r\nHost: example.com\r\n\r\nDELETE /after HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 || !resp.Close || body != "hello over TLS" {
+			t.Errorf("%q: %d close=%v %q", first, resp.StatusCode, resp.Close, body)
+		}
+		wantTunnelClosed(t, tc, br)
+		if got := originURIs(m)[before:]; len(got) != 1 || got[0] != "/a" {
+			t.Errorf("%q: origin got %v, want /a alone", first, got)
+		}
+	}
+	wantHTTPSAudits(t, m, "DELETE", "method_not_allowed", 0)
+	wantHTTPSAudits(t, m, "GET", "allowed", 3)
+}
