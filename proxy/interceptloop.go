@@ -605,9 +605,10 @@ type h1Body struct {
 	c  *h1Conn
 	rc io.ReadCloser
 
-	mu     sync.Mutex
-	done   bool // read to its end
-	closed bool // closed by the handler, or its request ended
+	mu      sync.Mutex
+	done    bool        // read to its end
+	closed  bool        // closed by the handler, or its request ended
+	reading atomic.Bool // a read of the connection is running (under mu)
 
 	cmu         sync.Mutex
 	canContinue bool // 100 Continue may still be sent
@@ -625,7 +626,9 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	if err := b.sendContinue(); err != nil {
 		return 0, err
 	}
+	b.reading.Store(true)
 	n, err := b.rc.Read(p)
+	b.reading.Store(false)
 	if err == io.EOF {
 		b.done = true
 		b.c.startWatch()
@@ -648,15 +651,22 @@ func (b *h1Body) end() bool {
 	if b == nil {
 		return true
 	}
-	if !b.mu.TryLock() {
-		_ = b.c.tc.SetReadDeadline(time.Unix(1, 0))
-		b.mu.Lock()
-		b.c.io.rdSet = time.Unix(1, 0) // the next read sets its own
-		b.closed = true
-		b.mu.Unlock()
-		return false
+	cut := false
+	for !b.mu.TryLock() {
+		// Another goroutine holds the body: a Close, an EOF being
+		// recorded, or a read of the connection, which is cut.
+		if !cut && b.reading.Load() {
+			_ = b.c.tc.SetReadDeadline(time.Unix(1, 0))
+			cut = true
+		}
+		time.Sleep(time.Millisecond)
 	}
 	defer b.mu.Unlock()
+	if cut {
+		b.c.io.rdSet = time.Unix(1, 0) // the next read sets its own
+		b.closed = true
+		return false
+	}
 	b.closed = true
 	return b.done
 }
