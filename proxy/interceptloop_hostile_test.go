@@ -415,3 +415,54 @@ func TestInterceptLoopNothingAfterClose(t *testing.T) {
 	wantHTTPSAudits(t, m, "DELETE", "method_not_allowed", 0)
 	wantHTTPSAudits(t, m, "GET", "allowed", 3)
 }
+
+// TestInterceptLoopNoBodyStatusWithBody: an origin that sends a body
+// after a 204 or 304 (or more than a response's length) with its answer
+// gets it dropped with its connection (upConn.fresh): the bytes are never
+// read as the response to the next request, of this tunnel or another to
+// the same origin. (Bytes that come later, while the connection is idle,
+// are not looked for on a replayable request: a system call per request.)
+func TestInterceptLoopNoBodyStatusWithBody(t *testing.T) {
+	const injected = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected"
+	for _, tt := range []struct{ path, raw string }{
+		{"/204", "HTTP/1.1 204 No Content\r\n\r\n" + injected},
+		{"/304", "HTTP/1.1 304 Not Modified\r\n\r\n" + injected},
+		{"/long", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + injected},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			o := newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
+				o.TLS.NextProtos = []string{"http/1.1"}
+				next := o.Config.Handler
+				o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path != tt.path {
+						next.ServeHTTP(w, r)
+						return
+					}
+					// Answers, and keeps the connection open.
+					c, bw, err := http.NewResponseController(w).Hijack()
+					if err != nil {
+						return
+					}
+					defer c.Close()
+					bw.WriteString(tt.raw)
+					bw.Flush()
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					io.Copy(io.Discard, bw)
+				})
+			})
+			m := newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}))
+			tc, br := innerTunnel(t, m)
+			innerRequest(t, tc, "GET", tt.path)
+			innerResponse(t, br, "GET")
+			for i := 0; i < 2; i++ { // this tunnel, then another
+				innerRequest(t, tc, "GET", "/next")
+				if resp, body := innerResponse(t, br, "GET"); resp.StatusCode != 200 || body != "hello over TLS" {
+					t.Fatalf("next request: %d %q, want the origin's answer to it", resp.StatusCode, body)
+				}
+				tc, br = innerTunnel(t, m)
+			}
+		})
+	}
+}
