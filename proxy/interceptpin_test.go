@@ -374,22 +374,22 @@ func TestUpPool(t *testing.T) {
 	p.put(a)
 	p.put(b)
 	// Most recently used first; only for the host, port and address.
-	if got := p.take("example.com", public, 443, false); got != b {
+	if got := p.take("example.com", public, 443); got != b {
 		t.Errorf("take = %p, want the last put %p", got, b)
 	}
-	if got := p.take("example.com", public, 8443, false); got != nil {
+	if got := p.take("example.com", public, 8443); got != nil {
 		t.Error("took a connection for another port")
 	}
-	if got := p.take("other.example", public, 443, false); got != nil {
+	if got := p.take("other.example", public, 443); got != nil {
 		t.Error("took a connection for another host")
 	}
-	if got := p.take("example.com", []netip.Addr{netip.MustParseAddr("93.184.216.35")}, 443, false); got != nil {
+	if got := p.take("example.com", []netip.Addr{netip.MustParseAddr("93.184.216.35")}, 443); got != nil {
 		t.Error("took a connection dialled to another address")
 	}
-	if got := p.take("example.com", public, 443, false); got != a {
+	if got := p.take("example.com", public, 443); got != a {
 		t.Errorf("take = %p, want %p", got, a)
 	}
-	if got := p.take("example.com", public, 443, false); got != nil || p.n != 0 {
+	if got := p.take("example.com", public, 443); got != nil || p.n != 0 {
 		t.Errorf("empty pool gave %p (n = %d)", got, p.n)
 	}
 	// Bounded per destination: the connection idle longest makes room.

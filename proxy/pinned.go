@@ -49,12 +49,14 @@ type upSlot struct {
 // upConn is a pinned upstream connection.
 type upConn struct {
 	net.Conn
-	raw  net.Conn // the TCP connection under a TLS Conn, else Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	host string         // normalised host it was opened for
-	addr netip.AddrPort // the checked address it was dialled to
-	idle time.Time      // since when it is idle in an upPool
+	raw net.Conn // the TCP connection under a TLS Conn, else Conn
+	// probe looks at raw for bytes, EOF or an error while idle.
+	probe idleProbe
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	host  string         // normalised host it was opened for
+	addr  netip.AddrPort // the checked address it was dialled to
+	idle  time.Time      // since when it is idle in an upPool
 }
 
 type slotKey struct{}
@@ -66,7 +68,7 @@ type slotKey struct{}
 // A request that may not be sent twice (replayable) first checks that the
 // origin has not closed the idle connection, at the cost of a system call;
 // the others are retried instead should that happen.
-func (sl *upSlot) take(host string, addrs []netip.Addr, port int, check bool) *upConn {
+func (sl *upSlot) take(host string, addrs []netip.Addr, port int) *upConn {
 	sl.mu.Lock()
 	uc := sl.up
 	sl.up = nil
@@ -74,7 +76,7 @@ func (sl *upSlot) take(host string, addrs []netip.Addr, port int, check bool) *u
 	if uc == nil {
 		return nil
 	}
-	if uc.usable(host, addrs, port, check) {
+	if uc.usable(host, addrs, port) {
 		return uc
 	}
 	uc.Close()
@@ -137,7 +139,7 @@ type destKey struct {
 	port int
 }
 
-func (p *upPool) take(host string, addrs []netip.Addr, port int, check bool) *upConn {
+func (p *upPool) take(host string, addrs []netip.Addr, port int) *upConn {
 	k := destKey{host, port}
 	var drop []*upConn
 	defer func() {
@@ -155,7 +157,7 @@ func (p *upPool) take(host string, addrs []netip.Addr, port int, check bool) *up
 		}
 		l = append(l[:i], l[i+1:]...)
 		p.n--
-		if time.Since(uc.idle) < upIdleTimeout && uc.fresh(check) {
+		if time.Since(uc.idle) < upIdleTimeout && uc.fresh() {
 			p.setIdle(k, l)
 			return uc
 		}
@@ -252,24 +254,26 @@ func (p *upPool) close() {
 // (those of intercepted tunnels, by destination).
 type connStore interface {
 	// take returns an idle connection for host that was dialled to one of
-	// addrs:port, or nil; check asks that it be checked for EOF first.
-	take(host string, addrs []netip.Addr, port int, check bool) *upConn
+	// addrs:port and has nothing to read, or nil.
+	take(host string, addrs []netip.Addr, port int) *upConn
 	// put keeps uc, idle, for a later request.
 	put(uc *upConn)
 }
 
 // usable reports whether an idle uc may carry a request for host to one of
 // addrs:port: same host and port, dialled to one of the addresses of the
-// new decision, nothing unread, and (when check is set) not closed by the
-// origin meanwhile.
-func (uc *upConn) usable(host string, addrs []netip.Addr, port int, check bool) bool {
-	return uc.host == host && int(uc.addr.Port()) == port && uc.addrIn(addrs) && uc.fresh(check)
+// new decision, and fresh.
+func (uc *upConn) usable(host string, addrs []netip.Addr, port int) bool {
+	return uc.host == host && int(uc.addr.Port()) == port && uc.addrIn(addrs) && uc.fresh()
 }
 
-// fresh reports whether an idle uc has nothing unread and (when check is
-// set) was not closed by the origin meanwhile.
-func (uc *upConn) fresh(check bool) bool {
-	return uc.br.Buffered() == 0 && !(check && readable(uc.raw))
+// fresh reports whether an idle uc has nothing unread, buffered or in the
+// socket, and was not closed by the origin meanwhile. An origin that sent
+// bytes nobody asked for (a body after a 204, more than its length, or
+// anything while idle) loses the connection: the bytes are never read as
+// the answer to the next request, of this client or another.
+func (uc *upConn) fresh() bool {
+	return uc.br.Buffered() == 0 && !uc.probe.readable()
 }
 
 // addrIn reports whether uc was dialled to one of addrs.
@@ -386,7 +390,9 @@ func (s *Server) dialPinned(ctx context.Context, d *pinDest) (*upConn, error) {
 		}
 		c = tc
 	}
-	return &upConn{Conn: c, raw: raw, br: bufio.NewReader(c), bw: bufio.NewWriter(c), host: d.host, addr: ap}, nil
+	uc := &upConn{Conn: c, raw: raw, br: bufio.NewReader(c), bw: bufio.NewWriter(c), host: d.host, addr: ap}
+	uc.probe.init(raw)
+	return uc, nil
 }
 
 // idleUpload pushes the upstream connection's write deadline forward on
@@ -447,9 +453,10 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 		}
 	}
 	ctx := r.Context()
-	// A request that cannot be sent twice (a body is read once) first
-	// checks that an idle pinned connection is still open.
-	uc := d.conns.take(d.host, d.addrs, d.port, body || !replayable(r))
+	// An idle connection is taken only when it has nothing to read (fresh);
+	// one the origin closes after that check is retried below when the
+	// request can be sent twice.
+	uc := d.conns.take(d.host, d.addrs, d.port)
 	var resp *http.Response
 	var stop func() bool
 	for retried := false; ; retried = true {

@@ -353,3 +353,43 @@ func TestStreaming(t *testing.T) {
 		}
 	}
 }
+
+// An origin that sends bytes on an idle pinned connection after its
+// answer (here a second response, 50 ms after a 204) loses the
+// connection: the next request of the client goes on a new one and gets
+// the origin's answer to it, not the bytes nobody asked for.
+func TestPinnedUnsolicitedBytesWhileIdle(t *testing.T) {
+	const injected = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected"
+	o := newCountingOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/204" {
+			io.WriteString(w, r.URL.RequestURI())
+			return
+		}
+		c, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		bw.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+		bw.Flush()
+		time.Sleep(50 * time.Millisecond)
+		bw.WriteString(injected)
+		bw.Flush()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, bw)
+	})
+	h := pinnedHarness(t, o)
+	c := h.dialHTTP(t)
+	br := bufio.NewReader(c)
+	if resp, _ := keepAlive(t, c, br, "GET", "http://example.com/204"); resp.StatusCode != 204 {
+		t.Fatalf("GET /204: %d", resp.StatusCode)
+	}
+	time.Sleep(200 * time.Millisecond) // the bytes reach the idle connection
+	resp, body := keepAlive(t, c, br, "GET", "http://example.com/next")
+	if resp.StatusCode != 200 || body != "/next" {
+		t.Fatalf("GET /next: %d %q, want the origin's answer to it", resp.StatusCode, body)
+	}
+	if opened, _ := o.counts(); opened != 2 {
+		t.Errorf("origin saw %d connections, want 2 (the first one dropped)", opened)
+	}
+}

@@ -8,5 +8,10 @@ import "net"
 // copy itself waits.
 func (*srcWatch) waitReadable() error { return nil }
 
-// readable cannot tell without reading here: an idle conn is assumed fine.
-func readable(net.Conn) bool { return false }
+// idleProbe cannot tell without reading here: an idle conn is assumed fine
+// (a request on a conn the origin closed meanwhile is retried when it can
+// be, as everywhere).
+type idleProbe struct{}
+
+func (*idleProbe) init(net.Conn)  {}
+func (*idleProbe) readable() bool { return false }

@@ -34,24 +34,46 @@ func (w *srcWatch) waitReadable() error {
 	return w.rc.Read(w.peek)
 }
 
-// readable reports, without waiting, whether c has data to read, has reached
-// EOF or has failed: for an idle pooled conn, any of these means it cannot
-// carry another request.
-func readable(c net.Conn) bool {
+// idleProbe tells, without waiting or reading, whether an idle pooled conn
+// has data to read, has reached EOF or has failed: any of these means it
+// cannot carry another request (bytes an origin sent while nothing was
+// asked would be read as the answer to the next request). It is set up
+// once per conn, so a check costs one system call and no allocation. It is
+// used by one goroutine at a time (the pool's lock).
+type idleProbe struct {
+	rc     syscall.RawConn // nil: not a socket, never readable
+	broken bool            // the conn gave no RawConn: never usable
+	ready  bool
+	b      [1]byte
+	peek   func(fd uintptr) bool
+}
+
+// init sets p up for c (the TCP conn, under any TLS).
+func (p *idleProbe) init(c net.Conn) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		p.broken = true
+		return
+	}
+	p.rc = rc
+	p.peek = func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		p.ready = err != syscall.EAGAIN && err != syscall.EINTR
 		return true
 	}
-	var b [1]byte
-	ready := false
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ready = err != syscall.EAGAIN && err != syscall.EINTR
-		return true
-	})
-	return ready || err != nil
+}
+
+// readable reports whether the conn has something to read, EOF or an
+// error, now.
+func (p *idleProbe) readable() bool {
+	if p.rc == nil {
+		return p.broken
+	}
+	p.ready = false
+	err := p.rc.Read(p.peek)
+	return p.ready || err != nil
 }
