@@ -1,4 +1,4 @@
-package telemetry
+package telemetry_test
 
 import (
 	"context"
@@ -12,29 +12,15 @@ import (
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
+
+	"github.com/netpolicy/netpolicy/proxy"
+	"github.com/netpolicy/netpolicy/telemetry"
 )
 
-// benchEvent has the shape of a proxy audit event (proxy.AuditEvent,
-// which this package does not import): twelve attributes, one of them
-// left out when empty.
-type benchEvent struct {
-	Name          string `json:"event.name"`
-	Timestamp     string `json:"event.timestamp"`
-	Scope         string `json:"network.policy.scope"`
-	Decision      string `json:"network.policy.decision"`
-	Source        string `json:"network.policy.source"`
-	Reason        string `json:"network.policy.reason"`
-	Protocol      string `json:"network.transport.protocol"`
-	ServerAddress string `json:"server.address"`
-	ServerPort    int    `json:"server.port"`
-	Method        string `json:"http.request.method"`
-	ClientAddress string `json:"client.address"`
-	Override      bool   `json:"network.policy.override"`
-	Rule          string `json:"network.policy.rule,omitempty"`
-}
-
-var theBenchEvent = &benchEvent{
-	Name: "codex.network_proxy.domain_policy_decision", Timestamp: "2026-03-19T08:15:30.123Z",
+// theBenchEvent is the audit event of an allowed plain-HTTP request:
+// twelve attributes.
+var theBenchEvent = &proxy.AuditEvent{
+	Name: proxy.EventDomainPolicyDecision, Timestamp: "2026-03-19T08:15:30.123Z",
 	Scope: "domain_rule", Decision: "allow", Source: "baseline_policy", Reason: "allowed",
 	Protocol: "http", ServerAddress: "registry.example.com", ServerPort: 80,
 	Method: "GET", ClientAddress: "127.0.0.1:50123", Rule: "registry.example.com",
@@ -90,7 +76,7 @@ func BenchmarkExportStages(b *testing.B) {
 		cpu0 := processCPU()
 		n := 0
 		for b.Loop() {
-			r := record(theBenchEvent, now)
+			r := telemetry.Record(theBenchEvent, now)
 			if r.AttributesLen() != 12 {
 				b.Fatalf("%d attributes, want 12", r.AttributesLen())
 			}
@@ -103,7 +89,7 @@ func BenchmarkExportStages(b *testing.B) {
 		provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(&keepProcessor{}), sdklog.WithAllowKeyDuplication())
 		defer provider.Shutdown(context.Background())
 		logger := provider.Logger("bench")
-		r := record(theBenchEvent, time.Now())
+		r := telemetry.Record(theBenchEvent, time.Now())
 		b.ReportAllocs()
 		cpu0 := processCPU()
 		n := 0
@@ -125,8 +111,8 @@ func BenchmarkExportStages(b *testing.B) {
 		provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(keep), sdklog.WithAllowKeyDuplication())
 		defer provider.Shutdown(context.Background())
 		logger := provider.Logger("bench")
-		for range DefaultBatchSize {
-			logger.Emit(context.Background(), record(theBenchEvent, time.Now()))
+		for range telemetry.DefaultBatchSize {
+			logger.Emit(context.Background(), telemetry.Record(theBenchEvent, time.Now()))
 		}
 		b.ReportAllocs()
 		cpu0 := processCPU()
@@ -141,7 +127,7 @@ func BenchmarkExportStages(b *testing.B) {
 	})
 
 	b.Run("all", func(b *testing.B) {
-		x, err := NewExporter(ExportConfig{Endpoint: srv.URL, Getenv: func(string) string { return "" }, QueueSize: 1 << 20})
+		x, err := telemetry.NewExporter(telemetry.ExportConfig{Endpoint: srv.URL, Getenv: func(string) string { return "" }, QueueSize: 1 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -152,7 +138,7 @@ func BenchmarkExportStages(b *testing.B) {
 		n := 0
 		for b.Loop() {
 			x.Emit(ev)
-			if n++; n%DefaultBatchSize == 0 {
+			if n++; n%telemetry.DefaultBatchSize == 0 {
 				x.ForceFlush(context.Background())
 			}
 		}
