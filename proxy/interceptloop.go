@@ -316,7 +316,7 @@ func (c *h1Conn) serve() {
 // is read.
 func (c *h1Conn) readRequest() (*http.Request, error) {
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	end, hosts, host := scanHead(buffered)
+	end, hosts, host, te := scanHead(buffered)
 	if end < 0 {
 		rec := append(make([]byte, 0, 2*len(buffered)+512), buffered...)
 		c.io.rec = &rec
@@ -333,12 +333,12 @@ func (c *h1Conn) readRequest() (*http.Request, error) {
 	if end < 0 {
 		rec := *c.io.rec
 		head = rec[:len(rec)-c.br.Buffered()]
-		_, hosts, host = scanHead(head)
+		_, hosts, host, te = scanHead(head)
 	}
 	// HTTP/1.0 with Transfer-Encoding: net/http's parser drops the header
 	// and reads no body, so what the client sent as its body would be
 	// read as requests. RFC 9112 §6.1: faulty framing, close after.
-	c.faultyTE = r.ProtoMajor == 1 && r.ProtoMinor == 0 && headHasField(head, "transfer-encoding:")
+	c.faultyTE = r.ProtoMajor == 1 && r.ProtoMinor == 0 && te
 	c.io.remain = math.MaxInt64
 	c.io.rd = time.Time{} // no deadline on the body but the handler's
 	if r.ProtoMajor != 1 {
@@ -368,13 +368,14 @@ func (c *h1Conn) readRequest() (*http.Request, error) {
 }
 
 // scanHead finds the end of the request head at the start of b (-1 when b
-// does not hold all of it), and counts its Host lines, with the value of
-// the first. Lines end in LF or CR LF, as textproto reads them.
-func scanHead(b []byte) (end, hosts int, host []byte) {
+// does not hold all of it), counts its Host lines, with the value of the
+// first, and tells whether it has a Transfer-Encoding line. Lines end in LF
+// or CR LF, as textproto reads them.
+func scanHead(b []byte) (end, hosts int, host []byte, te bool) {
 	for pos, first := 0, true; ; first = false {
 		i := bytes.IndexByte(b[pos:], '\n')
 		if i < 0 {
-			return -1, hosts, host
+			return -1, hosts, host, te
 		}
 		line := b[pos : pos+i]
 		pos += i + 1
@@ -385,31 +386,23 @@ func scanHead(b []byte) (end, hosts int, host []byte) {
 			continue // the request line
 		}
 		if len(line) == 0 {
-			return pos, hosts, host
+			return pos, hosts, host, te
 		}
-		if len(line) >= 5 && bytes.EqualFold(line[:5], []byte("host:")) {
+		switch {
+		case hasFieldName(line, "host:"):
 			if hosts++; hosts == 1 {
 				host = bytes.TrimSpace(line[5:])
 			}
+		case hasFieldName(line, "transfer-encoding:"):
+			te = true
 		}
 	}
 }
 
-// headHasField reports whether a request head has a line for the field
-// name (lower case, with its colon).
-func headHasField(head []byte, name string) bool {
-	for len(head) > 0 {
-		line := head
-		if i := bytes.IndexByte(head, '\n'); i >= 0 {
-			line, head = head[:i], head[i+1:]
-		} else {
-			head = nil
-		}
-		if len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name)) {
-			return true
-		}
-	}
-	return false
+// hasFieldName reports whether a head line is one of the field name (lower
+// case, with its colon).
+func hasFieldName(line []byte, name string) bool {
+	return len(line) >= len(name) && bytes.EqualFold(line[:len(name)], []byte(name))
 }
 
 // h1StatusError is a request refused with a status of its own.

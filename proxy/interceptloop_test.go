@@ -530,7 +530,7 @@ func TestScanHead(t *testing.T) {
 		{"GET / HTTP/1.1\r\n\r\n", 18, 0, ""},
 		{"", -1, 0, ""},
 	} {
-		end, hosts, host := scanHead([]byte(tt.in))
+		end, hosts, host, _ := scanHead([]byte(tt.in))
 		if end != tt.end || hosts != tt.hosts || string(host) != tt.host {
 			t.Errorf("scanHead(%q) = %d, %d, %q; want %d, %d, %q", tt.in, end, hosts, host, tt.end, tt.hosts, tt.host)
 		}
