@@ -488,29 +488,30 @@ func (s *Server) newForwarder() http.Handler {
 // client that stops sending its body or stops reading the response is cut
 // after IdleTimeout, not held forever. It goes to d on a pinned upstream
 // connection when there is one (plainPin, forwardIntercepted), else
-// through fwd. The request loop of intercepted tunnels does the same with
-// its own writer (h1Writer.forwardIdle).
+// through fwd. The request loop of intercepted tunnels has its connection
+// push the deadlines itself (h1Writer.pushIdle), without the wrappers.
 func (s *Server) forwardIdle(w http.ResponseWriter, r *http.Request, fwd http.Handler, d *pinDest) {
 	if len(r.TransferEncoding) == 0 {
 		delete(w.Header(), "Connection") // set by guardBody; this body is read
 	}
 	idle := s.idleTimeout()
 	if hw, ok := w.(*h1Writer); ok {
-		hw.forwardIdle(s, r, fwd, d, idle)
-		return
+		hw.pushIdle(idle)
+		defer hw.liftWriteIdle()
+	} else {
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(idle))
+		defer rc.SetWriteDeadline(time.Time{}) // the server sets none for the next response
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
+		}
+		w = &idleWriter{ResponseWriter: w, rc: rc, idle: idle}
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(idle))
-	defer rc.SetWriteDeadline(time.Time{}) // the server sets none for the next response
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: idle}
-	}
-	iw := &idleWriter{ResponseWriter: w, rc: rc, idle: idle}
 	if d != nil {
-		s.forwardPinned(iw, r, d)
+		s.forwardPinned(w, r, d)
 		return
 	}
-	fwd.ServeHTTP(iw, r)
+	fwd.ServeHTTP(w, r)
 }
 
 // idleBody pushes the connection's read deadline forward on every read of

@@ -1085,18 +1085,12 @@ func bodyAllowedForStatus(status int) bool {
 	return true
 }
 
-// forwardIdle is Server.forwardIdle on the loop's writer: the connection
-// itself pushes its read and write deadlines forward on every read of the
-// request body and every write of the response, with no wrappers.
-func (w *h1Writer) forwardIdle(s *Server, r *http.Request, fwd http.Handler, d *pinDest, idle time.Duration) {
-	x := &w.c.io
-	x.idle = idle
-	// x.idle is reset by serveRequest once the body has ended (a read of
-	// it may still run in another goroutine, h1Body).
-	defer func() { x.wd = time.Time{} }()
-	if d != nil {
-		s.forwardPinned(w, r, d)
-		return
-	}
-	fwd.ServeHTTP(w, r)
-}
+// pushIdle makes the connection push its read and write deadlines to idle
+// from now on every read of the request body and every write of the
+// response (Server.forwardIdle, with no wrappers). The read side is lifted
+// by serveRequest once the body has ended (a read of it may still run in
+// another goroutine, h1Body); the write side by liftWriteIdle.
+func (w *h1Writer) pushIdle(idle time.Duration) { w.c.io.idle = idle }
+
+// liftWriteIdle ends pushIdle's write deadline.
+func (w *h1Writer) liftWriteIdle() { w.c.io.wd = time.Time{} }
