@@ -765,7 +765,7 @@ func (w *h1Writer) WriteHeader(code int) {
 		defer w.c.doneContinue()
 		bw := w.c.bw
 		w.c.writeStatusLine(w.req.ProtoAtLeast(1, 1), code)
-		w.c.writeHeaderLines(w.header, suppressedNoBody)
+		writeHeaderFields(w.c.bw, w.header, omitNoBody)
 		bw.WriteString("\r\n")
 		_ = bw.Flush()
 		return
@@ -880,13 +880,13 @@ func (w *h1Writer) finish() {
 		bw.WriteString("0\r\n")
 		for _, k := range w.trailers {
 			for _, v := range w.header[k] {
-				w.c.writeHeaderLine(k, v)
+				writeHeaderField(w.c.bw, k, v)
 			}
 		}
 		for k, vv := range w.header {
 			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidHeaderFieldName(name) && httpguts.ValidTrailerHeader(name) {
 				for _, v := range vv {
-					w.c.writeHeaderLine(name, v)
+					writeHeaderField(w.c.bw, name, v)
 				}
 			}
 		}
@@ -984,14 +984,14 @@ func (w *h1Writer) writeHead() {
 
 	bw := c.bw
 	c.writeStatusLine(r.ProtoAtLeast(1, 1), w.status)
-	skip := suppressedNone
+	omit := omitFraming
 	switch {
 	case w.status == http.StatusNotModified:
-		skip = suppressed304
+		omit = omit304
 	case !bodyOK:
-		skip = suppressedNoBody
+		omit = omitNoBody
 	}
-	c.writeHeaderLines(h, skip)
+	writeHeaderFields(bw, h, omit)
 	if clen != nil {
 		bw.WriteString("Content-Length: ")
 		bw.Write(clen)
@@ -1015,36 +1015,14 @@ func (w *h1Writer) writeHead() {
 	}
 }
 
-// Which header lines a head leaves out (besides Transfer-Encoding and
-// the trailer values, always framed by the writer).
-const (
-	suppressedNone   = iota
-	suppressedNoBody // 1xx, 204: no Content-Length
-	suppressed304    // 304: no Content-Length nor Content-Type
-)
-
-// writeHeaderLines writes h's lines, but those the framing owns.
-func (c *h1Conn) writeHeaderLines(h http.Header, skip int) {
-	for k, vv := range h {
-		switch {
-		case k == "Transfer-Encoding", strings.HasPrefix(k, http.TrailerPrefix):
-			continue
-		case k == "Content-Length" && skip != suppressedNone:
-			continue
-		case k == "Content-Type" && skip == suppressed304:
-			continue
-		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			continue // as Header.Write does
-		}
-		for _, v := range vv {
-			c.writeHeaderLine(k, v)
-		}
-	}
+// Which header lines a response head leaves out: Transfer-Encoding and
+// the trailer values, always framed by the writer; for 1xx and 204 the
+// Content-Length too, for 304 the Content-Type as well.
+func omitFraming(k string) bool {
+	return k == "Transfer-Encoding" || strings.HasPrefix(k, http.TrailerPrefix)
 }
-
-// writeHeaderLine writes "k: v" (writeHeaderField).
-func (c *h1Conn) writeHeaderLine(k, v string) { writeHeaderField(c.bw, k, v) }
+func omitNoBody(k string) bool { return k == "Content-Length" || omitFraming(k) }
+func omit304(k string) bool    { return k == "Content-Type" || omitNoBody(k) }
 
 // writeStatusLine is net/http's.
 func (c *h1Conn) writeStatusLine(is11 bool, code int) {

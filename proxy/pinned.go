@@ -713,20 +713,34 @@ func writeBodilessHead(bw *bufio.Writer, r *http.Request) error {
 	if ua != "" {
 		writeHeaderField(bw, "User-Agent", ua)
 	}
-	for k, vv := range r.Header {
-		switch k {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+	writeHeaderFields(bw, r.Header, omitBodilessRequest)
+	_, err = bw.WriteString("\r\n")
+	return err
+}
+
+// omitBodilessRequest tells the header lines writeBodilessHead writes
+// itself, or not at all.
+func omitBodilessRequest(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+// writeHeaderFields writes the lines of h (in map order), but those omit
+// names and those with invalid names (as Header.Write does): the header of
+// a request the proxy sends upstream, or of an answer of the intercepted
+// HTTP/1.1 loop.
+func writeHeaderFields(bw *bufio.Writer, h http.Header, omit func(k string) bool) {
+	for k, vv := range h {
+		if omit(k) || !httpguts.ValidHeaderFieldName(k) {
 			continue
-		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			continue // as Header.Write does
 		}
 		for _, v := range vv {
 			writeHeaderField(bw, k, v)
 		}
 	}
-	_, err = bw.WriteString("\r\n")
-	return err
 }
 
 // writeHeaderField writes "k: v", v's line breaks made spaces and its ends
