@@ -63,11 +63,8 @@ type slotKey struct{}
 
 // take returns the slot's connection if it may carry a request for host to
 // one of addrs:port, and leaves the slot empty; any other idle connection is
-// closed (the client connection moved on to another destination).
-//
-// A request that may not be sent twice (replayable) first checks that the
-// origin has not closed the idle connection, at the cost of a system call;
-// the others are retried instead should that happen.
+// closed (the client connection moved on to another destination, or the
+// connection is not fresh).
 func (sl *upSlot) take(host string, addrs []netip.Addr, port int) *upConn {
 	sl.mu.Lock()
 	uc := sl.up

@@ -23,15 +23,24 @@ func (w *srcWatch) waitReadable() error {
 	}
 	if w.peek == nil {
 		w.peek = func(fd uintptr) bool {
-			n, _, err := syscall.Recvfrom(int(fd), w.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if err == syscall.EAGAIN || err == syscall.EINTR {
-				return false
-			}
-			w.eof = err == nil && n == 0
-			return true
+			empty, eof := peekSocket(fd, &w.b)
+			w.eof = eof
+			return !empty
 		}
 	}
 	return w.rc.Read(w.peek)
+}
+
+// peekSocket looks at the socket fd without waiting and without taking
+// anything from it: empty when it has nothing to read yet, eof when it has
+// reached the end of the stream (a read of 0 bytes, no error); an error is
+// neither.
+func peekSocket(fd uintptr, b *[1]byte) (empty, eof bool) {
+	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return true, false
+	}
+	return false, err == nil && n == 0
 }
 
 // idleProbe tells, without waiting or reading, whether an idle pooled conn
@@ -61,8 +70,8 @@ func (p *idleProbe) init(c net.Conn) {
 	}
 	p.rc = rc
 	p.peek = func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		p.ready = err != syscall.EAGAIN && err != syscall.EINTR
+		empty, _ := peekSocket(fd, &p.b)
+		p.ready = !empty
 		return true
 	}
 }
