@@ -556,9 +556,9 @@ func (c *h1Conn) stopWatch() (gone bool) {
 	c.wmu.Unlock()
 	c.watch.Stop()
 	if watching {
-		_ = c.tc.SetReadDeadline(time.Unix(1, 0)) // ends the read
+		_ = c.tc.SetReadDeadline(pastDeadline) // ends the read
 		<-done
-		c.io.rdSet = time.Unix(1, 0) // the next read sets its own
+		c.io.rdSet = pastDeadline // the next read sets its own
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -649,14 +649,14 @@ func (b *h1Body) end() bool {
 		// Another goroutine holds the body: a Close, an EOF being
 		// recorded, or a read of the connection, which is cut.
 		if !cut && b.reading.Load() {
-			_ = b.c.tc.SetReadDeadline(time.Unix(1, 0))
+			_ = b.c.tc.SetReadDeadline(pastDeadline)
 			cut = true
 		}
 		time.Sleep(time.Millisecond)
 	}
 	defer b.mu.Unlock()
 	if cut {
-		b.c.io.rdSet = time.Unix(1, 0) // the next read sets its own
+		b.c.io.rdSet = pastDeadline // the next read sets its own
 		b.closed = true
 		return false
 	}

@@ -61,6 +61,10 @@ type upConn struct {
 
 type slotKey struct{}
 
+// pastDeadline, set as a connection's deadline, ends the reads or writes
+// waiting on it at once.
+var pastDeadline = time.Unix(1, 0)
+
 // take returns the slot's connection if it may carry a request for host to
 // one of addrs:port, and leaves the slot empty; any other idle connection is
 // closed (the client connection moved on to another destination, or the
@@ -468,7 +472,7 @@ func (s *Server) forwardPinned(w http.ResponseWriter, r *http.Request, d *pinDes
 		// A client that goes away cuts the exchange and, after it, the
 		// upstream read of the body: one AfterFunc for both.
 		c := uc
-		stop = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+		stop = context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
 		resp, err = s.exchange(ctx, uc, out, w)
 		if err == nil {
 			break
@@ -570,7 +574,7 @@ func (s *Server) exchange(ctx context.Context, uc *upConn, out *http.Request, w 
 		// The wait for the answer starts when the request is sent.
 		_ = uc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
 		if ctx.Err() != nil {
-			_ = uc.SetDeadline(time.Unix(1, 0)) // cancelled meanwhile
+			_ = uc.SetDeadline(pastDeadline) // cancelled meanwhile
 		}
 		_, err = uc.br.Peek(1)
 	}
