@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -113,6 +114,31 @@ func TestInterceptLoopRefusalBeforeBigBody(t *testing.T) {
 	}
 }
 
+// hijackingOrigin is an HTTP/1.1 origin whose requests for
+// the paths in raw are answered by those funcs, on the hijacked connection
+// (closed after them); other paths as loopOrigin does.
+func hijackingOrigin(t *testing.T, release chan struct{}, raw map[string]func(o *tlsOrigin, r *http.Request, c net.Conn, bw *bufio.ReadWriter)) *tlsOrigin {
+	t.Helper()
+	return newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
+		o.TLS.NextProtos = []string{"http/1.1"}
+		next := o.Config.Handler
+		o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f, ok := raw[r.URL.Path]
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			c, bw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			f(o, r, c, bw)
+		})
+	})
+}
+
 // rawOriginHarness is a loopHarness whose origin answers each path in
 // raws with those bytes, written on the hijacked connection, which then
 // closes; other paths as loopOrigin does.
@@ -120,27 +146,16 @@ func rawOriginHarness(t *testing.T, raws map[string]string) *mitmHarness {
 	t.Helper()
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	o := newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
-		o.TLS.NextProtos = []string{"http/1.1"}
-		next := o.Config.Handler
-		o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			raw, ok := raws[r.URL.Path]
-			if !ok {
-				next.ServeHTTP(w, r)
-				return
-			}
+	handlers := map[string]func(*tlsOrigin, *http.Request, net.Conn, *bufio.ReadWriter){}
+	for path, raw := range raws {
+		handlers[path] = func(o *tlsOrigin, r *http.Request, _ net.Conn, bw *bufio.ReadWriter) {
 			o.hits.Add(1)
 			o.record(r)
-			c, bw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer c.Close()
 			bw.WriteString(raw)
 			bw.Flush()
-		})
-	})
+		}
+	}
+	o := hijackingOrigin(t, release, handlers)
 	return newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}), func(s *Server) { s.Logf = func(string, ...any) {} })
 }
 
@@ -300,26 +315,15 @@ func TestInterceptLoopNoLeaks(t *testing.T) {
 func TestInterceptLoopBodiesViaUpstreamProxy(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	o := newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
-		o.TLS.NextProtos = []string{"http/1.1"}
-		next := o.Config.Handler
-		o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/early" {
-				next.ServeHTTP(w, r)
-				return
-			}
+	o := hijackingOrigin(t, release, map[string]func(*tlsOrigin, *http.Request, net.Conn, *bufio.ReadWriter){
+		"/early": func(o *tlsOrigin, _ *http.Request, c net.Conn, bw *bufio.ReadWriter) {
 			// Answers at once, and keeps reading what comes.
 			o.hits.Add(1)
-			c, bw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				return
-			}
-			defer c.Close()
 			bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
 			bw.Flush()
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			io.Copy(io.Discard, bw)
-		})
+		},
 	})
 	var connects atomic.Int64
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -433,20 +437,9 @@ func TestInterceptLoopNoBodyStatusWithBody(t *testing.T) {
 		t.Run(tt.path, func(t *testing.T) {
 			release := make(chan struct{})
 			defer close(release)
-			o := newTLSOrigin(t, loopOrigin(release), func(o *tlsOrigin) {
-				o.TLS.NextProtos = []string{"http/1.1"}
-				next := o.Config.Handler
-				o.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path != tt.path {
-						next.ServeHTTP(w, r)
-						return
-					}
+			o := hijackingOrigin(t, release, map[string]func(*tlsOrigin, *http.Request, net.Conn, *bufio.ReadWriter){
+				tt.path: func(_ *tlsOrigin, _ *http.Request, c net.Conn, bw *bufio.ReadWriter) {
 					// Answers, and keeps the connection open.
-					c, bw, err := http.NewResponseController(w).Hijack()
-					if err != nil {
-						return
-					}
-					defer c.Close()
 					bw.WriteString(tt.raw)
 					bw.Flush()
 					if tt.later != "" {
@@ -456,7 +449,7 @@ func TestInterceptLoopNoBodyStatusWithBody(t *testing.T) {
 					}
 					c.SetReadDeadline(time.Now().Add(5 * time.Second))
 					io.Copy(io.Discard, bw)
-				})
+				},
 			})
 			m := newMITMHarnessTo(t, o, limitedMITM(map[string]string{"example.com": "allow"}))
 			tc, br := innerTunnel(t, m)
