@@ -359,7 +359,7 @@ func (p *queueProcessor) take(all bool) {
 		stopped := false
 		for i := range evs {
 			if stopped = p.stopping(); stopped {
-				p.dropped(len(evs) - i) // halt counts only what is still queued
+				p.dropped(len(evs) - i) // Shutdown counts only what is still queued
 				break
 			}
 			before := p.emitted
@@ -385,7 +385,7 @@ func (p *queueProcessor) take(all bool) {
 	}
 }
 
-// stopping reports whether halt has begun.
+// stopping reports whether Shutdown has begun to stop the worker.
 func (p *queueProcessor) stopping() bool {
 	select {
 	case <-p.stop:
@@ -434,10 +434,12 @@ func (p *queueProcessor) ForceFlush(ctx context.Context) error {
 	}
 }
 
-// halt stops the worker, aborting an export in flight, and counts what is
-// left queued as dropped; later events are dropped at once. It then shuts
-// the exporter down. Only the first call does anything.
-func (p *queueProcessor) halt() {
+// Shutdown implements sdklog.Processor: flush within ctx, then stop the
+// worker, aborting an export in flight, and count what is left queued as
+// dropped (later events are dropped at once); then shut the exporter down.
+// Only the first call stops anything.
+func (p *queueProcessor) Shutdown(ctx context.Context) error {
+	err := p.ForceFlush(ctx)
 	p.haltOnce.Do(func() {
 		p.cancel() // whatever is still being sent has had its time
 		close(p.stop)
@@ -454,12 +456,5 @@ func (p *queueProcessor) halt() {
 		defer cancel()
 		_ = p.exp.Shutdown(sctx)
 	})
-}
-
-// Shutdown implements sdklog.Processor: flush within ctx, then stop; what
-// could not be sent by then is counted as dropped.
-func (p *queueProcessor) Shutdown(ctx context.Context) error {
-	err := p.ForceFlush(ctx)
-	p.halt()
 	return err
 }
