@@ -242,8 +242,7 @@ type queueProcessor struct {
 
 	mu      sync.Mutex
 	pending []queued
-	spare   []queued // the worker's: the previous pending, emptied
-	halted  bool
+	spare   []queued      // the worker's: the previous pending, emptied
 	kick    chan struct{} // a batch is queued
 
 	buf     []sdklog.Record // the worker's: records waiting for a send
@@ -301,7 +300,7 @@ func orDefault(v, def int) int {
 // waiting; a part batch waits for the next tick.
 func (p *queueProcessor) enqueue(ev any, at time.Time) {
 	p.mu.Lock()
-	if p.halted || len(p.pending) >= p.size {
+	if p.stopping() || len(p.pending) >= p.size {
 		p.mu.Unlock()
 		p.dropped(1)
 		return
@@ -445,7 +444,6 @@ func (p *queueProcessor) Shutdown(ctx context.Context) error {
 		close(p.stop)
 		<-p.done
 		p.mu.Lock()
-		p.halted = true
 		n := len(p.pending)
 		p.pending = nil
 		p.mu.Unlock()
