@@ -37,8 +37,8 @@ func NormalizePattern(raw string, perm policy.Permission) (string, error) {
 
 // EditRule gives the host pattern norm (from NormalizePattern) permission
 // perm in the domains table of the network table at path of f, or removes
-// its rules (perm PermInvalid), through the planner of lint.PlanRule. out
-// is the edited document (f.Src when nothing changes).
+// its rules (perm PermInvalid), through the planner of lint.PlanRule. g is
+// the edited document, loaded as f was (f itself when nothing changes).
 //
 // Before anything is returned the result is verified, as a migration is:
 // it must parse, lint without a finding f did not have, and have the same
@@ -47,7 +47,7 @@ func NormalizePattern(raw string, perm policy.Permission) (string, error) {
 // says why and the file must be left alone.
 //
 // comment, when set, goes after a new rule line (see lint.PlanRule).
-func EditRule(f *policy.File, path []string, norm string, perm policy.Permission, comment string) (out []byte, ch *lint.RuleChange, err error) {
+func EditRule(f *policy.File, path []string, norm string, perm policy.Permission, comment string) (g *policy.File, ch *lint.RuleChange, err error) {
 	if f.SyntaxErr != nil || f.Doc == nil {
 		return nil, nil, fmt.Errorf("not valid TOML: %v", f.SyntaxErr)
 	}
@@ -56,18 +56,17 @@ func EditRule(f *policy.File, path []string, norm string, perm policy.Permission
 		return nil, nil, err
 	}
 	if ch.Op == lint.RuleUnchanged {
-		return f.Src, ch, nil
+		return f, ch, nil
 	}
-	out = keepFinalNewline(f.Src, lint.ApplyEdits(f.Src, ch.Fix.Edits))
-	if err := verifyRuleEdit(f, out, path, norm, perm, ch.NewNetwork); err != nil {
+	g = policy.Load(f.Path, keepFinalNewline(f.Src, lint.ApplyEdits(f.Src, ch.Fix.Edits)), f.Kind)
+	if err := verifyRuleEdit(f, g, path, norm, perm, ch.NewNetwork); err != nil {
 		return nil, nil, err
 	}
-	return out, ch, nil
+	return g, ch, nil
 }
 
-// verifyRuleEdit checks an edited document against the original.
-func verifyRuleEdit(f *policy.File, out []byte, path []string, norm string, perm policy.Permission, newNetwork bool) error {
-	g := policy.Load(f.Path, out, f.Kind)
+// verifyRuleEdit checks an edited document g against the original f.
+func verifyRuleEdit(f, g *policy.File, path []string, norm string, perm policy.Permission, newNetwork bool) error {
 	if g.SyntaxErr != nil {
 		return fmt.Errorf("refusing the edit: the result would not be valid TOML (%v)", g.SyntaxErr)
 	}

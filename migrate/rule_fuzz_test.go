@@ -140,20 +140,21 @@ func FuzzEditRule(f *testing.F) {
 			if err != nil {
 				t.Fatalf("NormalizePattern(%q): %v", host, err)
 			}
-			out, ch, err := EditRule(cur, path, norm, perm, "")
+			edited, ch, err := EditRule(cur, path, norm, perm, "")
 			if err != nil {
 				if strings.Contains(err.Error(), "new lint findings") {
 					continue
 				}
 				t.Fatalf("edit %v %s %q refused: %v\n%s", path, perm, norm, err, cur.Src)
 			}
+			out := edited.Src
 			next := policy.Load("config.toml", out, policy.KindConfig)
 			if next.SyntaxErr != nil {
 				t.Fatalf("edit produced invalid TOML: %v\n%s", next.SyntaxErr, out)
 			}
 			checkOthers(t, cur, next, path, norm, perm, ch)
 			again, ch2, err := EditRule(next, path, norm, perm, "")
-			if err != nil || ch2.Op != lint.RuleUnchanged || string(again) != string(out) {
+			if err != nil || ch2.Op != lint.RuleUnchanged || string(again.Src) != string(out) {
 				t.Fatalf("second edit not a no-op: %v %v\n%s", err, ch2, out)
 			}
 			cur = next

@@ -294,7 +294,7 @@ func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, erro
 	for _, it := range items {
 		norm := it.norm
 		q := tomldoc.QuoteString(norm)
-		out, ch, err := migrate.EditRule(cur, t.table, norm, v.perm, it.comment)
+		next, ch, err := migrate.EditRule(cur, t.table, norm, v.perm, it.comment)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -318,7 +318,7 @@ func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, erro
 		case lint.RuleReplaced:
 			if it.keepOpposite {
 				r = fmt.Sprintf("left alone: %s is %s in %s (line %d)", q, opposite(v.perm), where, ch.Line)
-				out = cur.Src
+				next = cur
 				break
 			}
 			r = fmt.Sprintf("%s %s in %s (replacing the %s rule on line %d)", v.done, q, where, opposite(v.perm), ch.Line)
@@ -326,7 +326,7 @@ func (t *editTarget) apply(v editVerb, items []editItem) ([]byte, []string, erro
 			r = fmt.Sprintf("removed %s from %s", q, where)
 		}
 		reports = append(reports, r)
-		cur = policy.Load(t.path, out, policy.KindConfig)
+		cur = next
 	}
 	return cur.Src, reports, nil
 }
