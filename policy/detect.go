@@ -2,8 +2,9 @@ package policy
 
 import (
 	"bytes"
-	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"path/filepath"
+
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 )
 
 // Ownership says whether a TOML file met in a directory walk is a policy

@@ -2,13 +2,14 @@ package policy
 
 import (
 	"fmt"
-	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 )
 
 // layered is the definition of extends that UserNetwork's one-pass

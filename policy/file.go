@@ -3,11 +3,12 @@ package policy
 import (
 	"bytes"
 	"fmt"
-	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 )
 
 // File is one loaded requirements.toml or config.toml: the parsed document

@@ -1,8 +1,9 @@
 package policy
 
 import (
-	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"strconv"
+
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 )
 
 // KeyType is the TOML type a known key must have.

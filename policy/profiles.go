@@ -2,8 +2,9 @@ package policy
 
 import (
 	"fmt"
-	"github.com/netpolicy/netpolicy/internal/tomldoc"
 	"sync"
+
+	"github.com/netpolicy/netpolicy/internal/tomldoc"
 )
 
 // profileIndex makes profile lookups by name constant-time and remembers
