@@ -51,11 +51,24 @@ func isPolicyName(path string) bool {
 //  5. anything else (Cargo.toml, pyproject.toml, another tool's [network]):
 //     no.
 func DetectOwnership(path string, src []byte) Ownership {
+	d, err := tomldoc.ParseDoc(src)
+	if err != nil {
+		d = nil
+	}
+	return ownership(path, src, d)
+}
+
+// Ownership is DetectOwnership of a loaded file, from the document Load
+// parsed: a walk loads each file once and asks it.
+func (f *File) Ownership() Ownership { return ownership(f.Path, f.Src, f.Doc) }
+
+// ownership is DetectOwnership of src parsed into d (nil when src is not
+// valid TOML).
+func ownership(path string, src []byte, d *tomldoc.Doc) Ownership {
 	if isPolicyName(path) {
 		return Ownership{true, "named " + filepath.Base(path)}
 	}
-	d, err := tomldoc.ParseDoc(src)
-	if err != nil {
+	if d == nil {
 		for _, k := range distinctiveWords() {
 			if bytes.Contains(src, []byte(k)) {
 				return Ownership{true, "not valid TOML but mentions " + k}

@@ -201,8 +201,8 @@ func loadLintFiles(c *cli.Context, kind policy.FileKind, e *env, proj *projectCo
 	var files []*policy.File
 	var errs *multierror.Error
 	fail := func(err error) { errs = multierror.Append(errs, err) }
-	w, err := newWalker(c, "lint", e, proj, func(path string, src []byte) {
-		files = append(files, policy.Load(path, src, kind))
+	w, err := newWalker(c, "lint", e, proj, kind, func(f *policy.File) {
+		files = append(files, f)
 	}, fail)
 	if err != nil {
 		return nil, nil, err

@@ -72,7 +72,7 @@ func runMigrate(c *cli.Context, e *env) error {
 		return err
 	}
 	m := &migration{e: e, kind: kind, check: c.Bool("check"), write: c.Bool("write"), list: c.Bool("list"), color: color}
-	w, err := newWalker(c, "migrate", e, proj, m.file, m.fail)
+	w, err := newWalker(c, "migrate", e, proj, kind, m.file, m.fail)
 	if err != nil {
 		return err
 	}
@@ -111,8 +111,8 @@ type migration struct {
 func (m *migration) fail(err error) { m.errs = multierror.Append(m.errs, err) }
 
 // file migrates one file: diff, check or write.
-func (m *migration) file(path string, src []byte) {
-	f := policy.Load(path, src, m.kind)
+func (m *migration) file(f *policy.File) {
+	path := f.Path
 	out, _, err := migrate.Apply(f)
 	if err != nil {
 		m.fail(fmt.Errorf("%s: %v", path, err))

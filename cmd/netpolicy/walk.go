@@ -29,14 +29,16 @@ func walkFlags() []cli.Flag {
 // walked recursively for *.toml files, skipping directories whose name
 // starts with ".", what .gitignore files ignore, what --exclude (or the
 // project config's exclude) names, and every TOML file that is not a policy
-// file (policy.DetectOwnership): another tool's files are never read as ours,
-// let alone rewritten.
+// file (policy.File.Ownership): another tool's files are never read as
+// ours, let alone rewritten. Each file is loaded once, as kind, and handed
+// to visit.
 type walker struct {
 	cmd      string
 	excludes gitignore.Matcher // --exclude and the project config's exclude
 	verbose  io.Writer         // where skipped files are listed; nil: nowhere
 	seen     map[string]bool   // files visited, however their path is spelled
-	visit    func(path string, src []byte)
+	kind     policy.FileKind
+	visit    func(*policy.File)
 	fail     func(error)
 
 	found   int      // files visited
@@ -45,9 +47,9 @@ type walker struct {
 }
 
 // newWalker makes a walker for cmd with the --exclude and --verbose flags of
-// c and the project config's excludes.
-func newWalker(c *cli.Context, cmd string, e *env, proj *projectConfig, visit func(string, []byte), fail func(error)) (*walker, error) {
-	w := &walker{cmd: cmd, seen: map[string]bool{}, visit: visit, fail: fail}
+// c and the project config's excludes; it loads the files it finds as kind.
+func newWalker(c *cli.Context, cmd string, e *env, proj *projectConfig, kind policy.FileKind, visit func(*policy.File), fail func(error)) (*walker, error) {
+	w := &walker{cmd: cmd, seen: map[string]bool{}, kind: kind, visit: visit, fail: fail}
 	if c.Bool("verbose") {
 		w.verbose = e.stderr
 		if proj != nil {
@@ -80,9 +82,9 @@ func (w *walker) skip(path, why string) {
 }
 
 // once visits a file the first time it is met.
-func (w *walker) once(path string, src []byte) {
-	key := filepath.Clean(path)
-	if abs, err := filepath.Abs(path); err == nil {
+func (w *walker) once(f *policy.File) {
+	key := filepath.Clean(f.Path)
+	if abs, err := filepath.Abs(f.Path); err == nil {
 		key = abs
 	}
 	if w.seen[key] {
@@ -90,7 +92,7 @@ func (w *walker) once(path string, src []byte) {
 	}
 	w.seen[key] = true
 	w.found++
-	w.visit(path, src)
+	w.visit(f)
 }
 
 // walk expands one PATH argument.
@@ -106,7 +108,7 @@ func (w *walker) walk(arg string) {
 			w.fail(err)
 			return
 		}
-		w.once(arg, src)
+		w.once(policy.Load(arg, src, w.kind))
 		return
 	}
 	w.walked = append(w.walked, arg)
@@ -165,11 +167,12 @@ func (w *walker) walk(arg string) {
 			w.fail(err)
 			return nil
 		}
-		if own := policy.DetectOwnership(path, src); !own.Policy {
+		f := policy.Load(path, src, w.kind)
+		if own := f.Ownership(); !own.Policy {
 			w.skip(path, "not a policy file ("+own.Why+")")
 			return nil
 		}
-		w.once(path, src)
+		w.once(f)
 		return nil
 	})
 	if err != nil {
