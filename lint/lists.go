@@ -133,12 +133,12 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomld
 		g string
 		p policy.Permission
 	}
-	seen := map[gp]tomldoc.Span{}
-	seenRaw := map[gp]string{}
+	// seen is the first string of each host and permission: what a later
+	// one repeats.
+	seen := map[gp]*repeat{}
 	for _, k := range dm.keys {
 		if k.perm != policy.PermInvalid && k.dupOf == nil {
-			seen[gp{k.group, k.perm}] = k.e.KeySpan
-			seenRaw[gp{k.group, k.perm}] = k.e.Key
+			seen[gp{k.group, k.perm}] = &repeat{raw: k.e.Key, line: k.e.KeySpan.Start.Line, perm: k.perm}
 		}
 	}
 	for _, it := range items {
@@ -147,14 +147,14 @@ func (b *planner) domainLists(n *policy.Network, dm *domainMap, keepAlive *tomld
 			continue // also denied: written once, as deny, where it is denied
 		}
 		k := gp{it.group, perm}
-		if sp, ok := seen[k]; ok {
-			it.dup = &repeat{raw: seenRaw[k], line: sp.Start.Line, perm: it.perm}
+		if r, ok := seen[k]; ok {
+			it.dup = r
 			continue
 		}
 		if _, inMap := dm.eff[it.group]; inMap {
 			continue // the canonical table has this host already (or conflicts, below)
 		}
-		seen[k], seenRaw[k] = it.el.v.Span, it.el.v.Str
+		seen[k] = &repeat{raw: it.el.v.Str, line: it.el.v.Span.Start.Line, perm: perm}
 		it.el.emit, it.el.perm = true, perm
 	}
 	// Against the canonical table: the same host with another permission
