@@ -329,11 +329,9 @@ func (c *h1Conn) readRequest() (*http.Request, error) {
 		}
 		return nil, err
 	}
-	head := buffered[:max(end, 0)]
 	if end < 0 {
 		rec := *c.io.rec
-		head = rec[:len(rec)-c.br.Buffered()]
-		_, hosts, host, te = scanHead(head)
+		_, hosts, host, te = scanHead(rec[:len(rec)-c.br.Buffered()])
 	}
 	// HTTP/1.0 with Transfer-Encoding: net/http's parser drops the header
 	// and reads no body, so what the client sent as its body would be
